@@ -1,0 +1,108 @@
+"""A container for the five canonical tables, and reading/writing it as a report data source."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..schema import TABLES
+
+TABLE_NAMES = tuple(TABLES)
+
+
+def data_path(name: str) -> Path:
+    """Path of a bundled data file inside the installed package."""
+    return Path(str(resources.files("crmlab") / "data" / name))
+
+
+@dataclass
+class ShopData:
+    """The canonical tables of one shop (any may be ``None``), plus what generated data knows.
+
+    ``truth`` holds planted facts of generated data (true segments, funnel probabilities,
+    uplifts); ``outcomes`` holds per-user outcomes where a data set comes with them (Hillstrom).
+    """
+
+    customers: pd.DataFrame | None = None
+    events: pd.DataFrame | None = None
+    orders: pd.DataFrame | None = None
+    messages: pd.DataFrame | None = None
+    assignments: pd.DataFrame | None = None
+    outcomes: pd.DataFrame | None = None
+    truth: dict[str, Any] = field(default_factory=dict)
+    name: str = "shop"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The canonical tables present, by name."""
+        return {n: getattr(self, n) for n in TABLE_NAMES if getattr(self, n) is not None}
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={len(v):,}" for k, v in self.tables().items())
+        return f"ShopData({self.name}: {sizes})"
+
+    def to_parquet(self, folder: str | Path) -> Path:
+        """Write each table to ``folder/<table>.parquet``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for n, df in self.tables().items():
+            df.to_parquet(folder / f"{n}.parquet", index=False)
+        if self.outcomes is not None:
+            self.outcomes.to_parquet(folder / "outcomes.parquet", index=False)
+        return folder
+
+    def to_duckdb(self, path: str | Path) -> Path:
+        """Write each table into a DuckDB database file."""
+        import duckdb
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with duckdb.connect(str(path)) as con:
+            items = dict(self.tables())
+            if self.outcomes is not None:
+                items["outcomes"] = self.outcomes
+            for n, df in items.items():
+                con.register("_df", df)
+                con.execute(f'CREATE OR REPLACE TABLE "{n}" AS SELECT * FROM _df')
+                con.unregister("_df")
+        return path
+
+
+def load_source(source: str | Path, **sample_kwargs) -> ShopData:
+    """Read a report data source.
+
+    ``source`` is ``"sample"`` (the bundled synthetic shop; ``sample_kwargs`` go to
+    :func:`synthetic_shop`), ``"hillstrom"``, ``"cdnow"``, a Parquet folder holding
+    ``<table>.parquet`` files, or a DuckDB database file holding tables named after the
+    canonical tables. Tables a source lacks are ``None``.
+    """
+    from . import load_cdnow, load_hillstrom, synthetic_shop
+    text = str(source)
+    if text == "sample":
+        return synthetic_shop(**sample_kwargs)
+    if text == "hillstrom":
+        return load_hillstrom()
+    if text == "cdnow":
+        return load_cdnow()
+    p = Path(text)
+    if not p.exists():
+        raise FileNotFoundError(
+            f"data source '{source}' not found: give 'sample', 'hillstrom', 'cdnow', a Parquet folder or a .duckdb file")
+    data = ShopData(name=p.stem)
+    names = TABLE_NAMES + ("outcomes",)
+    if p.is_dir():
+        for n in names:
+            f = p / f"{n}.parquet"
+            if f.exists():
+                setattr(data, n, pd.read_parquet(f))
+    else:
+        import duckdb
+        with duckdb.connect(str(p), read_only=True) as con:
+            present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            for n in names:
+                if n in present:
+                    setattr(data, n, con.execute(f'SELECT * FROM "{n}"').df())
+    if not data.tables():
+        raise FileNotFoundError(f"data source '{source}' holds none of the tables {list(TABLE_NAMES)}")
+    return data

@@ -1,0 +1,107 @@
+"""Where the heavy aggregation runs: Ibis expressions on in-process DuckDB by default.
+
+Every public crmlab function accepts a pandas DataFrame, a path (Parquet file, folder of
+Parquet files, CSV file, or ``path/to/db.duckdb::table``) or an Ibis table of any backend,
+and returns pandas. Aggregations are written once in Ibis, so the same code runs on DuckDB,
+PySpark or a warehouse.
+
+Times in the engine are *local wall-clock times of the shop's zone* (naive timestamps):
+a tz-aware pandas column is converted to ``tz`` and its zone dropped before it reaches the
+engine, so that day, week and month boundaries are the shop's on every backend, whatever the
+backend's session time zone is. :func:`to_pandas` puts the zone back on the way out.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Union
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from .schema import DEFAULT_TZ
+
+log = logging.getLogger("crmlab")
+
+DataLike = Union[pd.DataFrame, str, Path, ir.Table]
+
+
+def is_table(obj: Any) -> bool:
+    return isinstance(obj, ir.Table)
+
+
+def read_path(path: str | Path) -> ir.Table:
+    """Open a Parquet file or folder, a CSV file, or ``file.duckdb::table`` as an Ibis table."""
+    text = str(path)
+    if "::" in text:
+        db, tbl = text.split("::", 1)
+        return ibis.duckdb.connect(db, read_only=True).table(tbl)
+    p = Path(text)
+    if not p.exists():
+        raise FileNotFoundError(f"data source not found: {p}")
+    if p.is_dir():
+        return ibis.read_parquet(str(p / "**" / "*.parquet"))
+    suffix = p.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return ibis.read_parquet(str(p))
+    if suffix in (".csv", ".tsv", ".txt") or p.name.endswith(".csv.gz"):
+        return ibis.read_csv(str(p))
+    raise ValueError(f"cannot read {p}: expected .parquet, a Parquet folder, .csv or file.duckdb::table")
+
+
+def localize_frame(df: pd.DataFrame, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """Turn tz-aware datetime columns into naive local times of ``tz`` (see module docstring)."""
+    out = None
+    for col in df.columns:
+        s = df[col]
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            out = df.copy() if out is None else out
+            out[col] = s.dt.tz_convert(tz).dt.tz_localize(None)
+    return df if out is None else out
+
+
+def as_table(data: DataLike, tz: str = DEFAULT_TZ) -> ir.Table:
+    """Any accepted input as an Ibis table (no validation; see :func:`crmlab.validate.canonical`)."""
+    if is_table(data):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return ibis.memtable(localize_frame(data, tz))
+    if isinstance(data, (str, Path)):
+        return read_path(data)
+    raise TypeError(f"expected a pandas DataFrame, a path or an Ibis table, got {type(data).__name__}")
+
+
+def to_pandas(expr: ir.Expr, tz: str | None = DEFAULT_TZ) -> pd.DataFrame:
+    """Execute ``expr`` on its backend and return pandas, with times back in ``tz``."""
+    df = expr.execute()
+    if isinstance(df, pd.Series):
+        df = df.to_frame()
+    if tz is not None:
+        for col in df.columns:
+            if pd.api.types.is_datetime64_dtype(df[col]) and not isinstance(df[col].dtype, pd.DatetimeTZDtype):
+                df[col] = df[col].dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+    return df
+
+
+def local_time(value: Any, tz: str = DEFAULT_TZ) -> pd.Timestamp | None:
+    """A scalar time as a naive local timestamp of ``tz`` (engine convention)."""
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(tz).tz_localize(None)
+    return ts
+
+
+def report_exclusions(result: pd.DataFrame, excluded: Mapping[str, int], what: str) -> pd.DataFrame:
+    """Record rows a function left out: ``result.attrs['excluded']`` and a log line.
+
+    Nothing is dropped silently: each reason is counted, even when the count is zero.
+    """
+    counts = {k: int(v) for k, v in excluded.items()}
+    result.attrs["excluded"] = counts
+    if any(counts.values()):
+        log.info("%s excluded %s", what, ", ".join(f"{v:,} {k}" for k, v in counts.items() if v))
+    return result
