@@ -155,3 +155,32 @@ def spec(table: str) -> TableSpec:
         return TABLES[table]
     except KeyError:
         raise KeyError(f"unknown table '{table}'; canonical tables are {sorted(TABLES)}") from None
+
+
+def to_markdown() -> str:
+    """The data model as Markdown: ``docs/data-model.md`` is this text (a test keeps them equal)."""
+    lines = ["# The CRM data model", "",
+             "crmlab works on five canonical tables. Every public function accepts each of them as a",
+             "pandas DataFrame, a path (Parquet file or folder, CSV, `file.duckdb::table`) or an Ibis table",
+             "of any backend, and validates it first (`crmlab.canonical`). Bad input raises",
+             "`crmlab.DataError` naming the table, the column, the rule broken, how many rows break it and",
+             "up to five example rows.", "",
+             "Types: *id* is text or integer; *time* is a timestamp — naive times are read in the shop's",
+             f"zone (default `{DEFAULT_TZ}`, `tz=` on every function), tz-aware times are converted to it;",
+             "*number* is a float, *integer* a whole number, *bool* true/false. Optional columns that are",
+             "absent are added as nulls. Extra columns are kept and ignored.", "",
+             "Rules checked: required columns present; types; times parseable; required values not null;",
+             "amounts not negative; channel among the known channels; ids unique; with `as_of=`, no row",
+             "after `as_of` (analysis functions instead exclude such rows and report how many).", ""]
+    for t in TABLES.values():
+        lines += [f"## {t.name}", "", t.meaning + (f" Unique: `{', '.join(t.unique)}`." if t.unique else ""), "",
+                  "| column | type | required | meaning |", "|---|---|---|---|"]
+        for c in t.columns:
+            rule = " Not negative." if c.nonnegative else ""
+            lines.append(f"| `{c.name}` | {c.kind} | {'yes' if c.required else 'no'} | {c.meaning}{rule} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m crmlab.schema > docs/data-model.md
+    print(to_markdown())

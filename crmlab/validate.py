@@ -110,7 +110,8 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
     data : DataFrame, path or Ibis table
     table : one of ``customers``, ``events``, ``orders``, ``messages``, ``assignments``
     as_of : time, optional
-        When given, rows whose time column is after ``as_of`` raise a DataError. Analysis
+        When given, rows whose time column is after ``as_of`` (strictly; ``as_of`` itself is
+        included) raise a DataError. Analysis
         functions that take ``as_of`` filter such rows themselves and report the count instead.
     tz : time zone in which naive times are read (default Asia/Seoul).
     validate : run the row rules (types are always checked).
