@@ -1,0 +1,82 @@
+"""Benchmark data: the synthetic shop at 1M, 10M and 100M events, written as Parquet.
+
+Users are generated in chunks (each chunk its own seed and user-id prefix), so the largest
+scale never holds more than one chunk in memory. Orders, messages and assignments come in
+proportion, since they are generated for the same users.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCALES = {"1M": 1_000_000, "10M": 10_000_000, "100M": 100_000_000}
+DATA = Path(__file__).resolve().parent / "data"
+TABLES = ("customers", "events", "orders", "messages", "assignments")
+WEEKS = 12
+END = "2026-11-23"
+
+
+def _events_per_user(seed: int = 0) -> float:
+    from crmlab.datasets import synthetic_shop
+    d = synthetic_shop(n_users=4000, weeks=WEEKS, seed=seed, end=END)
+    return len(d.events) / 4000
+
+
+def _local(df):
+    """Parquet holds the shop's local wall-clock time (the engine's convention)."""
+    import pandas as pd
+    out = df.copy()
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.DatetimeTZDtype):
+            out[c] = out[c].dt.tz_localize(None)
+    return out
+
+
+def generate(scale: str, chunk_users: int = 100_000, force: bool = False) -> Path:
+    from crmlab.datasets import synthetic_shop
+    target = DATA / scale
+    meta = target / "meta.json"
+    if meta.exists() and not force:
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    n_events = SCALES[scale]
+    n_users = int(n_events / _events_per_user())
+    writers: dict[str, pq.ParquetWriter] = {}
+    counts = dict.fromkeys(TABLES, 0)
+    t0 = time.perf_counter()
+    done, chunk = 0, 0
+    while done < n_users:
+        n = min(chunk_users, n_users - done)
+        d = synthetic_shop(n_users=n, weeks=WEEKS, seed=1000 + chunk, end=END)
+        for name in TABLES:
+            df = getattr(d, name)
+            for col in ("user_id", "order_id", "message_id", "session_id"):
+                if col in df.columns:  # disjoint ids across chunks
+                    df = df.assign(**{col: f"c{chunk}_" + df[col].astype(str)})
+            tbl = pa.Table.from_pandas(_local(df), preserve_index=False)
+            if name not in writers:
+                writers[name] = pq.ParquetWriter(target / f"{name}.parquet", tbl.schema)
+            writers[name].write_table(tbl.cast(writers[name].schema))
+            counts[name] += len(df)
+        done += n
+        chunk += 1
+    for w in writers.values():
+        w.close()
+    meta.write_text(json.dumps({"scale": scale, "users": n_users, "rows": counts,
+                                "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
+    return target
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scales", nargs="*", default=["1M", "10M"])
+    ap.add_argument("--force", action="store_true")
+    a = ap.parse_args()
+    for s in a.scales:
+        p = generate(s, force=a.force)
+        print(p, (p / "meta.json").read_text())

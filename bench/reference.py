@@ -1,0 +1,185 @@
+"""Hand-written DuckDB SQL and plain pandas versions of each benchmarked operation.
+
+The SQL is the practical floor on this machine: what an analyst fluent in DuckDB would write
+for the same result. The pandas version is what a notebook without an engine would do. Both
+return the same frame as the crmlab call they are compared with (checked by tests/test_bench.py
+on small data), so the timings compare equal work, including the transfer to pandas.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+AS_OF = "2026-11-23 00:00:00"
+FUNNEL = ("product_view", "add_to_cart", "begin_checkout", "purchase")
+FUNNEL_WINDOW_HOURS = 24
+ATTR_WINDOW_DAYS = 3
+
+
+def _con() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect()
+
+
+def _p(data: Path, table: str) -> str:
+    return f"read_parquet('{Path(data) / (table + '.parquet')}')"
+
+
+# ---------------------------------------------------------------- sessionisation
+def sessionize_sql(data: Path) -> pd.DataFrame:
+    q = f"""
+    WITH e AS (
+      SELECT user_id, time, event,
+             CASE WHEN lag(time) OVER w IS NULL OR time - lag(time) OVER w > INTERVAL 30 MINUTE
+                  THEN 1 ELSE 0 END AS new_session
+      FROM {_p(data, 'events')} WINDOW w AS (PARTITION BY user_id ORDER BY time))
+    SELECT user_id, time, event,
+           sum(new_session) OVER (PARTITION BY user_id ORDER BY time ROWS UNBOUNDED PRECEDING) AS session_number
+    FROM e"""
+    return _con().sql(q).df()
+
+
+def sessionize_pandas(data: Path) -> pd.DataFrame:
+    e = pd.read_parquet(Path(data) / "events.parquet", columns=["user_id", "time", "event"])
+    e = e.sort_values(["user_id", "time"], kind="stable")
+    gap = e.groupby("user_id", sort=False)["time"].diff()
+    e["session_number"] = (gap.isna() | (gap > pd.Timedelta("30min"))).astype("int64").groupby(e["user_id"], sort=False).cumsum()
+    return e
+
+
+# ---------------------------------------------------------------- RFM
+def rfm_sql(data: Path) -> pd.DataFrame:
+    q = f"""
+    SELECT user_id,
+           date_diff('day', max(time), TIMESTAMP '{AS_OF}') AS recency_days,
+           count(*) AS frequency, sum(revenue) AS monetary
+    FROM {_p(data, 'orders')} WHERE time <= TIMESTAMP '{AS_OF}' GROUP BY user_id"""
+    return _con().sql(q).df()
+
+
+def rfm_pandas(data: Path) -> pd.DataFrame:
+    o = pd.read_parquet(Path(data) / "orders.parquet", columns=["user_id", "time", "revenue"])
+    o = o[o["time"] <= pd.Timestamp(AS_OF)]
+    g = o.groupby("user_id").agg(last=("time", "max"), frequency=("time", "size"), monetary=("revenue", "sum"))
+    g["recency_days"] = (pd.Timestamp(AS_OF).normalize() - g["last"].dt.normalize()).dt.days
+    return g.reset_index()[["user_id", "recency_days", "frequency", "monetary"]]
+
+
+# ---------------------------------------------------------------- monthly retention
+def retention_sql(data: Path) -> pd.DataFrame:
+    q = f"""
+    WITH o AS (SELECT user_id, date_trunc('month', time) AS m FROM {_p(data, 'orders')}
+               WHERE time <= TIMESTAMP '{AS_OF}'),
+         f AS (SELECT user_id, min(m) AS cohort FROM o GROUP BY user_id),
+         a AS (SELECT DISTINCT o.user_id, f.cohort, date_diff('month', f.cohort, o.m) AS k FROM o JOIN f USING (user_id))
+    SELECT cohort, k, count(*) AS users FROM a GROUP BY cohort, k ORDER BY cohort, k"""
+    return _con().sql(q).df()
+
+
+def retention_pandas(data: Path) -> pd.DataFrame:
+    o = pd.read_parquet(Path(data) / "orders.parquet", columns=["user_id", "time"])
+    o = o[o["time"] <= pd.Timestamp(AS_OF)]
+    m = o["time"].dt.to_period("M")
+    o = pd.DataFrame({"user_id": o["user_id"], "m": m})
+    o["cohort"] = o.groupby("user_id")["m"].transform("min")
+    o["k"] = (o["m"] - o["cohort"]).apply(lambda x: x.n)
+    a = o.drop_duplicates(["user_id", "k"])
+    out = a.groupby(["cohort", "k"]).size().rename("users").reset_index()
+    out["cohort"] = out["cohort"].dt.to_timestamp()
+    return out
+
+
+# ---------------------------------------------------------------- four-step funnel
+def funnel_sql(data: Path) -> pd.DataFrame:
+    """Ordered funnel, each user's first attempt: the first product_view starts the window;
+    each later step is the first matching event at or after the previous step, within 24 h of
+    the start."""
+    s = FUNNEL
+    q = f"""
+    WITH e AS (SELECT user_id, time, event FROM {_p(data, 'events')} WHERE event IN {tuple(s)}),
+    s1 AS (SELECT user_id, min(time) AS t1 FROM e WHERE event = '{s[0]}' GROUP BY user_id),
+    s2 AS (SELECT s1.user_id, s1.t1, min(e.time) AS t2 FROM s1 JOIN e ON e.user_id = s1.user_id
+           AND e.event = '{s[1]}' AND e.time >= s1.t1 AND e.time <= s1.t1 + INTERVAL {FUNNEL_WINDOW_HOURS} HOUR
+           GROUP BY s1.user_id, s1.t1),
+    s3 AS (SELECT s2.user_id, s2.t1, min(e.time) AS t3 FROM s2 JOIN e ON e.user_id = s2.user_id
+           AND e.event = '{s[2]}' AND e.time >= s2.t2 AND e.time <= s2.t1 + INTERVAL {FUNNEL_WINDOW_HOURS} HOUR
+           GROUP BY s2.user_id, s2.t1),
+    s4 AS (SELECT s3.user_id FROM s3 JOIN e ON e.user_id = s3.user_id
+           AND e.event = '{s[3]}' AND e.time >= s3.t3 AND e.time <= s3.t1 + INTERVAL {FUNNEL_WINDOW_HOURS} HOUR
+           GROUP BY s3.user_id)
+    SELECT 1 AS step, count(*) AS users FROM s1 UNION ALL SELECT 2, count(*) FROM s2
+    UNION ALL SELECT 3, count(*) FROM s3 UNION ALL SELECT 4, count(*) FROM s4 ORDER BY step"""
+    return _con().sql(q).df()
+
+
+def funnel_pandas(data: Path) -> pd.DataFrame:
+    e = pd.read_parquet(Path(data) / "events.parquet", columns=["user_id", "time", "event"])
+    e = e[e["event"].isin(FUNNEL)]
+    start = e[e["event"] == FUNNEL[0]].groupby("user_id")["time"].min().rename("t1")
+    frontier = start.to_frame()
+    frontier["prev"] = frontier["t1"]
+    counts = [len(frontier)]
+    window = pd.Timedelta(hours=FUNNEL_WINDOW_HOURS)
+    for step in FUNNEL[1:]:
+        cand = e[e["event"] == step].merge(frontier, left_on="user_id", right_index=True)
+        cand = cand[(cand["time"] >= cand["prev"]) & (cand["time"] <= cand["t1"] + window)]
+        nxt = cand.groupby("user_id").agg(t1=("t1", "first"), prev=("time", "min"))
+        frontier = nxt
+        counts.append(len(frontier))
+    return pd.DataFrame({"step": np.arange(1, len(FUNNEL) + 1), "users": counts})
+
+
+# ---------------------------------------------------------------- attribution
+def attribution_sql(data: Path) -> pd.DataFrame:
+    """Receipt-based, 3-day window after delivery, one credit per order per campaign,
+    last touch across campaigns; per campaign: attributed orders and revenue."""
+    q = f"""
+    WITH m AS (SELECT user_id, campaign, delivered_time FROM {_p(data, 'messages')} WHERE delivered_time IS NOT NULL),
+    o AS (SELECT order_id, user_id, time, revenue FROM {_p(data, 'orders')}),
+    c AS (SELECT o.order_id, o.revenue, m.campaign, max(m.delivered_time) AS touch
+          FROM o JOIN m ON m.user_id = o.user_id AND o.time >= m.delivered_time
+                        AND o.time <= m.delivered_time + INTERVAL {ATTR_WINDOW_DAYS} DAY
+          GROUP BY o.order_id, o.revenue, m.campaign),
+    last AS (SELECT * FROM c QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY touch DESC, campaign) = 1)
+    SELECT campaign, count(*) AS orders, sum(revenue) AS revenue FROM last GROUP BY campaign ORDER BY campaign"""
+    return _con().sql(q).df()
+
+
+def attribution_pandas(data: Path) -> pd.DataFrame:
+    m = pd.read_parquet(Path(data) / "messages.parquet", columns=["user_id", "campaign", "delivered_time"]).dropna()
+    o = pd.read_parquet(Path(data) / "orders.parquet", columns=["order_id", "user_id", "time", "revenue"])
+    j = o.merge(m, on="user_id")
+    j = j[(j["time"] >= j["delivered_time"]) & (j["time"] <= j["delivered_time"] + pd.Timedelta(days=ATTR_WINDOW_DAYS))]
+    j = j.sort_values(["order_id", "delivered_time", "campaign"], ascending=[True, False, True])
+    last = j.drop_duplicates("order_id")
+    return (last.groupby("campaign").agg(orders=("order_id", "size"), revenue=("revenue", "sum"))
+            .reset_index().sort_values("campaign"))
+
+
+# ---------------------------------------------------------------- A/B sufficient statistics
+def abstats_sql(data: Path) -> pd.DataFrame:
+    """Per experiment and variant: n, sum and sum of squares of each user's revenue within
+    7 days of assignment (users without orders count as zero)."""
+    q = f"""
+    WITH a AS (SELECT experiment, variant, user_id, assigned_time FROM {_p(data, 'assignments')}),
+    y AS (SELECT a.experiment, a.variant, a.user_id, coalesce(sum(o.revenue), 0) AS revenue
+          FROM a LEFT JOIN {_p(data, 'orders')} o ON o.user_id = a.user_id
+               AND o.time >= a.assigned_time AND o.time < a.assigned_time + INTERVAL 7 DAY
+          GROUP BY a.experiment, a.variant, a.user_id)
+    SELECT experiment, variant, count(*) AS n, sum(revenue) AS sum, sum(revenue * revenue) AS sum_sq
+    FROM y GROUP BY experiment, variant ORDER BY experiment, variant"""
+    return _con().sql(q).df()
+
+
+def abstats_pandas(data: Path) -> pd.DataFrame:
+    a = pd.read_parquet(Path(data) / "assignments.parquet", columns=["experiment", "variant", "user_id", "assigned_time"])
+    o = pd.read_parquet(Path(data) / "orders.parquet", columns=["user_id", "time", "revenue"])
+    j = a.merge(o, on="user_id", how="left")
+    inside = (j["time"] >= j["assigned_time"]) & (j["time"] < j["assigned_time"] + pd.Timedelta(days=7))
+    j["revenue"] = j["revenue"].where(inside, 0.0)
+    y = j.groupby(["experiment", "variant", "user_id"], as_index=False)["revenue"].sum()
+    y["sq"] = y["revenue"] ** 2
+    out = y.groupby(["experiment", "variant"]).agg(n=("user_id", "size"), sum=("revenue", "sum"), sum_sq=("sq", "sum"))
+    return out.reset_index()

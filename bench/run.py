@@ -1,0 +1,150 @@
+"""`make bench`: generate data, time every operation in fresh processes, write bench/results.md.
+
+Each (operation, implementation, scale) runs ``--repeats`` times (default 3), each run in a
+new Python process; the table reports the median time and the largest peak RSS. Ratios:
+crmlab / SQL (goal <= 1.3) and peer / crmlab.
+
+    python -m bench.run                       # 1M and 10M events, all implementations
+    python -m bench.run --scales 100M --impls crmlab,sql
+    python -m bench.run --ops rfm,retention --repeats 5
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .generate import generate
+
+HERE = Path(__file__).resolve().parent
+OPS = ("sessionize", "funnel", "retention", "rfm", "attribution", "abstats", "weekly_report")
+IMPLS = ("crmlab", "sql", "pandas", "spark", "lifetimes")
+LIFETIMES_VENV = HERE / ".venv-lifetimes"
+
+
+def ensure_lifetimes_venv() -> Path | None:
+    """lifetimes needs pandas < 2, so it lives in its own virtual environment."""
+    py = LIFETIMES_VENV / "bin" / "python"
+    if py.exists():
+        return py
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(LIFETIMES_VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "lifetimes==0.11.3", "pandas<2", "numpy<2",
+                        "scipy<1.14", "pyarrow<15", "autograd"], check=True)
+        return py
+    except subprocess.CalledProcessError as e:
+        print(f"lifetimes environment could not be built: {e}", file=sys.stderr)
+        return None
+
+
+def run_once(op: str, impl: str, data: Path, timeout: int) -> dict:
+    if impl == "lifetimes":
+        py = ensure_lifetimes_venv()
+        if py is None:
+            return {"error": "no lifetimes venv"}
+        cmd = [str(py), str(HERE / "lifetimes_rfm.py"), str(data)]
+    else:
+        cmd = [sys.executable, "-m", "bench.task", op, impl, str(data)]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=HERE.parent)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout {timeout}s"}
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    if p.returncode != 0 or not lines:
+        tail = (p.stderr or p.stdout).strip().splitlines()[-1:] or ["?"]
+        return {"error": f"exit {p.returncode}: {tail[0][:120]}"}
+    return json.loads(lines[-1])
+
+
+def applicable(op: str, impl: str) -> bool:
+    if impl == "lifetimes":
+        return op == "rfm"
+    if op == "weekly_report":
+        return impl == "crmlab"
+    return True
+
+
+def machine() -> str:
+    import psutil
+    mem = psutil.virtual_memory().total / 2**30
+    return f"{os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.machine()}, Python {platform.python_version()}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scales", default="1M,10M")
+    ap.add_argument("--ops", default=",".join(OPS))
+    ap.add_argument("--impls", default=",".join(IMPLS))
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--timeout", type=int, default=900)
+    ap.add_argument("--out", default=str(HERE / "results.md"))
+    a = ap.parse_args(argv)
+    rows = []
+    results_json = HERE / "results.json"
+    previous = json.loads(results_json.read_text()) if results_json.exists() else []
+    for scale in a.scales.split(","):
+        t = time.perf_counter()
+        data = generate(scale)
+        print(f"[{scale}] data ready in {time.perf_counter() - t:.0f} s: {(data / 'meta.json').read_text()}", flush=True)
+        for op in a.ops.split(","):
+            for impl in a.impls.split(","):
+                if not applicable(op, impl):
+                    continue
+                runs = [run_once(op, impl, data, a.timeout) for _ in range(a.repeats)]
+                ok = [r for r in runs if "seconds" in r]
+                row = {"scale": scale, "op": op, "impl": impl, "runs": len(ok)}
+                if ok:
+                    row.update(seconds=statistics.median(r["seconds"] for r in ok),
+                               peak_rss_mib=max(r["peak_rss_mib"] for r in ok), rows=ok[0]["rows"])
+                else:
+                    row["error"] = runs[0].get("error")
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    keep = [r for r in previous if (r["scale"], r["op"], r["impl"]) not in {(x["scale"], x["op"], x["impl"]) for x in rows}]
+    allrows = keep + rows
+    results_json.write_text(json.dumps(allrows, indent=1))
+    Path(a.out).write_text(render(allrows))
+    print(f"wrote {a.out}")
+    return 0
+
+
+def render(rows: list[dict]) -> str:
+    by = {(r["scale"], r["op"], r["impl"]): r for r in rows}
+    scales = [s for s in ("1M", "10M", "100M") if any(r["scale"] == s for r in rows)]
+    lines = ["# Benchmark results", "", f"Machine: {machine()}.", "",
+             "Median of the runs (each in a fresh process), seconds for the operation itself; peak RSS",
+             "is the largest of the runs. `crmlab/SQL` is the goal ratio (<= 1.3); `peer/crmlab` > 1",
+             "means crmlab is faster. Regenerate with `make bench`.", "",
+             "| scale | operation | crmlab s | SQL s | pandas s | Spark s | lifetimes s | crmlab/SQL | pandas/crmlab | Spark/crmlab | lifetimes/crmlab | crmlab peak MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def sec(r):
+        if r is None:
+            return "—"
+        return f"{r['seconds']:.2f}" if "seconds" in r else f"({r.get('error', 'failed')})"
+
+    def ratio(a, b):
+        if a and b and "seconds" in a and "seconds" in b and b["seconds"] > 0:
+            return f"{a['seconds'] / b['seconds']:.2f}"
+        return "—"
+
+    for s in scales:
+        for op in OPS:
+            c = by.get((s, op, "crmlab"))
+            if c is None and not any(k[:2] == (s, op) for k in by):
+                continue
+            q, p, sp, lt = (by.get((s, op, i)) for i in ("sql", "pandas", "spark", "lifetimes"))
+            mem = f"{c['peak_rss_mib']:.0f}" if c and "peak_rss_mib" in c else "—"
+            lines.append(f"| {s} | {op} | {sec(c)} | {sec(q)} | {sec(p)} | {sec(sp)} | {sec(lt)} | "
+                         f"{ratio(c, q)} | {ratio(p, c)} | {ratio(sp, c)} | {ratio(lt, c)} | {mem} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

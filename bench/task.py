@@ -1,0 +1,39 @@
+"""Run one benchmarked operation once, in this (fresh) process, and print a JSON line:
+seconds (the operation only, imports and interpreter start excluded), peak RSS in MiB, rows."""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def implementations() -> dict[str, dict[str, object]]:
+    from . import crmlab_ops, reference
+    ops = {}
+    for op in ("sessionize", "funnel", "retention", "rfm", "attribution", "abstats"):
+        ops[op] = {"sql": getattr(reference, f"{op}_sql"), "pandas": getattr(reference, f"{op}_pandas")}
+        if hasattr(crmlab_ops, op):
+            ops[op]["crmlab"] = getattr(crmlab_ops, op)
+            ops[op]["spark"] = lambda data, _op=op: crmlab_ops.on_spark(_op, data)
+    ops["weekly_report"] = {"crmlab": crmlab_ops.weekly_report}
+    return ops
+
+
+def main(op: str, impl: str, data: str) -> None:
+    fn = implementations()[op][impl]
+    if impl == "spark":
+        crmlab_ops_setup = __import__("bench.crmlab_ops", fromlist=["spark_connection"])
+        crmlab_ops_setup.spark_connection()  # JVM start-up is not part of the operation
+    t0 = time.perf_counter()
+    out = fn(Path(data))
+    seconds = time.perf_counter() - t0
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"op": op, "impl": impl, "seconds": seconds, "peak_rss_mib": max(rss_mib, children),
+                      "rows": int(len(out)) if out is not None else 0}))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
