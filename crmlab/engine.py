@@ -78,9 +78,12 @@ def to_pandas(expr: ir.Expr, tz: str | None = DEFAULT_TZ) -> pd.DataFrame:
     df = expr.execute()
     if isinstance(df, pd.Series):
         df = df.to_frame()
-    if tz is not None:
-        for col in df.columns:
-            if pd.api.types.is_datetime64_dtype(df[col]) and not isinstance(df[col].dtype, pd.DatetimeTZDtype):
+    for col in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[col]):
+            # Backends differ in resolution (DuckDB: us, Spark via Arrow: ns); one unit makes
+            # results comparable across backends.
+            df[col] = df[col].dt.as_unit("us")
+            if tz is not None and not isinstance(df[col].dtype, pd.DatetimeTZDtype):
                 df[col] = df[col].dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
     return df
 

@@ -1,16 +1,15 @@
 """Shared fixtures: the same pandas input as an Ibis table on DuckDB or on PySpark (local mode)."""
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
+import tempfile
+import uuid
 
 import pandas as pd
 import pytest
 
 from crmlab.engine import localize_frame
-
-_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +19,11 @@ def spark_con():
         pytest.skip("no Java runtime: .ci/run installs one")
     import ibis
     from pyspark.sql import SparkSession
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback
+    warehouse = tempfile.mkdtemp(prefix="crmlab-spark-")
     spark = (SparkSession.builder.master("local[2]").appName("crmlab-tests")
+             .config("spark.driver.host", "127.0.0.1")
+             .config("spark.sql.warehouse.dir", warehouse)
              # Naive times in the engine are the shop's wall-clock times; UTC keeps Spark from shifting them.
              .config("spark.sql.session.timeZone", "UTC")
              .config("spark.sql.shuffle.partitions", "4")
@@ -30,11 +33,14 @@ def spark_con():
     spark.sparkContext.setLogLevel("ERROR")
     yield ibis.pyspark.connect(spark)
     spark.stop()
+    shutil.rmtree(warehouse, ignore_errors=True)
 
 
 def to_spark(con, df: pd.DataFrame, tz: str = "Asia/Seoul"):
-    """Register a pandas frame as a Spark table and return it as an Ibis table."""
-    return con.create_table(f"t{next(_counter)}", localize_frame(df, tz), overwrite=True)
+    """Register a pandas frame as a Spark temporary view and return it as an Ibis table."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    con._session.createDataFrame(localize_frame(df, tz)).createOrReplaceTempView(name)
+    return con.table(name)
 
 
 @pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
