@@ -54,16 +54,11 @@ def _cut(t: ir.Table, col: str, as_of, tz: str) -> tuple[ir.Table, int, pd.Times
 
 def _with_sessions(events: ir.Table, timeout: pd.Timedelta) -> ir.Table:
     """Events with a ``_session`` key: the given session_id where every event has one, else
-    derived from inactivity (a gap longer than ``timeout`` starts a new session)."""
+    derived from inactivity exactly as :func:`crmlab.sessions.sessionize` does."""
+    from .sessions import _derive_sessions
     n_missing = int(events.filter(events.session_id.isnull()).count().execute())
-    if n_missing == 0:
-        return events.mutate(_session=events.session_id.cast("string"))
-    w = ibis.window(group_by=events.user_id, order_by=events.time)
-    prev = events.time.lag().over(w)
-    new = (prev.isnull() | (_seconds(prev, events.time) > timeout.total_seconds())).ifelse(1, 0)
-    e = events.mutate(_new=new)
-    run = ibis.window(group_by=e.user_id, order_by=e.time, preceding=None, following=0)
-    return e.mutate(_session=e._new.sum().over(run).cast("string"))
+    e = events if n_missing == 0 else _derive_sessions(events, timeout)
+    return e.mutate(_session=e.session_id.cast("string"))
 
 
 # ---------------------------------------------------------------------------- explorers

@@ -170,3 +170,50 @@ def test_segments_identical_on_spark(spark_con):
         a = fn(e, **kw)
         b = fn(to_spark(spark_con, e), **kw)
         assert_same_frame(a, b, sort_by="user_id")
+
+
+@pytest.fixture(scope="module")
+def shop():
+    from crmlab.datasets import synthetic_shop
+    return synthetic_shop(n_users=3000, weeks=8, seed=7, end="2026-11-23")
+
+
+def _precision_recall(found: set, truth: set) -> tuple[float, float]:
+    tp = len(found & truth)
+    return tp / max(len(found), 1), tp / max(len(truth), 1)
+
+
+def test_planted_explorers_recovered(shop):
+    truth = set(shop.truth["segments"].query("explorer")["user_id"])
+    assert len(truth) > 50  # enough planted explorers for the rates to mean something
+    ev = shop.events.drop(columns="session_id")  # sessions must be derived, not read
+    found = set(seg.explorers(ev)["user_id"])
+    precision, recall = _precision_recall(found, truth)
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+
+
+def test_planted_comparers_recovered(shop):
+    truth = set(shop.truth["segments"].query("comparer")["user_id"])
+    assert len(truth) > 50
+    found = set(seg.comparers(shop.events, as_of=shop.truth["end"])["user_id"])
+    precision, recall = _precision_recall(found, truth)
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+
+
+def test_planted_price_sensitivity_recovered(shop):
+    # planted as a probability (0.8 vs 0.1 of orders discounted), so the rule is not
+    # deterministic: require a clear separation rather than 0.95
+    truth = shop.truth["segments"].set_index("user_id")["price_sensitive"]
+    ps = seg.price_sensitivity(shop.orders, threshold=0.5, min_orders=3).set_index("user_id")
+    ps = ps[ps["orders"] >= 3]
+    share_true = ps.loc[truth.reindex(ps.index).fillna(False).astype(bool), "discount_share"].mean()
+    share_false = ps.loc[~truth.reindex(ps.index).fillna(False).astype(bool), "discount_share"].mean()
+    assert share_true > 0.6 and share_false < 0.25, (share_true, share_false)
+
+
+def test_planted_favourite_category_recovered(shop):
+    truth = shop.truth["segments"].set_index("user_id")["favourite_category"]
+    aff = seg.category_affinity(shop.events).set_index("user_id")
+    aff = aff[aff["views"] >= 10]
+    hit = (aff["top_view_category"] == truth.reindex(aff.index)).mean()
+    assert hit >= 0.9, hit
