@@ -38,14 +38,19 @@ def _local(df):
 
 
 def generate(scale: str, chunk_users: int = 100_000, force: bool = False) -> Path:
-    from crmlab.datasets import synthetic_shop
     target = DATA / scale
-    meta = target / "meta.json"
-    if meta.exists() and not force:
+    if (target / "meta.json").exists() and not force:
         return target
+    n_users = int(SCALES[scale] / _events_per_user())
+    return write(target, n_users, chunk_users, label=scale)
+
+
+def write(target: Path, n_users: int, chunk_users: int = 100_000, label: str = "") -> Path:
+    """Write ``n_users`` synthetic users' tables as Parquet into ``target``, chunk by chunk."""
+    from crmlab.datasets import synthetic_shop
+    target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    n_events = SCALES[scale]
-    n_users = int(n_events / _events_per_user())
+    meta = target / "meta.json"
     writers: dict[str, pq.ParquetWriter] = {}
     counts = dict.fromkeys(TABLES, 0)
     t0 = time.perf_counter()
@@ -60,14 +65,16 @@ def generate(scale: str, chunk_users: int = 100_000, force: bool = False) -> Pat
                     df = df.assign(**{col: f"c{chunk}_" + df[col].astype(str)})
             tbl = pa.Table.from_pandas(_local(df), preserve_index=False)
             if name not in writers:
-                writers[name] = pq.ParquetWriter(target / f"{name}.parquet", tbl.schema)
+                # microsecond times: Spark cannot read nanosecond Parquet timestamps
+                writers[name] = pq.ParquetWriter(target / f"{name}.parquet", tbl.schema,
+                                                 coerce_timestamps="us", allow_truncated_timestamps=True)
             writers[name].write_table(tbl.cast(writers[name].schema))
             counts[name] += len(df)
         done += n
         chunk += 1
     for w in writers.values():
         w.close()
-    meta.write_text(json.dumps({"scale": scale, "users": n_users, "rows": counts,
+    meta.write_text(json.dumps({"scale": label, "users": n_users, "rows": counts,
                                 "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
     return target
 

@@ -133,29 +133,31 @@ def funnel_pandas(data: Path) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- attribution
 def attribution_sql(data: Path) -> pd.DataFrame:
-    """Receipt-based, 3-day window after delivery, one credit per order per campaign,
-    last touch across campaigns; per campaign: attributed orders and revenue."""
+    """Receipt-based, half-open 3-day window after delivery, one credit per order and campaign
+    (the campaign's latest qualifying message), last touch across campaigns: one row per
+    credited order."""
     q = f"""
-    WITH m AS (SELECT user_id, campaign, delivered_time FROM {_p(data, 'messages')} WHERE delivered_time IS NOT NULL),
+    WITH m AS (SELECT message_id, user_id, campaign, delivered_time FROM {_p(data, 'messages')}
+               WHERE delivered_time IS NOT NULL),
     o AS (SELECT order_id, user_id, time, revenue FROM {_p(data, 'orders')}),
-    c AS (SELECT o.order_id, o.revenue, m.campaign, max(m.delivered_time) AS touch
+    c AS (SELECT o.order_id, o.user_id, o.time AS order_time, o.revenue, m.message_id, m.campaign,
+                 m.delivered_time AS anchor_time
           FROM o JOIN m ON m.user_id = o.user_id AND o.time >= m.delivered_time
-                        AND o.time <= m.delivered_time + INTERVAL {ATTR_WINDOW_DAYS} DAY
-          GROUP BY o.order_id, o.revenue, m.campaign),
-    last AS (SELECT * FROM c QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY touch DESC, campaign) = 1)
-    SELECT campaign, count(*) AS orders, sum(revenue) AS revenue FROM last GROUP BY campaign ORDER BY campaign"""
+                        AND o.time < m.delivered_time + INTERVAL {ATTR_WINDOW_DAYS} DAY)
+    SELECT * FROM c
+    QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY anchor_time DESC, message_id DESC) = 1
+    ORDER BY order_time, order_id"""
     return _con().sql(q).df()
 
 
 def attribution_pandas(data: Path) -> pd.DataFrame:
-    m = pd.read_parquet(Path(data) / "messages.parquet", columns=["user_id", "campaign", "delivered_time"]).dropna()
+    m = pd.read_parquet(Path(data) / "messages.parquet", columns=["message_id", "user_id", "campaign", "delivered_time"])
+    m = m.dropna(subset=["delivered_time"]).rename(columns={"delivered_time": "anchor_time"})
     o = pd.read_parquet(Path(data) / "orders.parquet", columns=["order_id", "user_id", "time", "revenue"])
-    j = o.merge(m, on="user_id")
-    j = j[(j["time"] >= j["delivered_time"]) & (j["time"] <= j["delivered_time"] + pd.Timedelta(days=ATTR_WINDOW_DAYS))]
-    j = j.sort_values(["order_id", "delivered_time", "campaign"], ascending=[True, False, True])
-    last = j.drop_duplicates("order_id")
-    return (last.groupby("campaign").agg(orders=("order_id", "size"), revenue=("revenue", "sum"))
-            .reset_index().sort_values("campaign"))
+    j = o.rename(columns={"time": "order_time"}).merge(m, on="user_id")
+    j = j[(j["order_time"] >= j["anchor_time"]) & (j["order_time"] < j["anchor_time"] + pd.Timedelta(days=ATTR_WINDOW_DAYS))]
+    j = j.sort_values(["order_id", "anchor_time", "message_id"], ascending=[True, False, False])
+    return j.drop_duplicates("order_id").sort_values(["order_time", "order_id"]).reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- A/B sufficient statistics

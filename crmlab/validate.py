@@ -153,12 +153,18 @@ def _check_rows(t: ir.Table, s: TableSpec, as_of, tz: str) -> None:
     if as_of is not None and s.time_column:
         limit = ibis.literal(local_time(as_of, tz))
         rules.append((s.time_column, f"time after as_of {pd.Timestamp(as_of)}", t[s.time_column] > limit))
-    counts = t.aggregate(**{f"r{i}": p.ifelse(1, 0).sum() for i, (_, _, p) in enumerate(rules)}).execute()
+    aggs = {f"r{i}": p.ifelse(1, 0).sum() for i, (_, _, p) in enumerate(rules)}
+    single_key = len(s.unique) == 1
+    if single_key:
+        # One scan answers every rule and the duplicate check: rows minus distinct ids.
+        aggs["_rows"] = t.count()
+        aggs["_distinct"] = t[s.unique[0]].nunique()
+    counts = t.aggregate(**aggs).execute()
     for i, (col, rule, pred) in enumerate(rules):
         n = counts[f"r{i}"].iloc[0]
         if pd.notna(n) and n > 0:
             raise DataError(s.name, col, rule, int(n), _fetch_examples(t, pred, tz))
-    if s.unique:
+    if s.unique and (not single_key or counts["_rows"].iloc[0] > counts["_distinct"].iloc[0]):
         keys = list(s.unique)
         dup = t.group_by(keys).agg(_n=t.count()).filter(lambda g: g._n > 1)
         n_dup = dup.aggregate(rows=dup._n.sum()).execute()["rows"].iloc[0]
