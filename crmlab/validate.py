@@ -14,9 +14,46 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 
+import os
+from collections import OrderedDict
+from pathlib import Path
+
 from .engine import DataLike, as_table, local_time, localize_frame
 from .errors import DataError
 from .schema import DEFAULT_TZ, TableSpec, spec
+
+# Inputs that passed the row rules, so that a notebook calling ten functions on the same
+# Parquet file or Ibis table scans it for validation once. Keys fingerprint the input (a
+# file's path, size and modification time; an Ibis expression, which is immutable), so a
+# changed file is checked again. Only successes are kept; results never depend on it.
+_VALIDATED: OrderedDict = OrderedDict()
+_CACHE_SIZE = 128
+
+
+def clear_cache() -> None:
+    """Forget which inputs have been validated (the next call checks every rule again)."""
+    _VALIDATED.clear()
+
+
+def _fingerprint(data, table: str, as_of, tz: str):
+    if isinstance(data, (str, Path)):
+        text = str(data)
+        path = text.split("::", 1)[0]
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if os.path.isdir(path):  # a Parquet folder: its files' sizes and times
+            parts = tuple(sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns)
+                                 for f in Path(path).rglob("*.parquet")))
+            return (table, text, parts, str(as_of), tz)
+        return (table, text, st.st_size, st.st_mtime_ns, str(as_of), tz)
+    if isinstance(data, ir.Table):
+        try:
+            return (table, data, str(as_of), tz)
+        except TypeError:
+            return None
+    return None  # pandas frames can change in place: always checked
 
 _KIND_OK = {
     "time": lambda t: t.is_timestamp() or t.is_date(),
@@ -117,6 +154,7 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
     validate : run the row rules (types are always checked).
     """
     s = spec(table)
+    key = _fingerprint(data, table, as_of, tz) if validate else None
     if isinstance(data, pd.DataFrame):
         data = _coerce_pandas(data, s, tz)
     t = as_table(data, tz)
@@ -134,7 +172,18 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
         t = t.mutate(**add)
     if not validate:
         return t
+    if key is not None:
+        try:
+            if key in _VALIDATED:
+                _VALIDATED.move_to_end(key)
+                return t
+        except TypeError:  # an unhashable expression: validate without caching
+            key = None
     _check_rows(t, s, as_of, tz)
+    if key is not None:
+        _VALIDATED[key] = True
+        if len(_VALIDATED) > _CACHE_SIZE:
+            _VALIDATED.popitem(last=False)
     return t
 
 

@@ -172,3 +172,32 @@ def test_error_message_names_table_column_rule_and_rows():
 def test_unknown_table_name():
     with pytest.raises(KeyError, match="canonical tables"):
         canonical(orders(), "purchases")
+
+
+def test_validation_is_remembered_per_file_and_redone_when_it_changes(tmp_path, monkeypatch):
+    import crmlab.validate as v
+    v.clear_cache()
+    calls = []
+    real = v._check_rows
+    monkeypatch.setattr(v, "_check_rows", lambda *a: (calls.append(1), real(*a)))
+    path = tmp_path / "orders.parquet"
+    df = orders()
+    df["time"] = pd.to_datetime(df["time"])
+    df.to_parquet(path)
+    canonical(path, "orders")
+    canonical(path, "orders")
+    assert len(calls) == 1  # second call on the unchanged file: no scan
+    canonical(path, "orders", as_of="2026-02-01")
+    assert len(calls) == 2  # another as_of is another check
+    bad = df.assign(revenue=[1.0, -1.0, 1.0, 1.0])
+    import os, time
+    time.sleep(0.01)
+    bad.to_parquet(path)
+    os.utime(path, ns=(time.time_ns(), time.time_ns()))
+    with pytest.raises(DataError, match="negative value"):
+        canonical(path, "orders")  # the changed file is checked again
+    # pandas frames are always checked (they can change in place)
+    canonical(df, "orders")
+    canonical(df, "orders")
+    assert len(calls) == 5
+    v.clear_cache()
