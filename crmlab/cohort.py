@@ -256,17 +256,22 @@ _MODES = ("on", "on_or_after")
 
 def _cells(act: ir.Table, period: str, limit: pd.Timestamp | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Grid cohort x period_index with on-period users/orders/revenue and on-or-after users."""
-    f = _first(act, period)
-    j = act.join(f, "user_id")
-    j = j.mutate(active=j.time.truncate(period))
-    on = j.group_by(["cohort", "active"]).aggregate(
-        users=j.user_id.nunique(), orders=j.count(), revenue=j.value.sum())
-    sizes = f.group_by("cohort").aggregate(cohort_size=f.count())
-    last = j.group_by(["user_id", "cohort"]).aggregate(last=j.active.max())
-    last = last.group_by(["cohort", "last"]).aggregate(n=last.count())
-    on = _naive(to_pandas(on, None), ["cohort", "active"])
-    sizes = _naive(to_pandas(sizes, None), ["cohort"])
-    last = _naive(to_pandas(last, None), ["cohort", "last"])
+    # One pass: per customer and active period, then the cohort (first active period) and the
+    # last active period by a window over the customer's few period rows.
+    a = act.mutate(active=act.time.truncate(period))
+    up = a.group_by(["user_id", "active"]).aggregate(orders=a.count(), revenue=a.value.sum())
+    w = ibis.window(group_by=up.user_id)
+    up = up.mutate(cohort=up.active.min().over(w), last=up.active.max().over(w))
+    cells = up.group_by(["cohort", "active"]).aggregate(
+        users=up.count(), orders=up.orders.sum(), revenue=up.revenue.sum(),
+        _last_n=(up.active == up.last).ifelse(1, 0).sum())
+    cells = _naive(to_pandas(cells, None), ["cohort", "active"])
+    on = cells[["cohort", "active", "users", "orders", "revenue"]]
+    # every customer is active in their cohort period, so its users are the cohort's size
+    sizes = (cells.loc[cells["active"] == cells["cohort"], ["cohort", "users"]]
+             .rename(columns={"users": "cohort_size"}).reset_index(drop=True))
+    last = cells.loc[cells["_last_n"] > 0, ["cohort", "active", "_last_n"]].rename(
+        columns={"active": "last", "_last_n": "n"}).reset_index(drop=True)
     if sizes.empty:
         return sizes.assign(period_index=[]), last
     now_period = _period_floor(limit, period)

@@ -52,13 +52,21 @@ def read_path(path: str | Path) -> ir.Table:
 
 
 def localize_frame(df: pd.DataFrame, tz: str = DEFAULT_TZ) -> pd.DataFrame:
-    """Turn tz-aware datetime columns into naive local times of ``tz`` (see module docstring)."""
+    """Engine form of a frame's times: tz-aware columns become naive local times of ``tz``
+    (see module docstring), and every time column is floored to microseconds, the finest unit
+    DuckDB and Spark timestamps hold (nanoseconds would make the engine refuse the column)."""
     out = None
     for col in df.columns:
         s = df[col]
         if isinstance(s.dtype, pd.DatetimeTZDtype):
+            s = s.dt.tz_convert(tz).dt.tz_localize(None)
+        elif not pd.api.types.is_datetime64_dtype(s):
+            continue
+        if s.dtype != "datetime64[us]":
+            s = s.dt.floor("us").astype("datetime64[us]")
+        if s is not df[col]:
             out = df.copy() if out is None else out
-            out[col] = s.dt.tz_convert(tz).dt.tz_localize(None)
+            out[col] = s
     return df if out is None else out
 
 

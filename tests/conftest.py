@@ -39,7 +39,9 @@ def spark_con():
 def to_spark(con, df: pd.DataFrame, tz: str = "Asia/Seoul"):
     """Register a pandas frame as a Spark temporary view and return it as an Ibis table."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    con._session.createDataFrame(localize_frame(df, tz)).createOrReplaceTempView(name)
+    # a fresh, contiguous frame: frames built by pd.concat can defeat Spark's Arrow path
+    frame = localize_frame(df, tz).reset_index(drop=True).copy()
+    con._session.createDataFrame(frame).createOrReplaceTempView(name)
     return con.table(name)
 
 

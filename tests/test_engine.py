@@ -57,3 +57,11 @@ def test_report_exclusions_sets_attrs_and_logs(caplog):
         report_exclusions(df, {"orders after as_of": 12, "null user": 0}, "rfm_table")
     assert df.attrs["excluded"] == {"orders after as_of": 12, "null user": 0}
     assert "12 orders after as_of" in caplog.text
+
+
+def test_nanosecond_times_reach_the_engine_floored_to_microseconds():
+    df = pd.DataFrame({"order_id": ["a", "b"], "user_id": ["u", "u"], "revenue": [1.0, 2.0],
+                       "time": pd.to_datetime(["2026-01-05 10:00:00.123456789", "2026-01-05 10:00:00.000000001"])})
+    out = to_pandas(canonical(df, "orders"))
+    assert list(out["time"].dt.tz_localize(None)) == [pd.Timestamp("2026-01-05 10:00:00.123456"),
+                                                      pd.Timestamp("2026-01-05 10:00:00")]

@@ -1,0 +1,94 @@
+"""Multiple-comparison corrections of p-values, with an explicit family (``scope``).
+
+- ``bonferroni``: ``min(1, m p)``; controls the family-wise error rate (FWER).
+- ``holm``: Holm's (1979) step-down Bonferroni, ``max_{j<=i} min(1, (m - j + 1) p_(j))``;
+  controls the FWER and is uniformly more powerful than Bonferroni.
+- ``bh``: Benjamini & Hochberg (1995) step-up, ``min_{j>=i} min(1, m p_(j) / j)``; controls
+  the false discovery rate under independence or positive dependence.
+
+The same adjusted p-values as statsmodels ``multipletests(method="bonferroni" | "holm" |
+"fdr_bh")``.
+
+Which p-values form one family is a decision the analyst has to make and state; ``scope``
+names it: ``"variants"`` (within each metric, across variants), ``"metrics"`` (within each
+variant, across metrics), ``"both"`` (every variant x metric test of the experiment) or
+``"none"``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["adjust_pvalues", "correct", "CORRECTIONS", "SCOPES"]
+
+CORRECTIONS = ("holm", "bh", "bonferroni", "none")
+SCOPES = ("variants", "metrics", "both", "none")
+
+
+def adjust_pvalues(p, method: str = "holm") -> np.ndarray:
+    """Adjusted p-values of one family (NaNs are ignored and stay NaN).
+
+    Parameters
+    ----------
+    p : array-like of p-values
+    method : ``"holm"`` | ``"bh"`` | ``"bonferroni"`` | ``"none"``
+    """
+    if method not in CORRECTIONS:
+        raise ValueError(f"correction={method!r}: allowed values are {CORRECTIONS}")
+    p = np.asarray(p, float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    q = p[ok]
+    m = q.size
+    if m == 0:
+        return out
+    if method == "none":
+        adj = q.copy()
+    elif method == "bonferroni":
+        adj = np.minimum(1.0, q * m)
+    else:
+        order = np.argsort(q, kind="mergesort")
+        s = q[order]
+        if method == "holm":
+            a = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * s))
+        else:
+            a = np.minimum.accumulate((m * s / np.arange(1, m + 1))[::-1])[::-1]
+            a = np.minimum(1.0, a)
+        adj = np.empty(m)
+        adj[order] = a
+    out[ok] = adj
+    return out
+
+
+def correct(results: pd.DataFrame, *, correction: str = "holm", scope: str = "both",
+            p_value: str = "p_value") -> pd.DataFrame:
+    """Add ``p_adjusted`` and ``correction`` columns to a result frame of
+    :func:`crmlab.abtest.compare`.
+
+    Parameters
+    ----------
+    results : frame with ``metric``, ``variant`` and ``p_value`` columns.
+    correction : ``"holm"`` | ``"bh"`` | ``"bonferroni"`` | ``"none"``.
+    scope : ``"variants"`` | ``"metrics"`` | ``"both"`` | ``"none"`` (see the module docstring).
+    p_value : the column to adjust.
+    """
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction={correction!r}: allowed values are {CORRECTIONS}")
+    if scope not in SCOPES:
+        raise ValueError(f"scope={scope!r}: allowed values are {SCOPES}")
+    out = results.copy()
+    if correction == "none" or scope == "none":
+        out["p_adjusted"] = out[p_value].astype(float)
+        out["correction"] = "none"
+        return out
+    keys = {"variants": ["metric"], "metrics": ["variant"], "both": None}[scope]
+    adj = np.full(len(out), np.nan)
+    pv = out[p_value].to_numpy(float)
+    if keys is None:
+        adj = adjust_pvalues(pv, correction)
+    else:
+        for _, idx in out.groupby(keys, sort=False).indices.items():
+            adj[idx] = adjust_pvalues(pv[idx], correction)
+    out["p_adjusted"] = adj
+    out["correction"] = f"{correction} across {scope}"
+    return out
