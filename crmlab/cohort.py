@@ -27,7 +27,8 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from .engine import DataLike, local_time, report_exclusions, to_pandas
+from .checks import choice, duration
+from .engine import DataLike, cut_as_of, report_exclusions, to_pandas
 from .schema import DEFAULT_TZ
 from .validate import canonical
 
@@ -44,11 +45,6 @@ _LAST_SECOND = pd.Timedelta(seconds=1)
 
 
 # --------------------------------------------------------------------------- helpers
-def _check_choice(name: str, value, allowed: Sequence) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not allowed; use one of {list(allowed)}")
-
-
 def _by_list(by, columns: Sequence[str]) -> list[str]:
     if by is None:
         return []
@@ -61,30 +57,9 @@ def _by_list(by, columns: Sequence[str]) -> list[str]:
     return cols
 
 
-def _cut_as_of(t: ir.Table, time_col: str, as_of, tz: str) -> tuple[ir.Table, int, pd.Timestamp | None]:
-    """Drop rows after ``as_of`` (inclusive limit); return the table, the count dropped, local as_of."""
-    if as_of is None:
-        return t, 0, None
-    limit = local_time(as_of, tz)
-    n_after = int(t.filter(t[time_col] > ibis.literal(limit)).count().execute())
-    return t.filter(t[time_col] <= ibis.literal(limit)), n_after, limit
-
-
 def _epoch_days(x: ir.TimestampValue) -> ir.FloatingValue:
     """Days since 1970-01-01 of a naive timestamp (same on DuckDB and on Spark with a UTC session)."""
     return x.epoch_seconds().cast("float64") / _SECONDS_PER_DAY
-
-
-def _window(window) -> pd.Timedelta | None:
-    if window is None:
-        return None
-    try:
-        w = pd.Timedelta(window)
-    except (ValueError, TypeError):
-        raise ValueError(f"within={window!r} is not a time window; give a pd.Timedelta or a string such as '90D'") from None
-    if w <= pd.Timedelta(0):
-        raise ValueError(f"within={window!r} must be a positive time window")
-    return w
 
 
 # --------------------------------------------------------------------------- repurchase cycle
@@ -128,7 +103,7 @@ def repurchase_cycle(orders: DataLike, *, by: str | Sequence[str] | None = None,
     """
     t = canonical(orders, "orders", tz=tz)
     keys = ["user_id", *_by_list(by, t.schema().names)]
-    t, n_after, limit = _cut_as_of(t, "time", as_of, tz)
+    t, n_after, limit = cut_as_of(t, "time", as_of, tz)
     d = t.group_by([*keys, "time"]).aggregate(_n=t.count())
     w = ibis.window(group_by=keys, order_by=d.time)
     d = d.mutate(_prev=d.time.lag().over(w))
@@ -170,9 +145,9 @@ def _activity(data: DataLike, event: str | None, tz: str) -> tuple[ir.Table, str
 
 
 def _prepare(data, period, event, as_of, tz):
-    _check_choice("period", period, _PERIODS)
+    choice(period, "period", _PERIODS)
     act, kind = _activity(data, event, tz)
-    act, n_after, limit = _cut_as_of(act, "time", as_of, tz)
+    act, n_after, limit = cut_as_of(act, "time", as_of, tz)
     if limit is None:
         latest = act.time.max().execute()
         limit = None if pd.isna(latest) else pd.Timestamp(latest)
@@ -349,8 +324,8 @@ def retention(data: DataLike, *, period: str = "M", metric: str = "users", mode:
     Incomplete periods (the one running at ``as_of``) are kept and flagged, never dropped
     silently: plot them hatched and leave them out of averages (:func:`retention_average`).
     """
-    _check_choice("metric", metric, _METRICS)
-    _check_choice("mode", mode, _MODES)
+    choice(metric, "metric", _METRICS)
+    choice(mode, "mode", _MODES)
     if not isinstance(normalize, (bool, np.bool_)):
         raise ValueError(f"normalize={normalize!r} must be True or False")
     act, kind, limit, excluded = _prepare(data, period, event, as_of, tz)
@@ -491,7 +466,7 @@ def ltv_curves(orders: DataLike, period: str = "M", *, as_of=None, tz: str = DEF
 def _first_second(orders, as_of, tz):
     """Per user (Ibis): first and second distinct order times, up to as_of."""
     t = canonical(orders, "orders", tz=tz)
-    t, n_after, limit = _cut_as_of(t, "time", as_of, tz)
+    t, n_after, limit = cut_as_of(t, "time", as_of, tz)
     if limit is None:
         latest = t.time.max().execute()
         limit = None if pd.isna(latest) else pd.Timestamp(latest)
@@ -533,10 +508,10 @@ def repurchase_rate(orders: DataLike, as_of=None, within=None, *, period: str | 
     """
     from statsmodels.stats.proportion import proportion_confint
     if period is not None:
-        _check_choice("period", period, _PERIODS)
+        choice(period, "period", _PERIODS)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r} must be between 0 and 1")
-    w = _window(within)
+    w = duration(within, "within", optional=True)
     per, n_after, limit = _first_second(orders, as_of, tz)
     n_unfinished = 0
     repeat = per.second_time.notnull()

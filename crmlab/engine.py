@@ -106,6 +106,16 @@ def local_time(value: Any, tz: str = DEFAULT_TZ) -> pd.Timestamp | None:
     return ts
 
 
+def cut_as_of(t: ir.Table, col: str, as_of, tz: str = DEFAULT_TZ) -> tuple[ir.Table, int, pd.Timestamp | None]:
+    """Rows of ``t`` up to ``as_of`` (inclusive), how many were later, and ``as_of`` as a
+    naive local time (``None`` when no ``as_of`` was given: nothing is cut)."""
+    if as_of is None:
+        return t, 0, None
+    limit = local_time(as_of, tz)
+    n_after = int(t.filter(t[col] > ibis.literal(limit)).count().execute())
+    return t.filter(t[col] <= ibis.literal(limit)), n_after, limit
+
+
 def report_exclusions(result: pd.DataFrame, excluded: Mapping[str, int], what: str) -> pd.DataFrame:
     """Record rows a function left out: ``result.attrs['excluded']`` and a log line.
 

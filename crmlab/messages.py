@@ -39,6 +39,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from .checks import choice, duration
 from .engine import DataLike, local_time, report_exclusions, to_pandas
 from .schema import CHANNELS, DEFAULT_TZ
 from .validate import canonical
@@ -53,17 +54,6 @@ PERIODS = ("D", "W", "M")
 
 
 # ----------------------------------------------------------------------------- parameters
-def _timedelta(value, name: str) -> pd.Timedelta:
-    try:
-        td = pd.Timedelta(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"{name}={value!r} is not a time span; give a pd.Timedelta or a string "
-                         "such as '3D' or '12h'") from None
-    if pd.isna(td) or td <= pd.Timedelta(0):
-        raise ValueError(f"{name}={value!r} must be a positive time span")
-    return td
-
-
 def parse_windows(windows) -> dict[str, pd.Timedelta]:
     """Normalise ``windows`` to ``{"default": Timedelta, <channel>: Timedelta, ...}``.
 
@@ -73,20 +63,14 @@ def parse_windows(windows) -> dict[str, pd.Timedelta]:
     if windows is None:
         return {"default": pd.Timedelta(DEFAULT_WINDOW)}
     if not isinstance(windows, Mapping):
-        return {"default": _timedelta(windows, "windows")}
+        return {"default": duration(windows, "windows")}
     out = {"default": pd.Timedelta(DEFAULT_WINDOW)}
     for key, val in windows.items():
         if key != "default" and key not in CHANNELS:
             raise ValueError(f"windows key {key!r} is not a channel; allowed: 'default', "
                              + ", ".join(CHANNELS))
-        out[key] = _timedelta(val, f"windows[{key!r}]")
+        out[key] = duration(val, f"windows[{key!r}]")
     return out
-
-
-def _choice(value, name: str, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not allowed; choose one of {list(allowed)}")
-    return value
 
 
 def _interval(td: pd.Timedelta):
@@ -194,8 +178,8 @@ def attribute(messages: DataLike, orders: DataLike, *, windows=None, basis: str 
     O(sum over users of orders x messages of the user) — linear in the rows for bounded
     per-user counts — plus two window functions over the matched pairs.
     """
-    basis = _choice(basis, "basis", BASES)
-    share = _choice(share, "share", SHARES)
+    basis = choice(basis, "basis", BASES)
+    share = choice(share, "share", SHARES)
     win = parse_windows(windows)
     m, o, excluded = _prepare(messages, orders, as_of, tz)
     expr = _attribution_expr(m, o, win, basis, share)
@@ -276,10 +260,10 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
         columns are NaN. ``attrs["share"]`` records the
         sharing rule: under ``"every_touch"`` revenue summed over campaigns double-counts.
     """
-    attribution = _choice(attribution, "attribution", BASES)
-    share = _choice(share, "share", SHARES)
+    attribution = choice(attribution, "attribution", BASES)
+    share = choice(share, "share", SHARES)
     if period is not None:
-        _choice(period, "period", PERIODS)
+        choice(period, "period", PERIODS)
     win = parse_windows(windows)
     by = [by] if isinstance(by, str) else list(by)
     if orders is not None:
@@ -387,7 +371,7 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
     :func:`crmlab.abtest.frequentist.proportion_test`. Open rate is not available (NaN row)
     when the test ran only on channels without open signal.
     """
-    basis = _choice(basis, "basis", BASES)
+    basis = choice(basis, "basis", BASES)
     if not (0 < float(alpha) < 1):
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
     m = canonical(messages, "messages", tz=tz)
@@ -490,7 +474,7 @@ def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: 
     """
     if not (0 < float(alpha) < 1):
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
-    win = _timedelta(window, "window")
+    win = duration(window, "window")
     o = canonical(orders, "orders", tz=tz)
     o, o_late = _filter_as_of(o, "time", as_of, tz)
     excluded = {"orders after as_of": o_late}
@@ -608,7 +592,7 @@ def fatigue(messages: DataLike, orders: DataLike | None = None, *, period: str =
     ``conversion_rate`` (= buyers / user_periods; NaN without orders). Descriptive, not
     causal: heavy buyers also get more messages.
     """
-    _choice(period, "period", PERIODS)
+    choice(period, "period", PERIODS)
     if int(max_messages) < 2:
         raise ValueError(f"max_messages={max_messages!r}: must be at least 2")
     if orders is not None:

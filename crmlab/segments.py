@@ -22,19 +22,10 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from .engine import DataLike, local_time, report_exclusions, to_pandas
+from .checks import duration
+from .engine import DataLike, cut_as_of, report_exclusions, to_pandas
 from .schema import DEFAULT_TZ
 from .validate import canonical
-
-
-def _td(value, name: str) -> pd.Timedelta:
-    try:
-        td = pd.Timedelta(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"{name}={value!r} is not a duration; give e.g. '3min', '24h' or a pd.Timedelta") from None
-    if td <= pd.Timedelta(0):
-        raise ValueError(f"{name}={value!r} must be positive")
-    return td
 
 
 def _seconds(a: ir.TimestampValue, b: ir.TimestampValue) -> ir.FloatingValue:
@@ -43,13 +34,11 @@ def _seconds(a: ir.TimestampValue, b: ir.TimestampValue) -> ir.FloatingValue:
 
 
 def _cut(t: ir.Table, col: str, as_of, tz: str) -> tuple[ir.Table, int, pd.Timestamp]:
-    """Rows up to ``as_of`` (inclusive) and how many were later. Default as_of: latest time."""
-    if as_of is None:
-        limit = t[col].max().execute()
-        return t, 0, pd.Timestamp(limit)
-    limit = local_time(as_of, tz)
-    n_after = int(t.filter(t[col] > ibis.literal(limit)).count().execute())
-    return t.filter(t[col] <= ibis.literal(limit)), n_after, limit
+    """:func:`crmlab.engine.cut_as_of`, with the latest time as the default ``as_of``."""
+    t, n_after, limit = cut_as_of(t, col, as_of, tz)
+    if limit is None:
+        limit = pd.Timestamp(t[col].max().execute())
+    return t, n_after, limit
 
 
 def _with_sessions(events: ir.Table, timeout: pd.Timedelta) -> ir.Table:
@@ -75,10 +64,10 @@ def explorers(events: DataLike, *, min_dwell="3min", timeout="30min", as_of=None
     dwell), ``product_views``, ``max_dwell_seconds``, ``first_long_view_time``,
     ``last_long_view_time``. ``attrs['excluded']`` counts events after ``as_of``.
     """
-    dwell_min = _td(min_dwell, "min_dwell").total_seconds()
+    dwell_min = duration(min_dwell, "min_dwell").total_seconds()
     e = canonical(events, "events", tz=tz)
     e, n_after, _ = _cut(e, "time", as_of, tz)
-    e = _with_sessions(e, _td(timeout, "timeout"))
+    e = _with_sessions(e, duration(timeout, "timeout"))
     w = ibis.window(group_by=[e.user_id, e._session], order_by=[e.time])
     e = e.mutate(_dwell=_seconds(e.time, e.time.lead().over(w)))
     long_view = (e.event == "product_view") & (e._dwell >= dwell_min)
@@ -119,7 +108,7 @@ def comparers(events: DataLike, orders: DataLike | None = None, *, within="24h",
     Returns one row per comparer: ``user_id``, ``adds`` (decided additions),
     ``unbought_adds``, ``first_unbought_add_time``, ``last_unbought_add_time``.
     """
-    span = _td(within, "within").total_seconds()
+    span = duration(within, "within").total_seconds()
     e = canonical(events, "events", tz=tz)
     e, n_after, limit = _cut(e, "time", as_of, tz)
     purchases = _purchase_times(e, orders, tz)
@@ -261,7 +250,7 @@ def cart_abandonment(events: DataLike, orders: DataLike | None = None, *, within
     Returns one row per abandoner: ``user_id``, ``stage``, ``abandoned_time`` (the latest
     cart or checkout action), ``last_add_time``, ``last_checkout_time``, ``adds``.
     """
-    span = _td(within, "within").total_seconds()
+    span = duration(within, "within").total_seconds()
     e = canonical(events, "events", tz=tz)
     e, n_after, limit = _cut(e, "time", as_of, tz)
     is_add = e.event == "add_to_cart"

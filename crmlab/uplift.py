@@ -31,6 +31,7 @@ import pandas as pd
 
 from .abtest.frequentist import mean_test, proportion_test
 from .abtest.sufficient import SampleStats
+from .checks import duration
 from .engine import DataLike, as_table, local_time, localize_frame, report_exclusions, to_pandas
 from .schema import CHANNELS, DEFAULT_TZ
 from .validate import canonical
@@ -47,18 +48,6 @@ RESULT_COLUMNS = ["experiment", "segment", "metric", "n_treatment", "n_control",
 
 
 # ----------------------------------------------------------------------------- helpers
-def _window(window):
-    if window is None:
-        return None
-    try:
-        td = pd.Timedelta(window)
-    except (ValueError, TypeError):
-        raise ValueError(f"window={window!r} is not a time span; give e.g. '3D' or pd.Timedelta") from None
-    if pd.isna(td) or td <= pd.Timedelta(0):
-        raise ValueError(f"window={window!r} must be positive")
-    return td
-
-
 def _segments_table(segments, segment: str | None) -> tuple[ir.Table, str]:
     if isinstance(segments, pd.DataFrame):
         if "user_id" not in segments.columns:
@@ -247,7 +236,7 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
     if interval not in INTERVALS:
         raise ValueError(f"interval={interval!r}: allowed values are {list(INTERVALS)}")
-    win = _window(window)
+    win = duration(window, "window", optional=True)
     a = canonical(assignments, "assignments", tz=tz)
     o = canonical(orders, "orders", tz=tz)
     excluded: dict[str, int] = {}
