@@ -1,0 +1,620 @@
+"""Conversion funnels: ordered / strict / any-order steps within a window, exclusions,
+breakdowns, time to convert, dropped users and a chi-square comparison of groups.
+
+Definitions
+-----------
+steps
+    A list of steps; each step is an event name or a set of event names (any of them
+    counts), or a dict ``{label: names}``. ``step_name`` is the label, the event name, or the
+    sorted names joined with ``"|"``.
+order of a user's events
+    By ``time``; events at the **same timestamp** are ordered by the (lowest) step they match
+    — step 1 before step 2 before ... — then events matching no step (exclusion and other
+    events), then by event name. So ``view`` and ``cart`` logged in the same second count as
+    view-then-cart (the optimistic rule; ClickHouse ``windowFunnel`` also sorts ties by
+    condition index). One event row never fills two steps of one attempt.
+attempt
+    Every event matching step 1 starts an attempt (in ``any_order`` mode, every event matching
+    any step). The **conversion window** is counted from the attempt's first event:
+    a later step is reached only if its event is at most ``window`` after it — **inclusive**
+    (an event exactly ``window`` later counts), as ClickHouse ``windowFunnel``
+    (``timestamp <= first_timestamp + window``). ``window="session"``: steps must happen in
+    the same session as the first event (sessions derived from 30 minutes of inactivity when
+    ``session_id`` is missing, see :func:`crmlab.sessions.sessionize`); ``window=None``: no
+    limit.
+modes
+    ``ordered``: steps in order, other events (also repeats of steps) may come between;
+    each step takes the first matching event after the previous step's event (greedy,
+    which reaches the furthest step possible for that start).
+    ``strict``: the step-``k`` event must be the user's very next event (among *all* the
+    user's events, not only funnel events; in the event order above) after the step-``k-1``
+    event; anything in between ends the attempt (ClickHouse's ``strict_order``).
+    ``any_order``: step ``k`` is reached when steps ``1..k`` all occur, in any order, within
+    ``window`` of the attempt's first event.
+exclusions
+    ``exclude`` is an event name or a set of names (not also a step). An attempt is
+    **disqualified** when an exclusion event lies after its first event and no later than the
+    last step it reached (in the event order above, so an exclusion at the same timestamp as a
+    step event counts as after it). Exclusion events after the last reached step do not
+    matter. Disqualified attempts are dropped before one attempt per user is chosen; users
+    whose every attempt is disqualified leave the funnel and are counted in
+    ``attrs["excluded"]["users_all_attempts_excluded"]``.
+counting (one attempt per user)
+    ``count="first"``: the user's first attempt (earliest first event). ``count="best"``:
+    the attempt that reached the furthest step (ClickHouse ``windowFunnel``'s "longest chain
+    in any window"), the earliest among equals. A user counts at every step up to the one
+    reached, so a user appears in exactly one breakdown group and step counts never grow.
+breakdown attribution
+    ``by`` is a column of ``events`` or a frame of segments (``user_id`` plus one column).
+    For a column, ``by_step`` states whose value is used: ``1`` (default) the counted attempt's
+    step-1 event; an integer ``k`` the step-``k`` event (for attempts that stopped before
+    ``k``, the last step they reached); ``"last"`` the last step reached; ``"first"`` the
+    user's first event in the data (first touch). Values are shown as text, missing values as
+    ``"(none)"``.
+
+Design and complexity
+---------------------
+Everything runs in the engine (Ibis; DuckDB, PySpark, ...). Each user's (or session's) funnel
+events get a position ``pos`` (``row_number`` in the order above). For each step ``k`` one
+window function computes, for every row, the position and time of the next row matching step
+``k`` (``min`` over a cumulative frame in descending position order, which engines evaluate
+incrementally). Attempts then advance one step at a time by an **equi-join** on
+``(user, pos)`` against the current frontier (one row per attempt), so each step costs a sort
+and a hash join: O(n log n) over all events, never a self-join of a user's events with each
+other (no quadratic blow-up for heavy users). Exclusions use a running count of exclusion
+events looked up at the attempt's first and last positions. Strict mode looks up the row at
+``pos + 1``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from .checks import duration
+from .engine import DataLike, as_table, is_table, report_exclusions, to_pandas
+from .schema import DEFAULT_TZ
+from .sessions import NONE_LABEL, _cut_as_of, _interval, _with_sessions
+from .validate import canonical
+
+__all__ = ["funnel", "funnel_users", "time_to_convert", "dropped_users", "compare_groups",
+           "plot_funnel", "plot_time_to_convert"]
+
+_MODES = ("ordered", "strict", "any_order")
+_COUNTS = ("first", "best")
+
+
+# --------------------------------------------------------------------------- parameters
+def _parse_steps(steps) -> tuple[list[tuple[str, ...]], list[str]]:
+    if isinstance(steps, Mapping):
+        items = list(steps.items())
+    elif isinstance(steps, (str, bytes)) or not isinstance(steps, (Sequence, set, frozenset)):
+        raise ValueError(f"steps={steps!r} is not allowed; give a list of event names or sets of names, "
+                         "or a dict {label: names}")
+    else:
+        items = [(None, s) for s in steps]
+    sets, names = [], []
+    for label, s in items:
+        names_k = (s,) if isinstance(s, str) else tuple(sorted(set(s))) if isinstance(s, (set, frozenset, list, tuple)) else ()
+        if not names_k or not all(isinstance(x, str) and x for x in names_k):
+            raise ValueError(f"steps: step {s!r} is not allowed; use an event name or a set of event names")
+        sets.append(names_k)
+        names.append(str(label) if label is not None else "|".join(names_k))
+    if len(sets) < 1:
+        raise ValueError("steps=[] is not allowed; give at least one step")
+    return sets, names
+
+
+def _parse_window(window):
+    if window is None or (isinstance(window, str) and window == "session"):
+        return window
+    return duration(window, "window")
+
+
+def _parse_exclude(exclude, sets) -> tuple[str, ...]:
+    if exclude is None:
+        return ()
+    ex = (exclude,) if isinstance(exclude, str) else tuple(sorted(set(exclude)))
+    if not ex or not all(isinstance(x, str) for x in ex):
+        raise ValueError(f"exclude={exclude!r} is not allowed; use an event name or a set of event names")
+    overlap = set(ex) & set().union(*map(set, sets))
+    if overlap:
+        raise ValueError(f"exclude={exclude!r} is not allowed: {sorted(overlap)} are also funnel steps")
+    return ex
+
+
+def _check(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not allowed; use one of {list(allowed)}")
+
+
+# --------------------------------------------------------------------------- engine core
+def _attempts(events, steps, *, window, mode, count, exclude, by, by_step, as_of, timeout, tz):
+    """The chosen attempt of each user as an Ibis table, plus exclusion counts and metadata.
+
+    Columns: ``user_id``, ``reached`` (0..n), ``t_1..t_n`` (time of each reached step),
+    ``by`` (when given; text).
+    """
+    sets, names = _parse_steps(steps)
+    n = len(sets)
+    w = _parse_window(window)
+    _check("mode", mode, _MODES)
+    _check("count", count, _COUNTS)
+    ex = _parse_exclude(exclude, sets)
+
+    t = canonical(events, "events", tz=tz)
+    t, n_after = _cut_as_of(t, "time", as_of, tz)
+    if w == "session":
+        t, _ = _with_sessions(t, timeout, False)
+    part = ["user_id", "session_id"] if w == "session" else ["user_id"]
+
+    by_col, seg = None, None
+    if by is not None:
+        if isinstance(by, str):
+            if by not in t.columns or by in ("user_id", "time"):
+                raise ValueError(f"by={by!r} is not allowed; use a column of events (other than user_id, time) "
+                                 "or a segment frame (user_id + one column)")
+            by_col = by
+            if not (by_step in ("first", "last") or (isinstance(by_step, int) and 1 <= by_step <= n)):
+                raise ValueError(f"by_step={by_step!r} is not allowed; use 'first', 'last' or a step number 1..{n}")
+        elif isinstance(by, pd.DataFrame) or is_table(by):
+            seg = as_table(by, tz) if isinstance(by, pd.DataFrame) else by
+            other = [c for c in seg.columns if c != "user_id"]
+            if "user_id" not in seg.columns or len(other) != 1:
+                raise ValueError(f"by: a segment frame needs columns user_id and exactly one other column, got {list(seg.columns)}")
+        else:
+            raise ValueError(f"by={by!r} is not allowed; use None, a column name or a segment frame")
+
+    m = [t.event.isin(list(s)) for s in sets]
+    mx = t.event.isin(list(ex)) if ex else ibis.literal(False)
+    rank = ibis.cases(*[(m[k], k + 1) for k in range(n)], else_=n + 1)
+    base = t
+    if mode != "strict":  # events that are neither steps nor exclusions cannot matter
+        keep = m[0]
+        for mk in m[1:]:
+            keep = keep | mk
+        base = t.filter(keep | mx) if ex else t.filter(keep)
+        m = [base.event.isin(list(s)) for s in sets]
+        mx = base.event.isin(list(ex)) if ex else ibis.literal(False)
+        rank = ibis.cases(*[(m[k], k + 1) for k in range(n)], else_=n + 1)
+    order = [base.time, rank, base.event] + ([base[by_col]] if by_col else [])
+    r = base.mutate(_pos=ibis.row_number().over(group_by=part, order_by=order),
+                    **{f"_m{k + 1}": m[k].ifelse(1, 0) for k in range(n)},
+                    _mx=mx.ifelse(1, 0) if ex else ibis.literal(0))
+    after = ibis.window(group_by=part, order_by=ibis.desc("_pos"), rows=(None, -1))  # rows strictly later
+    from_ = ibis.window(group_by=part, order_by=ibis.desc("_pos"), rows=(None, 0))  # this row and later
+    cum = ibis.window(group_by=part, order_by="_pos", rows=(None, 0))
+    cols = {"_cx": r._mx.sum().over(cum)}
+    if mode == "ordered":
+        for k in range(2, n + 1):
+            hit = r[f"_m{k}"] == 1
+            cols[f"_np{k}"] = hit.ifelse(r._pos, ibis.null("int64")).min().over(after)
+            cols[f"_nt{k}"] = hit.ifelse(r.time, ibis.null("timestamp")).min().over(after)
+    elif mode == "any_order":
+        for k in range(1, n + 1):
+            hit = r[f"_m{k}"] == 1
+            cols[f"_np{k}"] = hit.ifelse(r._pos, ibis.null("int64")).min().over(from_)
+            cols[f"_nt{k}"] = hit.ifelse(r.time, ibis.null("timestamp")).min().over(from_)
+    r = r.mutate(**cols)
+
+    def within(ts, start):
+        if isinstance(w, pd.Timedelta):
+            return ts <= start + _interval(w)
+        return ibis.literal(True)
+
+    def lookup(a: ir.Table, pos_expr_name: str, fields: dict[str, str], how="inner") -> ir.Table:
+        """Join ``a`` with the rows of ``r`` at position ``a[pos_expr_name]`` of the same part."""
+        rr = r.select(**{f"_j_{c}": r[c] for c in part}, _j_pos=r._pos, **{v: r[k] for k, v in fields.items()})
+        preds = [a[c] == rr[f"_j_{c}"] for c in part] + [a[pos_expr_name] == rr._j_pos]
+        j = a.join(rr, preds, how=how)
+        return j.select(*a.columns, *fields.values())
+
+    if mode in ("ordered", "strict"):
+        a = r.filter(r._m1 == 1)
+        a = a.select(*part, _p1=a._pos, _t0=a.time, t_1=a.time, _cur=a._pos, reached=ibis.literal(1),
+                     _cx1=a._cx)
+        for k in range(2, n + 1):
+            if mode == "ordered":
+                j = lookup(a, "_cur", {f"_np{k}": "_np", f"_nt{k}": "_nt"})
+                ok = (j.reached == k - 1) & j._np.notnull() & within(j._nt, j._t0)
+                ok = ok.fill_null(False)
+                a = j.select(*[c for c in a.columns if c not in ("_cur", "reached")],
+                             _cur=ok.ifelse(j._np, j._cur), reached=ok.ifelse(k, j.reached),
+                             **{f"t_{k}": ok.ifelse(j._nt, ibis.null("timestamp")),
+                                f"_p{k}": ok.ifelse(j._np, ibis.null("int64"))})
+            else:
+                a = a.mutate(_nextpos=a._cur + 1)
+                j = lookup(a, "_nextpos", {f"_m{k}": "_hit", "time": "_nt"}, how="left")
+                ok = (j.reached == k - 1) & (j._hit == 1) & within(j._nt, j._t0)
+                ok = ok.fill_null(False)
+                a = j.select(*[c for c in a.columns if c not in ("_cur", "reached", "_nextpos")],
+                             _cur=ok.ifelse(j._nextpos, j._cur), reached=ok.ifelse(k, j.reached),
+                             **{f"t_{k}": ok.ifelse(j._nt, ibis.null("timestamp")),
+                                f"_p{k}": ok.ifelse(j._nextpos, ibis.null("int64"))})
+        a = a.mutate(_plast=a._cur)
+    else:  # any_order
+        a = r.filter(ibis.or_(*[r[f"_m{k}"] == 1 for k in range(1, n + 1)]))
+        sel = {"_p0": a._pos, "_t0": a.time, "_cx1": a._cx}
+        ok_prev = ibis.literal(True)
+        plast = ibis.null("int64")
+        reached = ibis.literal(0)
+        for k in range(1, n + 1):
+            ok = (ok_prev & a[f"_np{k}"].notnull() & within(a[f"_nt{k}"], a.time)).fill_null(False)
+            sel[f"t_{k}"] = ok.ifelse(a[f"_nt{k}"], ibis.null("timestamp"))
+            sel[f"_p{k}"] = ok.ifelse(a[f"_np{k}"], ibis.null("int64"))
+            plast = ok.ifelse(ibis.greatest(plast.fill_null(-1), a[f"_np{k}"]), plast)
+            reached = ok.ifelse(k, reached)
+            ok_prev = ok
+        a = a.select(*part, **sel, reached=reached, _plast=plast)
+        a = a.filter(a.reached >= 1)
+
+    n_attempt_users = None
+    n_disq = 0
+    if ex:
+        j = lookup(a, "_plast", {"_cx": "_cxl"})
+        a = j.mutate(_disq=(j._cxl - j._cx1) > 0)
+        stats = a.aggregate(users=a.user_id.nunique(), disq=a._disq.ifelse(1, 0).sum(),
+                            users_ok=a.user_id.nunique(where=~a._disq)).execute()
+        n_attempt_users = int(stats["users"].iloc[0])
+        n_disq = int(stats["disq"].fillna(0).iloc[0])
+        n_users_ok = int(stats["users_ok"].iloc[0])
+        a = a.filter(~a._disq)
+
+    start_key = "_t0"
+    tie = [a[c] for c in part[1:]] + [a._p0 if "_p0" in a.columns else a._p1]
+    if count == "first":
+        okey = [a[start_key]] + tie
+    else:
+        okey = [ibis.desc(a.reached), a[start_key]] + tie
+    a = a.mutate(_rn=ibis.row_number().over(group_by="user_id", order_by=okey))
+    a = a.filter(a._rn == 0)
+
+    tcols = [f"t_{k}" for k in range(1, n + 1)]
+    if by_col is not None:
+        if by_step == "first":
+            ft = t.mutate(_rn=ibis.row_number().over(group_by="user_id", order_by=[t.time, t.event, t[by_col]]))
+            ft = ft.filter(ft._rn == 0).select(_f_uid=ft.user_id, by=ft[by_col].cast("string"))
+            j = a.left_join(ft, a.user_id == ft._f_uid)
+            a = j.select(*a.columns, "by")
+        else:
+            if by_step == "last":
+                a = a.mutate(_pb=a._plast)
+            else:
+                ps = [a[f"_p{k}"] for k in range(by_step, 0, -1)]  # step k, else the last reached before it
+                a = a.mutate(_pb=ibis.coalesce(*ps) if len(ps) > 1 else ps[0])
+            rr = r.select(**{f"_b_{c}": r[c] for c in part}, _b_pos=r._pos, by=r[by_col].cast("string"))
+            preds = [a[c] == rr[f"_b_{c}"] for c in part] + [a._pb == rr._b_pos]
+            j = a.left_join(rr, preds)
+            a = j.select(*a.columns, "by")
+        a = a.mutate(by=a.by.fill_null(NONE_LABEL))
+    elif seg is not None:
+        seg_col = [c for c in seg.columns if c != "user_id"][0]
+        uid_type = t.schema()["user_id"]
+        s2 = seg.select(_s_uid=seg.user_id.cast(uid_type), by=seg[seg_col].cast("string"))
+        j = a.left_join(s2, a.user_id == s2._s_uid)
+        a = j.select(*a.columns, "by")
+        a = a.mutate(by=a.by.fill_null(NONE_LABEL))
+
+    out_cols = ["user_id"] + (["session_id"] if w == "session" else []) + (["by"] if by is not None else []) \
+        + ["reached"] + tcols
+    a = a.select(*out_cols)
+    excluded = {"events_after_as_of": n_after, "attempts_excluded": n_disq,
+                "users_all_attempts_excluded": (n_attempt_users - n_users_ok) if n_attempt_users is not None else 0}
+    meta = {"steps": names, "sets": sets, "mode": mode, "count": count, "window": window,
+            "exclude": list(ex), "by": (by if isinstance(by, str) else ("segment" if by is not None else None)),
+            "by_step": by_step}
+    return a, excluded, meta
+
+
+_DOC_PARAMS = """
+    events : DataFrame, path or Ibis table
+        Canonical ``events``.
+    steps : list or dict
+        Steps in order; each an event name or a set of names; or ``{label: names}``.
+    window : str, pd.Timedelta, "session" or None
+        Conversion window from the attempt's first event, inclusive (default ``"1D"``).
+    mode : {"ordered", "strict", "any_order"}
+    count : {"first", "best"}
+        Which attempt of a user is counted.
+    exclude : str or set of str, optional
+        Exclusion events (disqualify an attempt, see the module docstring).
+    by : None, column name or segment frame (``user_id`` + one column)
+    by_step : 1..n, "first" or "last"
+        Whose value of the ``by`` column is used (module docstring, "breakdown attribution").
+    as_of : time, optional
+        Events after it are excluded and counted.
+    timeout : inactivity that ends a session when ``window="session"`` derives sessions.
+    tz : time zone.
+"""
+
+
+def funnel_users(events: DataLike, steps, *, window="1D", mode: str = "ordered", count: str = "first",
+                 exclude=None, by=None, by_step=1, as_of=None, timeout="30min",
+                 tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """One row per user who entered the funnel: the counted attempt.
+
+    Parameters
+    ----------
+    {params}
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``user_id`` (``session_id`` with ``window="session"``), ``by`` (when given), ``reached``
+        (last step reached, 1..n) and ``t_1..t_n`` (time of each step reached, else NaT).
+    """
+    a, excluded, meta = _attempts(events, steps, window=window, mode=mode, count=count, exclude=exclude,
+                                  by=by, by_step=by_step, as_of=as_of, timeout=timeout, tz=tz)
+    df = to_pandas(a, tz).sort_values("user_id", kind="stable").reset_index(drop=True)
+    df["reached"] = df["reached"].astype("int64")
+    df.attrs["steps"] = meta["steps"]
+    df.attrs.update({k: meta[k] for k in ("mode", "count", "window", "exclude", "by", "by_step")})
+    return report_exclusions(df, excluded, "funnel_users")
+
+
+def funnel(events: DataLike, steps, *, window="1D", mode: str = "ordered", count: str = "first",
+           exclude=None, by=None, by_step=1, as_of=None, timeout="30min", tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """Users reaching each step of a conversion funnel (ClickHouse ``windowFunnel`` semantics).
+
+    Parameters
+    ----------
+    {params}
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy, one row per (``by``,) step: ``step`` (1..n), ``step_name``, ``users`` (users whose
+        counted attempt reached the step), ``conversion_from_start = users / users at step 1``,
+        ``conversion_from_previous = users / users at the previous step`` (1 at step 1),
+        ``drop_off = users at the previous step - users`` (0 at step 1). ``attrs`` record the
+        settings and ``attrs["excluded"]`` the events after ``as_of``, disqualified attempts
+        and users whose every attempt was disqualified.
+
+    Notes
+    -----
+    Semantics (ties, window edge, modes, exclusions, attribution, first/best) and the O(n log n)
+    engine design are in the module docstring. ``window`` is measured from the first step
+    as in ClickHouse's ``windowFunnel`` (ClickHouse docs, "windowFunnel"): ``timestamp <=
+    first_timestamp + window``.
+    """
+    a, excluded, meta = _attempts(events, steps, window=window, mode=mode, count=count, exclude=exclude,
+                                  by=by, by_step=by_step, as_of=as_of, timeout=timeout, tz=tz)
+    n = len(meta["steps"])
+    keys = ["by"] if by is not None else []
+    aggs = {f"s{k}": (a.reached >= k).ifelse(1, 0).sum() for k in range(1, n + 1)}
+    agg = a.group_by(keys).agg(**aggs) if keys else a.aggregate(**aggs)
+    wide = to_pandas(agg, tz)
+    if by is not None:
+        wide = wide.sort_values("by", kind="stable").reset_index(drop=True)
+    out = _tidy(wide, meta["steps"], by)
+    out.attrs.update({k: meta[k] for k in ("steps", "mode", "count", "window", "exclude", "by", "by_step")})
+    return report_exclusions(out, excluded, "funnel")
+
+
+funnel_users.__doc__ = funnel_users.__doc__.replace("{params}", _DOC_PARAMS.strip("\n").lstrip())
+funnel.__doc__ = funnel.__doc__.replace("{params}", _DOC_PARAMS.strip("\n").lstrip())
+
+
+def _tidy(wide: pd.DataFrame, names: list[str], by) -> pd.DataFrame:
+    rows = []
+    n = len(names)
+    for _, w in wide.iterrows():
+        counts = [int(0 if pd.isna(w[f"s{k}"]) else w[f"s{k}"]) for k in range(1, n + 1)]
+        for k in range(1, n + 1):
+            users = counts[k - 1]
+            prev = counts[k - 2] if k > 1 else users
+            row = {"step": k, "step_name": names[k - 1], "users": users,
+                   "conversion_from_start": users / counts[0] if counts[0] else np.nan,
+                   "conversion_from_previous": (users / prev if prev else np.nan) if k > 1 else (1.0 if users else np.nan),
+                   "drop_off": prev - users if k > 1 else 0}
+            if by is not None:
+                row = {"by": w["by"], **row}
+            rows.append(row)
+    cols = (["by"] if by is not None else []) + ["step", "step_name", "users", "conversion_from_start",
+                                                 "conversion_from_previous", "drop_off"]
+    out = pd.DataFrame(rows, columns=cols)
+    if not len(out) and by is None:  # nobody entered: zero rows for each step
+        out = pd.DataFrame({"step": range(1, n + 1), "step_name": names, "users": 0,
+                            "conversion_from_start": np.nan, "conversion_from_previous": np.nan, "drop_off": 0})
+    for c in ("step", "users", "drop_off"):
+        out[c] = out[c].astype("int64")
+    return out
+
+
+# --------------------------------------------------------------------------- time to convert
+def time_to_convert(events: DataLike, steps, *, output: str = "summary",
+                    percentiles: Sequence[float] = (0.25, 0.5, 0.75, 0.9), bins=20, **kwargs) -> pd.DataFrame:
+    """Time from the first step (and from the previous step) to each later step.
+
+    Only users whose counted attempt reached the step contribute (the others have no time).
+
+    Parameters
+    ----------
+    events, steps
+        As in :func:`funnel`; further keyword arguments (``window``, ``mode``, ``count``,
+        ``exclude``, ``by``, ``by_step``, ``as_of``, ``tz``) are passed to :func:`funnel_users`.
+    output : {"summary", "per_user", "histogram"}
+        ``"summary"``: per step (2..n; and ``by``): ``n``, ``mean_seconds``, ``median_seconds``
+        and ``p<q>_seconds`` for each percentile (pandas' linear interpolation, numpy's default),
+        from the first step and ``median_from_previous_seconds``.
+        ``"per_user"``: long, histogram-ready frame: ``user_id``, (``by``,) ``step``,
+        ``step_name``, ``seconds_from_start``, ``seconds_from_previous``.
+        ``"histogram"``: per step, counts of users in ``bins`` bins of ``seconds_from_start``
+        (``bin_left``, ``bin_right``, ``users``; ``numpy.histogram`` with shared edges).
+    percentiles : probabilities in (0, 1).
+    bins : int or edges, for ``output="histogram"``.
+
+    Notes
+    -----
+    In ``any_order`` mode a later step may precede step 1, so times can be negative.
+    """
+    _check("output", output, ("summary", "per_user", "histogram"))
+    for q in percentiles:
+        if not 0 < q < 1:
+            raise ValueError(f"percentiles={list(percentiles)!r} is not allowed; use probabilities in (0, 1)")
+    u = funnel_users(events, steps, **kwargs)
+    names = u.attrs["steps"]
+    has_by = "by" in u.columns
+    parts = []
+    for k in range(2, len(names) + 1):
+        sub = u[u["reached"] >= k]
+        d = pd.DataFrame({"user_id": sub["user_id"].to_numpy()})
+        if has_by:
+            d["by"] = sub["by"].to_numpy()
+        d["step"] = k
+        d["step_name"] = names[k - 1]
+        d["seconds_from_start"] = ((sub[f"t_{k}"] - sub["t_1"]) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)
+        d["seconds_from_previous"] = ((sub[f"t_{k}"] - sub[f"t_{k - 1}"]) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)
+        parts.append(d)
+    cols = ["user_id"] + (["by"] if has_by else []) + ["step", "step_name", "seconds_from_start", "seconds_from_previous"]
+    per_user = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    per_user = per_user[cols]
+    per_user.attrs["excluded"] = u.attrs.get("excluded", {})
+    if output == "per_user":
+        return per_user
+    keys = (["by"] if has_by else []) + ["step", "step_name"]
+    if output == "histogram":
+        x = per_user["seconds_from_start"].to_numpy(dtype=float)
+        edges = np.histogram_bin_edges(x, bins=bins) if len(x) else np.asarray([0.0, 1.0])
+        rows = []
+        for key, g in per_user.groupby(keys, sort=True):
+            cnt, _ = np.histogram(g["seconds_from_start"].to_numpy(dtype=float), bins=edges)
+            key = key if isinstance(key, tuple) else (key,)
+            for i, c in enumerate(cnt):
+                rows.append(dict(zip(keys, key), bin_left=edges[i], bin_right=edges[i + 1], users=int(c)))
+        return pd.DataFrame(rows, columns=keys + ["bin_left", "bin_right", "users"])
+    rows = []
+    for key, g in per_user.groupby(keys, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        s = g["seconds_from_start"]
+        row = dict(zip(keys, key), n=len(g), mean_seconds=s.mean(), median_seconds=s.median())
+        for q in percentiles:
+            row[f"p{round(q * 100):g}_seconds"] = s.quantile(q)
+        row["median_from_previous_seconds"] = g["seconds_from_previous"].median()
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out.attrs["excluded"] = per_user.attrs["excluded"]
+    return out
+
+
+# --------------------------------------------------------------------------- dropped users
+def dropped_users(events: DataLike, steps, **kwargs) -> pd.DataFrame:
+    """Users whose counted attempt stopped before the last step, for targeting messages.
+
+    Keyword arguments as :func:`funnel_users`. Returns ``user_id``, (``by``,)
+    ``last_step_reached`` (1..n-1), ``last_step_name``, ``next_step_name`` (the step they did
+    not reach) and ``time_reached`` (time of the last step reached), sorted by step then user.
+    """
+    u = funnel_users(events, steps, **kwargs)
+    names = u.attrs["steps"]
+    n = len(names)
+    d = u[u["reached"] < n].copy()
+    times = pd.Series(pd.NaT, index=d.index, dtype=d["t_1"].dtype)
+    for k in range(1, n + 1):
+        times = times.where(d["reached"] != k, d[f"t_{k}"])
+    out = pd.DataFrame({"user_id": d["user_id"]})
+    if "by" in d.columns:
+        out["by"] = d["by"]
+    out["last_step_reached"] = d["reached"].astype("int64")
+    out["last_step_name"] = [names[k - 1] for k in d["reached"]]
+    out["next_step_name"] = [names[k] for k in d["reached"]]
+    out["time_reached"] = times
+    out = out.sort_values(["last_step_reached", "user_id"], kind="stable").reset_index(drop=True)
+    out.attrs["excluded"] = u.attrs.get("excluded", {})
+    return out
+
+
+# --------------------------------------------------------------------------- group comparison
+def compare_groups(funnel_result: pd.DataFrame, *, correction: bool = True) -> pd.DataFrame:
+    """Does step conversion differ between the breakdown groups of a :func:`funnel` result?
+
+    For each step ``k >= 2`` a chi-square test of independence on the groups x {converted,
+    dropped} table, where converted = users at step ``k`` and dropped = users at step ``k-1``
+    minus users at step ``k`` (Pearson's chi-square; ``scipy.stats.chi2_contingency``, with
+    Yates' continuity correction for 2x2 tables when ``correction=True``, scipy's default).
+    Groups with no user at step ``k-1`` are left out of that step's table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``step``, ``step_name``, ``groups``, ``n`` (users at step k-1 over groups),
+        ``min_rate``, ``max_rate`` (conversion from previous across groups), ``chi2``, ``dof``,
+        ``p_value``, ``min_expected`` (smallest expected count; below 5 the approximation is
+        doubtful), ``method``.
+    """
+    from scipy.stats import chi2_contingency
+
+    if "by" not in funnel_result.columns:
+        raise ValueError("funnel_result has no 'by' column: compute the funnel with by=...")
+    rows = []
+    wide = funnel_result.pivot(index="by", columns="step", values="users")
+    names = funnel_result.drop_duplicates("step").set_index("step")["step_name"]
+    for k in sorted(wide.columns):
+        if k == 1:
+            continue
+        prev, cur = wide[k - 1].astype(float), wide[k].astype(float)
+        keep = prev > 0
+        table = np.column_stack([cur[keep], prev[keep] - cur[keep]])
+        row = {"step": int(k), "step_name": names[k], "groups": int(keep.sum()), "n": int(prev[keep].sum()),
+               "min_rate": float((cur[keep] / prev[keep]).min()) if keep.any() else np.nan,
+               "max_rate": float((cur[keep] / prev[keep]).max()) if keep.any() else np.nan,
+               "chi2": np.nan, "dof": 0, "p_value": np.nan, "min_expected": np.nan,
+               "method": "chi2_contingency" + (" (Yates)" if correction and table.shape == (2, 2) else "")}
+        if table.shape[0] >= 2 and (table.sum(axis=0) > 0).all():
+            res = chi2_contingency(table, correction=correction)
+            row.update(chi2=float(res.statistic), dof=int(res.dof), p_value=float(res.pvalue),
+                       min_expected=float(np.min(res.expected_freq)))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- plots
+def plot_funnel(result: pd.DataFrame, *, ax=None):
+    """Bars of users per step (one colour per group with ``by``), annotated with the conversion
+    from the previous step and the drop-off count. Returns the Axes."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from .plotting import setup
+    setup()
+    ax = ax or plt.subplots(figsize=(8, 4.5))[1]
+    hue = "by" if "by" in result.columns else None
+    sns.barplot(data=result, x="step_name", y="users", hue=hue, ax=ax, errorbar=None)
+    if hue is None:
+        for i, r in enumerate(result.itertuples()):
+            label = f"{r.users:,}" if r.step == 1 else f"{r.users:,}\n{r.conversion_from_previous:.1%} (-{r.drop_off:,})"
+            ax.annotate(label, (i, r.users), ha="center", va="bottom", fontsize=9)
+    else:
+        for cont, (_, g) in zip(ax.containers, result.groupby("by", sort=False)):
+            labels = [f"{r.conversion_from_previous:.0%}" if r.step > 1 else f"{r.users:,}" for r in g.itertuples()]
+            ax.bar_label(cont, labels=labels, fontsize=8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("users")
+    ax.set_title("funnel: conversion from previous step (drop-off)")
+    return ax
+
+
+def plot_time_to_convert(per_user: pd.DataFrame, *, column: str = "seconds_from_start", unit: str = "min",
+                         ax=None, bins=30):
+    """Histogram of :func:`time_to_convert` ``output="per_user"`` times, one colour per step.
+
+    ``unit`` is ``"s"``, ``"min"``, ``"h"`` or ``"D"``. Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from .plotting import setup
+    scale = {"s": 1.0, "min": 60.0, "h": 3600.0, "D": 86400.0}
+    _check("unit", unit, tuple(scale))
+    if column not in ("seconds_from_start", "seconds_from_previous"):
+        raise ValueError(f"column={column!r} is not allowed; use 'seconds_from_start' or 'seconds_from_previous'")
+    setup()
+    ax = ax or plt.subplots(figsize=(8, 4))[1]
+    d = per_user.assign(_x=per_user[column] / scale[unit])
+    sns.histplot(data=d, x="_x", hue="step_name", bins=bins, ax=ax, element="step")
+    ax.set_xlabel(f"{column.replace('seconds_', 'time ')} ({unit})")
+    ax.set_ylabel("users")
+    return ax

@@ -1,0 +1,455 @@
+"""Sessions, traffic and shop KPIs from the canonical ``events`` (and ``orders``) tables.
+
+Sessionisation
+--------------
+A *session* is a run of one user's events in which no gap between consecutive events exceeds
+``timeout`` (default 30 minutes, the Google Analytics default session timeout). The rule, in
+the engine:
+
+1. take the user's *distinct* event times, sorted;
+2. a time starts a new session when it is the user's first, or when it is **more than**
+   ``timeout`` after the previous distinct time (a gap of exactly ``timeout`` stays in the
+   session);
+3. the session number is the running count of starts; every event gets the session of its
+   time, ``session_id = "<user_id>-<n>"`` with ``n = 1, 2, ...`` in time order.
+
+Ties: events with equal timestamps always share a session (their gap is zero), whatever their
+row order, so the result does not depend on how a backend orders ties. The work is one sort
+per user (``lag`` and a running sum are window functions over the user's distinct times) and
+one equi-join back on ``(user_id, time)``: O(n log n) in the number of events, never a
+self-join of a user's events.
+
+Traffic and KPIs
+----------------
+:func:`traffic` and :func:`shop_kpis` first build one row per session (start, end, number of
+events, page views, whether it held an add-to-cart, a checkout, a purchase) in the engine,
+and aggregate those rows per period and breakdown; only the per-period aggregates come back.
+A session belongs to the period in which it *started*, and to the source / medium / campaign /
+device of its *first* event (Google Analytics attributes a session to the traffic source that
+started it).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from .checks import duration
+from .engine import DataLike, cut_as_of, report_exclusions, to_pandas
+from .schema import DEFAULT_TZ
+from .validate import canonical
+
+__all__ = ["sessionize", "sessions_table", "traffic", "shop_kpis", "plot_traffic",
+           "BY_COLUMNS", "PAGE_EVENTS", "NONE_LABEL"]
+
+#: Breakdown columns of traffic and KPIs (session attributes of the canonical events table).
+BY_COLUMNS = ("source", "medium", "campaign", "device")
+#: Events that count as a page (or screen) view by default.
+PAGE_EVENTS = ("page_view", "product_view")
+#: Label of a missing breakdown value.
+NONE_LABEL = "(none)"
+_PERIODS = ("D", "W")
+
+
+# --------------------------------------------------------------------------- helpers
+def _interval(td: pd.Timedelta):
+    """``td`` as an Ibis interval literal (whole seconds when possible, else milliseconds)."""
+    us = int(td / pd.Timedelta(microseconds=1))
+    if us % 1_000_000 == 0:
+        return ibis.interval(seconds=us // 1_000_000)
+    return ibis.interval(milliseconds=round(us / 1000))
+
+
+def _cut_as_of(t: ir.Table, col: str, as_of, tz: str) -> tuple[ir.Table, int]:
+    t, n_after, _ = cut_as_of(t, col, as_of, tz)
+    return t, n_after
+
+
+def _by_list(by, allowed: Sequence[str] = BY_COLUMNS) -> list[str]:
+    if by is None:
+        return []
+    cols = [by] if isinstance(by, str) else list(by)
+    for c in cols:
+        if c not in allowed:
+            raise ValueError(f"by={by!r} is not allowed; use None or any of {list(allowed)}")
+    return cols
+
+
+def _label(col: ir.Column) -> ir.StringValue:
+    """A breakdown value as text, missing values as ``"(none)"`` (so they can be joined on)."""
+    return col.cast("string").fill_null(NONE_LABEL)
+
+
+def _epoch_s(x: ir.TimestampValue) -> ir.FloatingValue:
+    """Seconds since 1970 at millisecond precision, the same on DuckDB (fractional epoch) and
+    Spark (whole-second ``unix_timestamp``): whole seconds plus the millisecond field."""
+    return x.epoch_seconds().cast("float64").floor().cast("float64") + x.millisecond().cast("float64") / 1000.0
+
+
+def _derive_sessions(t: ir.Table, timeout: pd.Timedelta) -> ir.Table:
+    """Engine part of :func:`sessionize`: ``t`` with ``session_id`` derived from gaps."""
+    d = t.select("user_id", "time").distinct()
+    w = ibis.window(group_by="user_id", order_by="time")
+    d = d.mutate(_prev=d.time.lag().over(w))
+    d = d.mutate(_start=ibis.ifelse(d._prev.isnull() | (d.time > d._prev + _interval(timeout)), 1, 0))
+    d = d.mutate(_n=d._start.sum().over(ibis.window(group_by="user_id", order_by="time", rows=(None, 0))))
+    d = d.select("user_id", "time",
+                 session_id=d.user_id.cast("string").concat(ibis.literal("-"), d._n.cast("int64").cast("string")))
+    keep = [c for c in t.columns if c != "session_id"]
+    j = t.select(keep).join(d, ["user_id", "time"])
+    return j.select(*keep, "session_id").relocate("session_id", after="event")
+
+
+def _with_sessions(t: ir.Table, timeout, force: bool) -> tuple[ir.Table, str]:
+    """``t`` with a complete ``session_id``: kept when every row has one (unless ``force``),
+    derived when none has; a partly filled column raises. Returns the table and how."""
+    td = duration(timeout, "timeout")
+    if force:
+        return _derive_sessions(t, td), "derived"
+    if t.schema()["session_id"].is_null():
+        return _derive_sessions(t, td), "derived"
+    counts = t.aggregate(n=t.count(), missing=t.session_id.isnull().ifelse(1, 0).sum()).execute()
+    n, missing = int(counts["n"].iloc[0]), int(counts["missing"].fillna(0).iloc[0])
+    if missing == 0:
+        return t, "kept"
+    if missing == n:
+        return _derive_sessions(t, td), "derived"
+    raise ValueError(f"session_id is missing on {missing:,} of {n:,} events; pass force=True to derive "
+                     "every session from gaps (the given ids are then replaced)")
+
+
+# --------------------------------------------------------------------------- sessionize
+def sessionize(events: DataLike, *, timeout="30min", force: bool = False, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """Give every event a session: derive ``session_id`` from inactivity gaps when it is missing.
+
+    Parameters
+    ----------
+    events : DataFrame, path or Ibis table
+        Canonical ``events``.
+    timeout : str or pd.Timedelta
+        Inactivity that ends a session (default ``"30min"``, Google Analytics' default). A new
+        session starts when the gap to the user's previous event is **strictly greater** than
+        ``timeout``; a gap of exactly ``timeout`` continues the session.
+    force : bool
+        Derive sessions even when ``session_id`` is given (the given ids are replaced). Without
+        it a complete ``session_id`` is kept, a missing one is derived, and one missing on some
+        rows only raises ``ValueError``.
+    tz : str
+        Time zone of naive times.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Every input row (asserted: the row count is unchanged), sorted by ``user_id``, ``time``,
+        with ``session_id`` (derived ids are ``"<user_id>-<n>"``, ``n = 1, 2, ...`` in time order
+        per user). ``attrs["sessions"]`` is ``"derived"`` or ``"kept"``.
+
+    Notes
+    -----
+    Events at the same timestamp always fall in the same session (their gap is zero). The
+    engine sorts each user's distinct event times once (``lag`` + running sum) and joins back
+    on ``(user_id, time)``: O(n log n), no self-join (see the module docstring).
+    """
+    t = canonical(events, "events", tz=tz)
+    n_in = int(t.count().execute())
+    s, how = _with_sessions(t, timeout, force)
+    out = to_pandas(s, tz).sort_values(["user_id", "time"], kind="stable").reset_index(drop=True)
+    if len(out) != n_in:  # pragma: no cover - guarded by construction (equi-join on distinct keys)
+        raise AssertionError(f"sessionize lost rows: {n_in:,} in, {len(out):,} out")
+    out.attrs["sessions"] = how
+    return report_exclusions(out, {"rows_lost": n_in - len(out)}, "sessionize")
+
+
+# --------------------------------------------------------------------------- session rows
+def _session_rows(t: ir.Table, by: list[str], page_events, conversion_events) -> ir.Table:
+    """One row per ``(user_id, session_id)``: start, end, counts and first-event attributes."""
+    pages = list(page_events)
+    convs = list(conversion_events)
+    ev = t.mutate(_page=t.event.isin(pages).ifelse(1, 0),
+                  _conv=t.event.isin(convs).ifelse(1, 0),
+                  _cart=(t.event == "add_to_cart").ifelse(1, 0),
+                  _checkout=(t.event == "begin_checkout").ifelse(1, 0),
+                  _purchase=(t.event == "purchase").ifelse(1, 0))
+    keys = ["user_id", "session_id"]
+    agg = ev.group_by(keys).agg(
+        start=ev.time.min(), end=ev.time.max(), n_events=ev.count(), page_views=ev._page.sum(),
+        conversions=ev._conv.sum(), add_to_cart=ev._cart.max(), begin_checkout=ev._checkout.max(),
+        purchase=ev._purchase.max())
+    if not by:
+        return agg
+    rn = ibis.row_number().over(group_by=keys, order_by=[ev.time, ev.event] + [ev[c] for c in by])
+    first = ev.mutate(_rn=rn).filter(lambda x: x._rn == 0)
+    first = first.select(_user_id=first.user_id, _session_id=first.session_id, **{c: _label(first[c]) for c in by})
+    j = agg.join(first, [agg.user_id == first._user_id, agg.session_id == first._session_id])
+    return j.select(*agg.columns, *by)
+
+
+def _prepared_sessions(events, by, as_of, tz, timeout, page_events, conversion_events):
+    t = canonical(events, "events", tz=tz)
+    t, n_after = _cut_as_of(t, "time", as_of, tz)
+    t, how = _with_sessions(t, timeout, False)
+    return _session_rows(t, by, page_events, conversion_events), n_after, how
+
+
+def sessions_table(events: DataLike, *, by=None, as_of=None, timeout="30min",
+                   page_events: Sequence[str] = PAGE_EVENTS, conversion_events: Sequence[str] = ("purchase",),
+                   tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """One row per session (see :func:`traffic` for the definitions), sessionising when needed.
+
+    Columns: ``user_id``, ``session_id``, ``start``, ``end``, ``duration_s`` (end minus start,
+    seconds), ``n_events``, ``page_views``, ``conversions``, ``add_to_cart``,
+    ``begin_checkout``, ``purchase`` (0/1: the session holds such an event), ``bounce``,
+    ``engaged`` and the ``by`` columns (value of the session's first event).
+    """
+    cols = _by_list(by)
+    s, n_after, _ = _prepared_sessions(events, cols, as_of, tz, timeout, page_events, conversion_events)
+    s = _flags(s)
+    out = to_pandas(s, tz).sort_values(["user_id", "start"], kind="stable").reset_index(drop=True)
+    return report_exclusions(out, {"events_after_as_of": n_after}, "sessions_table")
+
+
+def _flags(s: ir.Table, engaged_seconds: float = 10.0) -> ir.Table:
+    dur = _epoch_s(s.end) - _epoch_s(s.start)
+    s = s.mutate(duration_s=dur)
+    return s.mutate(
+        bounce=((s.n_events == 1) & (s.page_views == 1)).ifelse(1, 0),
+        engaged=((s.duration_s >= engaged_seconds) | (s.page_views >= 2) | (s.conversions > 0)).ifelse(1, 0))
+
+
+def _period_col(s: ir.Table, period: str | None, col: str = "start"):
+    if period is None:
+        return None
+    return s[col].truncate(period).name("period")
+
+
+# --------------------------------------------------------------------------- traffic
+def traffic(events: DataLike, *, period: str = "D", by=None, as_of=None, timeout="30min",
+            page_events: Sequence[str] = PAGE_EVENTS, conversion_events: Sequence[str] = ("purchase",),
+            engaged_seconds: float = 10.0, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """Visitors, page views, sessions, session duration, bounce and engagement rate per period.
+
+    Parameters
+    ----------
+    events : DataFrame, path or Ibis table
+        Canonical ``events``; sessions are derived (30 minutes of inactivity, see
+        :func:`sessionize`) when ``session_id`` is missing.
+    period : {"D", "W"}
+        Day, or ISO week starting on Monday, in the shop's zone; a session counts in the period
+        in which it started.
+    by : None, str or list of {"source", "medium", "campaign", "device"}
+        Breakdown; a session takes the value of its first event (GA's session source). Missing
+        values are labelled ``"(none)"``.
+    as_of : time, optional
+        Events after ``as_of`` are excluded (``attrs["excluded"]["events_after_as_of"]``).
+    timeout : inactivity ending a derived session.
+    page_events : event names counted as page/screen views (default page_view, product_view).
+    conversion_events : event names that are conversions (GA4 "key events"), default purchase.
+    engaged_seconds : session length that makes a session engaged (default 10 s).
+    tz : time zone.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per ``period`` (x ``by``), columns:
+
+        - ``visitors``: user-days with a session, i.e. the sum over the days of the period of
+          the day's distinct visitors (the "방문자수" of Korean shop dashboards). Equals
+          ``unique_visitors`` when ``period="D"``.
+        - ``unique_visitors``: distinct users with a session in the period.
+        - ``page_views``: events in ``page_events``.
+        - ``sessions``; ``pages_per_session = page_views / sessions``.
+        - ``avg_session_duration_s``: mean over sessions of last minus first event time, in
+          seconds (a single-event session lasts 0 s; the time spent on the last page is not
+          observed, as in Universal Analytics).
+        - ``bounce_rate = bounces / sessions``: a bounce is a session with exactly one event,
+          a page view (Universal Analytics' single-page session; Google Analytics Help,
+          "Bounce rate", UA definition).
+        - ``engagement_rate = engaged_sessions / sessions`` (Google Analytics 4): an engaged
+          session lasted at least ``engaged_seconds`` (GA4's default 10 s; GA4 help says
+          "longer than 10 seconds" and measures foreground time, here last minus first event),
+          **or** had at least 2 page/screen views, **or** a conversion (key event). GA4's
+          bounce rate is ``1 - engagement_rate`` (Google Analytics Help, "Engagement rate and
+          bounce rate").
+    """
+    if period not in _PERIODS:
+        raise ValueError(f"period={period!r} is not allowed; use one of {list(_PERIODS)}")
+    if not (isinstance(engaged_seconds, (int, float)) and engaged_seconds >= 0):
+        raise ValueError(f"engaged_seconds={engaged_seconds!r} is not allowed; use a non-negative number")
+    cols = _by_list(by)
+    s, n_after, how = _prepared_sessions(events, cols, as_of, tz, timeout, page_events, conversion_events)
+    s = _flags(s, engaged_seconds)
+    s = s.mutate(period=s.start.truncate(period), _day=s.start.truncate("D"))
+    keys = ["period", *cols]
+    main = s.group_by(keys).agg(
+        unique_visitors=s.user_id.nunique(), page_views=s.page_views.sum(), sessions=s.count(),
+        avg_session_duration_s=s.duration_s.mean(), bounces=s.bounce.sum(),
+        engaged_sessions=s.engaged.sum())
+    ud = s.select(*keys, "user_id", "_day").distinct()
+    ud = ud.group_by(keys).agg(visitors=ud.count())
+    df = to_pandas(main, tz).merge(to_pandas(ud, tz), on=keys, how="left")
+    for c in ("unique_visitors", "page_views", "sessions", "bounces", "engaged_sessions", "visitors"):
+        df[c] = df[c].fillna(0).astype("int64")
+    df["avg_session_duration_s"] = df["avg_session_duration_s"].astype(float)
+    df["pages_per_session"] = df["page_views"] / df["sessions"]
+    df["bounce_rate"] = df["bounces"] / df["sessions"]
+    df["engagement_rate"] = df["engaged_sessions"] / df["sessions"]
+    df = df[keys + ["visitors", "unique_visitors", "page_views", "sessions", "pages_per_session",
+                    "avg_session_duration_s", "bounces", "bounce_rate", "engaged_sessions",
+                    "engagement_rate"]]
+    df = df.sort_values(keys, kind="stable").reset_index(drop=True)
+    df.attrs["sessions"] = how
+    df.attrs["denominators"] = {"bounce_rate": "sessions", "engagement_rate": "sessions",
+                                "pages_per_session": "sessions"}
+    return report_exclusions(df, {"events_after_as_of": n_after}, "traffic")
+
+
+# --------------------------------------------------------------------------- shop KPIs
+#: Each rate of :func:`shop_kpis`: (numerator column, denominator column).
+KPI_RATES = {
+    "conversion_rate_per_session": ("sessions_with_purchase", "sessions"),
+    "conversion_rate_per_user": ("purchasers", "visitors"),
+    "add_to_cart_rate": ("sessions_with_add_to_cart", "sessions"),
+    "checkout_completion_rate": ("checkout_sessions_with_purchase", "sessions_with_checkout"),
+    "average_order_value": ("revenue", "orders"),
+    "revenue_per_visitor": ("revenue", "visitors"),
+}
+
+
+def shop_kpis(events: DataLike, orders: DataLike, *, period: str | None = None, by=None, as_of=None,
+              timeout="30min", tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """Shop KPIs: conversion per session and per user, add-to-cart and checkout completion rate,
+    average order value and revenue per visitor.
+
+    Parameters
+    ----------
+    events, orders : DataFrame, path or Ibis table
+        Canonical ``events`` (sessionised when ``session_id`` is missing) and ``orders``.
+    period : None, "D" or "W"
+        None: one row for the whole data; else per day / ISO week (sessions by start time,
+        orders by order time).
+    by : None, str or list of {"source", "medium", "campaign", "device"}
+        Breakdown by the session's first-event value. An order is attributed to the user's
+        latest session that started at or before the order time (a session starting at the
+        same instant counts); orders with no earlier session get ``"(none)"``.
+    as_of : time, optional
+        Events and orders after it are excluded and counted in ``attrs["excluded"]``.
+    timeout, tz : see :func:`sessionize`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Counts, then rates; every rate is ``numerator / denominator`` of two columns of the
+        frame, listed in :data:`KPI_RATES` and ``attrs["denominators"]``:
+
+        - ``conversion_rate_per_session = sessions_with_purchase / sessions`` (sessions holding
+          a ``purchase`` event);
+        - ``conversion_rate_per_user = purchasers / visitors`` (distinct users with a purchase
+          event / distinct users with a session);
+        - ``add_to_cart_rate = sessions_with_add_to_cart / sessions``;
+        - ``checkout_completion_rate = checkout_sessions_with_purchase / sessions_with_checkout``
+          (sessions with a ``begin_checkout`` that also hold a ``purchase``);
+        - ``average_order_value = revenue / orders`` (from ``orders``);
+        - ``revenue_per_visitor = revenue / visitors``.
+
+        Rates with a zero denominator are NaN.
+    """
+    if period is not None and period not in _PERIODS:
+        raise ValueError(f"period={period!r} is not allowed; use None or one of {list(_PERIODS)}")
+    cols = _by_list(by)
+    s, n_after, how = _prepared_sessions(events, cols, as_of, tz, timeout, PAGE_EVENTS, ("purchase",))
+    o = canonical(orders, "orders", tz=tz)
+    o, n_orders_after = _cut_as_of(o, "time", as_of, tz)
+    keys = (["period"] if period else []) + cols
+    if period:
+        s = s.mutate(period=s.start.truncate(period))
+    sm = (s.group_by(keys) if keys else s).agg(
+        sessions=s.count(), visitors=s.user_id.nunique(),
+        sessions_with_add_to_cart=s.add_to_cart.sum(), sessions_with_checkout=s.begin_checkout.sum(),
+        sessions_with_purchase=s.purchase.sum(),
+        checkout_sessions_with_purchase=(s.begin_checkout * s.purchase).sum(),
+        purchasers=s.user_id.nunique(where=s.purchase == 1))
+    oo = _attribute_orders(s, o, cols) if cols else o
+    if period:
+        oo = oo.mutate(period=oo.time.truncate(period))
+    om = (oo.group_by(keys) if keys else oo).agg(orders=oo.count(), revenue=oo.revenue.sum(),
+                                                 buyers=oo.user_id.nunique())
+    sdf, odf = to_pandas(sm, tz), to_pandas(om, tz)
+    if keys:
+        df = sdf.merge(odf, on=keys, how="outer")
+    else:
+        df = pd.concat([sdf, odf], axis=1)
+    counts = ["sessions", "visitors", "sessions_with_add_to_cart", "sessions_with_checkout",
+              "sessions_with_purchase", "checkout_sessions_with_purchase", "purchasers", "orders", "buyers"]
+    for c in counts:
+        df[c] = df[c].fillna(0).astype("int64")
+    df["revenue"] = df["revenue"].astype(float).fillna(0.0)
+    for rate, (num, den) in KPI_RATES.items():
+        d = df[den].astype(float)
+        df[rate] = np.where(d > 0, df[num].astype(float) / d.where(d > 0, 1.0), np.nan)
+    df = df[keys + counts + ["revenue"] + list(KPI_RATES)]
+    if keys:
+        df = df.sort_values(keys, kind="stable").reset_index(drop=True)
+    df.attrs["sessions"] = how
+    df.attrs["denominators"] = {k: v[1] for k, v in KPI_RATES.items()}
+    return report_exclusions(df, {"events_after_as_of": n_after, "orders_after_as_of": n_orders_after},
+                             "shop_kpis")
+
+
+def _attribute_orders(s: ir.Table, o: ir.Table, cols: list[str]) -> ir.Table:
+    """Orders with the ``cols`` of the user's latest session started at or before the order.
+
+    As-of logic with window functions: sessions and orders of a user in one stream sorted by
+    time (a session before an order at the same instant); the running maximum of the session
+    number gives the latest session, joined back on ``(user, number)``. O(n log n), no range join.
+    """
+    ss = s.mutate(_snum=ibis.row_number().over(group_by="user_id", order_by=[s.start, s.session_id]) + 1)
+    sess_stream = ss.select(_uid=ss.user_id.cast("string"), _ts=ss.start, _kind=ibis.literal(0),
+                            _snum=ss._snum.cast("int64"), _oid=ibis.null("string"), _rev=ibis.null("float64"))
+    ord_stream = o.select(_uid=o.user_id.cast("string"), _ts=o.time, _kind=ibis.literal(1),
+                          _snum=ibis.null("int64"), _oid=o.order_id.cast("string"),
+                          _rev=o.revenue.cast("float64"))
+    u = sess_stream.union(ord_stream)
+    w = ibis.window(group_by="_uid", order_by=["_ts", "_kind", "_snum"], rows=(None, 0))
+    u = u.mutate(_last=u._snum.max().over(w)).filter(lambda x: x._kind == 1)
+    attrs = ss.select(_a_uid=ss.user_id.cast("string"), _a_snum=ss._snum.cast("int64"), *cols)
+    j = u.left_join(attrs, [u._uid == attrs._a_uid, u._last == attrs._a_snum])
+    return j.select(user_id=j._uid, time=j._ts, order_id=j._oid, revenue=j._rev,
+                    **{c: j[c].fill_null(NONE_LABEL) for c in cols})
+
+
+# --------------------------------------------------------------------------- plot
+def plot_traffic(result: pd.DataFrame, metrics: str | Sequence[str] = ("sessions", "unique_visitors"), *,
+                 by: str | None = None, ax=None):
+    """Trend lines of :func:`traffic` (or :func:`shop_kpis` with a period) metrics.
+
+    One Axes per metric (a Figure is returned when several metrics are drawn, else the Axes);
+    with a breakdown column in the frame (or ``by``) one line per group.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from .plotting import setup
+    setup()
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    for m in metrics:
+        if m not in result.columns:
+            raise ValueError(f"metrics={m!r} is not a column of the result; columns are {list(result.columns)}")
+    if "period" not in result.columns:
+        raise ValueError("result has no 'period' column: compute it with period='D' or 'W'")
+    hue = by or next((c for c in BY_COLUMNS if c in result.columns), None)
+    if len(metrics) == 1:
+        ax = ax or plt.subplots(figsize=(8, 4))[1]
+        sns.lineplot(data=result, x="period", y=metrics[0], hue=hue, marker="o", ax=ax)
+        ax.set_title(metrics[0])
+        ax.tick_params(axis="x", rotation=30)
+        return ax
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(8, 3 * len(metrics)), sharex=True, squeeze=False)
+    for m, a in zip(metrics, axes[:, 0]):
+        sns.lineplot(data=result, x="period", y=m, hue=hue, marker="o", ax=a)
+        a.set_title(m)
+    axes[-1, 0].tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    return fig
