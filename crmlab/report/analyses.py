@@ -1,0 +1,483 @@
+"""The glue between a data source and the analysis modules, one function per report section.
+
+Each function takes the :class:`~crmlab.datasets.ShopData` of a report and its parameters,
+calls the analysis modules (:mod:`crmlab.abtest`, :mod:`crmlab.uplift`, :mod:`crmlab.messages`,
+:mod:`crmlab.cohort`, :mod:`crmlab.rfm`, :mod:`crmlab.clv`, :mod:`crmlab.funnel`, ...) and
+returns plain pandas frames for the notebook to show and for :mod:`crmlab.report.text` to
+explain. No statistics are re-implemented here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import pandas as pd
+
+from ..engine import as_table, local_time, to_pandas
+from ..schema import DEFAULT_TZ
+
+#: Control arm names tried, in order, when a report is not told which arm is the control.
+CONTROL_NAMES = ("control", "holdout", "No E-Mail", "Control", "baseline", "A")
+
+
+def guess_control(variants, control: str = "") -> str:
+    """``control`` if given, else the first of :data:`CONTROL_NAMES` among ``variants``.
+
+    Raises
+    ------
+    ValueError
+        If ``control`` is given but absent, or no arm looks like a control.
+    """
+    variants = [str(v) for v in variants]
+    if control:
+        if control not in variants:
+            raise ValueError(f"control={control!r}: not among the variants {variants}")
+        return control
+    for c in CONTROL_NAMES:
+        if c in variants:
+            return c
+    raise ValueError(f"control='': cannot tell the control arm among {variants}; set the 'control' parameter")
+
+
+def user_outcomes(assignments: pd.DataFrame, orders: pd.DataFrame, *, window_days: float,
+                  as_of: pd.Timestamp | None, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """Per assigned user: ``converted`` (0/1) and ``revenue`` of orders in
+    ``[assigned_time, assigned_time + window_days)`` (and before ``as_of``), computed in Ibis."""
+    a = as_table(assignments[["experiment", "user_id", "variant", "assigned_time"]], tz)
+    o = as_table(orders[["user_id", "time", "revenue"]], tz)
+    o = o.select(o_user=o.user_id, o_time=o.time, o_revenue=o.revenue)
+    cond = [a.user_id == o.o_user, o.o_time >= a.assigned_time,
+            o.o_time < a.assigned_time + ibis.interval(seconds=int(window_days * 86400))]
+    if as_of is not None:
+        cond.append(o.o_time < ibis.literal(local_time(as_of, tz)))
+    j = a.left_join(o, cond)
+    per = j.group_by(["experiment", "user_id"]).agg(orders=j.o_time.count(), revenue=j.o_revenue.sum())
+    per = per.mutate(converted=(per.orders > 0).ifelse(1, 0), revenue=per.revenue.fill_null(0.0))
+    return to_pandas(per, tz)
+
+
+@dataclass
+class ExperimentResult:
+    """Everything the readout shows for one experiment."""
+    experiment: str
+    control: str
+    srm: Any
+    results: pd.DataFrame
+    bayes: pd.DataFrame
+    arms: pd.DataFrame
+    metrics: dict[str, str] = field(default_factory=dict)
+    heavy_tail: pd.DataFrame | None = None
+    omnibus: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def planned_split(allocations: dict | None, experiment: str, arms) -> dict[str, float] | None:
+    """The planned allocation of ``experiment``: ``allocations[experiment]``, else
+    ``allocations["default"]`` when it names exactly the experiment's arms, else None (equal split).
+
+    Raises
+    ------
+    ValueError
+        If the allocation given for ``experiment`` does not name exactly its arms.
+    """
+    arms = {str(a) for a in arms}
+    allocations = allocations or {}
+    if experiment in allocations:
+        plan = {str(k): float(v) for k, v in allocations[experiment].items()}
+        if set(plan) != arms:
+            raise ValueError(f"allocations[{experiment!r}]={allocations[experiment]!r}: arms must be exactly {sorted(arms)}")
+        return plan
+    default = allocations.get("default")
+    if default and {str(k) for k in default} == arms:
+        return {str(k): float(v) for k, v in default.items()}
+    return None
+
+
+def experiments(data, *, as_of: pd.Timestamp | None = None) -> list[str]:
+    """Experiments with assignments before ``as_of``."""
+    a = data.assignments
+    if a is None or a.empty:
+        return []
+    if as_of is not None:
+        a = a[pd.to_datetime(a["assigned_time"]) < as_of]
+    return sorted(a["experiment"].astype(str).unique().tolist())
+
+
+def experiment_readout(data, experiment: str, *, control: str = "", alpha: float = 0.05, window_days: float = 7,
+                       srm_alpha: float = 0.001, correction: str = "holm", allocations: dict | None = None,
+                       as_of: pd.Timestamp | None = None, tz: str = DEFAULT_TZ) -> ExperimentResult:
+    """Readout of one experiment: SRM check, frequentist comparison of each arm with the
+    control (multiple-testing corrected), and the Bayesian chance to beat control on conversion.
+
+    Metrics: conversion and revenue per user within ``window_days`` of assignment, from the
+    orders table; a source with per-user ``outcomes`` (Hillstrom) uses its own columns
+    (visit, conversion, spend). ``allocations`` gives planned splits for the SRM check (see
+    :func:`planned_split`).
+    """
+    from ..abtest.bayes import beta_binomial
+    from ..abtest.corrections import correct
+    from ..abtest.frequentist import compare
+    from ..abtest.srm import srm_check
+    from ..abtest.sufficient import sufficient_stats
+
+    a = data.assignments
+    a = a[a["experiment"].astype(str) == experiment]
+    if as_of is not None:
+        a = a[pd.to_datetime(a["assigned_time"]) < as_of]
+    if a.empty:
+        raise ValueError(f"experiment={experiment!r}: no assignments before {as_of}")
+    ctrl = guess_control(a["variant"].unique(), control)
+    expected = planned_split(allocations, experiment, a["variant"].unique())
+    srm = srm_check(a, experiment=experiment, expected=expected, tz=tz, alpha=srm_alpha)
+    out = data.outcomes
+    if out is not None and set(a["user_id"]).issubset(set(out["user_id"])):
+        metrics = {m: m for m in ("conversion", "visit", "spend") if m in out.columns}
+        outcomes = out[["user_id", *metrics.values()]]
+    else:
+        if data.orders is None:
+            raise ValueError("the data source has no orders table to measure outcomes on")
+        outcomes = user_outcomes(a, data.orders, window_days=window_days, as_of=as_of, tz=tz)
+        metrics = {"conversion": "converted", "revenue_per_user": "revenue"}
+    heavy = heavy_tail = omnibus = None
+    notes: list[str] = []
+    try:
+        from ..abtest.readout import readout
+    except ImportError:  # older installations: compose the same steps
+        readout = None
+    if readout is not None:
+        heavy = [m for m in ("spend", "revenue_per_user") if m in metrics]
+        ro = readout(a, outcomes, metrics=metrics, experiment=experiment, control=ctrl, alpha=alpha,
+                     correction=correction, heavy_tail=heavy, expected=expected, srm_alpha=srm_alpha, n_boot=500,
+                     tz=tz)
+        srm, res, stats = ro.srm, ro.table, ro.stats
+        heavy_tail, omnibus, notes = ro.heavy_tail, ro.omnibus, list(ro.notes)
+    else:
+        stats = sufficient_stats(a, outcomes, metrics=metrics, experiment=experiment, tz=tz)
+        res = correct(compare(stats, control=ctrl, alpha=alpha), correction=correction)
+    arms = (stats.assign(mean=stats["sum"] / stats["n"])
+            .pivot_table(index="variant", columns="metric", values="mean", aggfunc="first"))
+    arms.insert(0, "n", stats.groupby("variant")["n"].first())
+    arms = arms.reset_index()
+    conv = "conversion"
+    bayes_rows = []
+    cstat = stats[(stats["metric"] == conv) & (stats["variant"] == ctrl)]
+    if not cstat.empty:
+        c = cstat.iloc[0]
+        for _, t in stats[(stats["metric"] == conv) & (stats["variant"] != ctrl)].iterrows():
+            b = beta_binomial(int(c["sum"]), int(c["n"]), int(t["sum"]), int(t["n"]), alpha=alpha, draws=20_000)
+            bayes_rows.append({"variant": t["variant"], "metric": conv, "prob_better": b["chance_to_beat"],
+                               "expected_loss": b["expected_loss_b"], "lift": b["lift"],
+                               "lift_ci_low": b["lift_ci_low"], "lift_ci_high": b["lift_ci_high"]})
+    bayes = pd.DataFrame(bayes_rows, columns=["variant", "metric", "prob_better", "expected_loss", "lift",
+                                              "lift_ci_low", "lift_ci_high"])
+    return ExperimentResult(experiment, ctrl, srm, res, bayes, arms, metrics, heavy_tail, omnibus, notes)
+
+
+# ----------------------------------------------------------------------------- weekly uplift
+@dataclass
+class UpliftResult:
+    """What the weekly uplift report shows."""
+    campaigns: pd.DataFrame  # campaign_uplift rows, segment "all"
+    by_segment: pd.DataFrame | None  # campaign_uplift rows per segment
+    segment_sizes: pd.DataFrame | None
+    holdout: pd.DataFrame | None  # holdout_uplift rows
+    experiments: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def week_campaigns(data, start: pd.Timestamp, end: pd.Timestamp, *, treatment: str = "treatment",
+                   control: str = "control") -> list[str]:
+    """Campaign experiments (arms ``treatment`` and ``control``) with users assigned in [start, end)."""
+    a = data.assignments
+    if a is None or a.empty:
+        return []
+    t = pd.to_datetime(a["assigned_time"])
+    a = a[(t >= start) & (t < end)]
+    arms = a.groupby("experiment")["variant"].agg(lambda v: set(map(str, v)))
+    return sorted(e for e, v in arms.items() if {treatment, control} <= v)
+
+
+def segments_frame(data, kind: str, *, as_of, new_days: float = 30, active_days: float = 60,
+                   churn_days: float = 120, tz: str = DEFAULT_TZ) -> pd.DataFrame | None:
+    """``user_id, segment`` for ``kind`` = ``lifecycle`` (crmlab.segments.lifecycle stages),
+    ``rfm`` (crmlab.rfm named segments) or ``none``; None if the module or orders are missing."""
+    if kind == "none" or data.orders is None:
+        return None
+    if kind == "lifecycle":
+        from ..segments import lifecycle
+        st = lifecycle(data.orders, as_of=as_of, new_days=new_days, active_days=active_days,
+                       churn_days=churn_days, tz=tz)
+        return st[["user_id"]].assign(segment=st["stage"].astype(str))
+    if kind == "rfm":
+        from ..rfm import assign_segments, rfm_scores, rfm_table
+        scored = assign_segments(rfm_scores(rfm_table(data.orders, as_of=as_of, tz=tz)))
+        return scored[["user_id"]].assign(segment=scored["segment"].astype(str))
+    raise ValueError(f"segment_by={kind!r}: allowed values are 'lifecycle', 'rfm', 'none'")
+
+
+def weekly_uplift(data, start: pd.Timestamp, end: pd.Timestamp, *, window_days: float = 3,
+                  treatment: str = "treatment", control: str = "control", segment_by: str = "lifecycle",
+                  new_days: float = 30, active_days: float = 60, churn_days: float = 120,
+                  holdout_experiment: str = "global_holdout", holdout_arm: str = "holdout",
+                  alpha: float = 0.05, costs: str = "default", tz: str = DEFAULT_TZ) -> UpliftResult:
+    """Uplift of every campaign sent in [start, end) (the report's weeks) against its randomised control
+    (:func:`crmlab.uplift.campaign_uplift`), by segment, and of the whole programme against
+    the global holdout (:func:`crmlab.uplift.holdout_uplift`) up to ``end``."""
+    from ..uplift import campaign_uplift, holdout_uplift
+    notes: list[str] = []
+    exps = week_campaigns(data, start, end, treatment=treatment, control=control)
+    a = data.assignments
+    cost_arg = None if costs in ("", "none") else costs
+    campaigns = by_seg = sizes = holdout = None
+    if exps:
+        t = pd.to_datetime(a["assigned_time"])
+        wk = a[(t >= start) & (t < end) & a["experiment"].isin(exps)]
+        kw = dict(experiment=exps, treatment=treatment, control=control, window=pd.Timedelta(days=window_days),
+                  messages=data.messages, costs=cost_arg, alpha=alpha, as_of=end, tz=tz)
+        campaigns = campaign_uplift(wk, data.orders, **kw)
+        try:
+            seg = segments_frame(data, segment_by, as_of=start, new_days=new_days, active_days=active_days,
+                                 churn_days=churn_days, tz=tz)
+        except ImportError:
+            seg = None
+            notes.append(f"segments ({segment_by}) unavailable")
+        if seg is not None:
+            by_seg = campaign_uplift(wk, data.orders, segments=seg, segment="segment", **kw)
+            sizes = (wk[wk["variant"] == treatment].merge(seg, on="user_id", how="inner")
+                     .groupby("segment").size().rename("users").reset_index())
+    if a is not None and holdout_experiment in set(a["experiment"].astype(str)):
+        h = a[(a["experiment"] == holdout_experiment) & (pd.to_datetime(a["assigned_time"]) < end)]
+        arms = set(h["variant"].astype(str))
+        if {treatment, holdout_arm} <= arms:
+            holdout = holdout_uplift(h, data.orders, experiment=holdout_experiment, treatment=treatment,
+                                     control=holdout_arm, alpha=alpha, as_of=end, tz=tz)
+    return UpliftResult(campaigns, by_seg, sizes, holdout, exps, notes)
+
+
+# ----------------------------------------------------------------------------- message performance
+@dataclass
+class MessageResult:
+    """What the weekly message performance report shows."""
+    week: pd.DataFrame  # message_performance of the report week, by campaign and channel
+    previous: pd.DataFrame  # the week before, same breakdown
+    totals: pd.DataFrame  # one row per week of the trend: overall funnel rates
+    trend: pd.DataFrame  # per week and channel
+    fatigue: pd.DataFrame | None
+    heatmap: pd.DataFrame | None
+    compliance: pd.DataFrame | None
+    copy_tests: pd.DataFrame | None
+
+
+def _windows(window_days: float, channel_windows: dict | None):
+    w: dict[str, Any] = {"default": pd.Timedelta(days=window_days)}
+    for ch, days in (channel_windows or {}).items():
+        w[ch] = pd.Timedelta(days=float(days))
+    return w
+
+
+def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: int = 6, window_days: float = 3,
+                   channel_windows: dict | None = None, attribution: str = "receipt", share: str = "last_touch",
+                   alpha: float = 0.05, tz: str = DEFAULT_TZ) -> MessageResult:
+    """Message funnel (:func:`crmlab.messages.message_performance`) for the week [start, end)
+    and the weeks before it, message pressure (:func:`crmlab.messages.fatigue`), send-time
+    heatmap, copy tests run in the week and the compliance check
+    (:func:`crmlab.compliance.check_compliance`) of the week's messages."""
+    from .. import messages as M
+    windows = _windows(window_days, channel_windows)
+    msgs = data.messages
+    t = pd.to_datetime(msgs["sent_time"])
+    since = start - pd.Timedelta(weeks=trend_weeks - 1)
+    recent = msgs[(t >= since) & (t < end)]
+    wk_msgs = msgs[(t >= start) & (t < end)]
+    kw = dict(windows=windows, attribution=attribution, share=share, as_of=end, tz=tz)
+    orders = data.orders
+    by_week = M.message_performance(recent, orders, by=("campaign", "channel"), period="W", **kw)
+    p = pd.to_datetime(by_week["period"])
+    week = by_week[p == start].drop(columns="period").reset_index(drop=True)
+    previous = by_week[p == start - pd.Timedelta(weeks=1)].drop(columns="period").reset_index(drop=True)
+    trend = M.message_performance(recent, orders, by=("channel",), period="W", **kw)
+    totals = M.message_performance(recent, orders, by=(), period="W", **kw)
+    fat = M.fatigue(recent, orders, period="W", as_of=end, tz=tz) if len(recent) else None
+    heat = M.send_time_heatmap(recent, orders, windows=windows, attribution=attribution, share=share, as_of=end,
+                               tz=tz) if len(recent) else None
+    comp = None
+    if data.customers is not None and len(wk_msgs):
+        try:
+            from ..compliance import check_compliance
+            comp = check_compliance(wk_msgs, data.customers, tz=tz, as_of=end)
+        except ImportError:
+            comp = None
+    copy = None
+    tested = wk_msgs.dropna(subset=["variant"]) if "variant" in wk_msgs.columns else wk_msgs.iloc[:0]
+    rows = []
+    for camp, g in tested.groupby("campaign"):
+        variants = sorted(set(g["variant"].astype(str)))
+        if len(variants) == 2:
+            ref = "generic" if "generic" in variants else variants[0]
+            other = [v for v in variants if v != ref][0]
+            r = M.copy_test(msgs[msgs["campaign"] == camp], orders, campaign=camp, variant=other, control=ref,
+                            windows=windows, alpha=alpha, tz=tz)
+            rows.append(r.assign(campaign=camp))
+    if rows:
+        copy = pd.concat(rows, ignore_index=True)
+    return MessageResult(week, previous, totals, trend, fat, heat, comp, copy)
+
+
+# ----------------------------------------------------------------------------- cohorts, RFM, CLV
+@dataclass
+class CohortResult:
+    """What the cohort/RFM/CLV report shows; a part is None when its module is missing."""
+    retention: pd.DataFrame | None = None  # long frame (crmlab.cohort.retention)
+    matrix: pd.DataFrame | None = None
+    average: pd.DataFrame | None = None
+    repurchase: pd.DataFrame | None = None
+    second: pd.DataFrame | None = None  # time_to_second_purchase summary
+    segments: pd.DataFrame | None = None  # rfm.segment_summary
+    scores: pd.DataFrame | None = None
+    value: pd.DataFrame | None = None  # clv.value_by_segment
+    value_total: float = float("nan")
+    notes: list[str] = field(default_factory=list)  # modules missing
+    problems: list[str] = field(default_factory=list)  # sections the data does not allow, and why
+
+
+def cohort_rfm(data, as_of: pd.Timestamp, *, period: str = "W", repurchase_days: float = 30, rfm_bins: int = 5,
+               clv_horizon_weeks: float = 12, max_cohorts: int = 12, tz: str = DEFAULT_TZ) -> CohortResult:
+    """Retention by first-purchase cohort (:mod:`crmlab.cohort`), repeat purchase, RFM segments
+    (:mod:`crmlab.rfm`) and expected customer value by segment (:mod:`crmlab.clv`) at ``as_of``."""
+    import importlib
+    out = CohortResult()
+    orders = data.orders
+    if orders is None:
+        out.notes.append("no orders table")
+        return out
+    try:
+        C = importlib.import_module("crmlab.cohort")
+        r = C.retention(orders, period=period, as_of=as_of, tz=tz)
+        keep = sorted(r["cohort"].unique())[-max_cohorts:]
+        out.retention = r[r["cohort"].isin(keep)]
+        out.matrix = C.retention_matrix(out.retention)
+        out.average = C.retention_average(r)
+        out.repurchase = C.repurchase_rate(orders, as_of=as_of, within=pd.Timedelta(days=repurchase_days), tz=tz)
+        out.second = C.time_to_second_purchase(orders, as_of=as_of, tz=tz)[1]
+    except ImportError:
+        out.notes.append("crmlab.cohort")
+    try:
+        R = importlib.import_module("crmlab.rfm")
+        out.scores = R.rfm_scores(R.rfm_table(orders, as_of=as_of, tz=tz), bins=rfm_bins)
+        out.segments = R.segment_summary(out.scores)
+    except ImportError:
+        out.notes.append("crmlab.rfm")
+    if out.scores is not None:
+        try:
+            V = importlib.import_module("crmlab.clv")
+            lt = importlib.import_module("crmlab.rfm").rfm_table(orders, as_of=as_of, definition="lifetimes",
+                                                                  freq="W", tz=tz)
+            values = V.customer_value(lt, clv_horizon_weeks)
+            out.value = V.value_by_segment(values, out.scores)
+            out.value_total = float(values["expected_value"].sum())
+        except ImportError:
+            out.notes.append("crmlab.clv")
+        except ValueError as e:  # e.g. no repeat buyers: the models cannot be fitted
+            out.problems.append(f"CLV: {e}")
+    return out
+
+
+# ----------------------------------------------------------------------------- funnel and sessions
+FUNNEL_STEPS = (("sessions", "session"), ("sessions_with_add_to_cart", "add_to_cart"),
+                ("sessions_with_checkout", "begin_checkout"), ("sessions_with_purchase", "purchase"))
+
+
+@dataclass
+class FunnelResult:
+    """What the funnel report shows."""
+    kpis: pd.DataFrame | None = None  # shop_kpis per week
+    week: pd.Series | None = None  # the report week's KPI row
+    previous: pd.Series | None = None
+    steps: pd.DataFrame | None = None  # session funnel of the week: step, sessions, from_start, from_previous
+    by_device: pd.DataFrame | None = None  # shop_kpis of the week by device
+    traffic: pd.DataFrame | None = None  # sessions.traffic per week and device
+    ordered: pd.DataFrame | None = None  # crmlab.funnel.funnel of the week (users per step)
+    ordered_by: pd.DataFrame | None = None  # the same by ``by``
+    groups_test: pd.DataFrame | None = None  # crmlab.funnel.compare_groups
+    time_to_convert: pd.DataFrame | None = None  # crmlab.funnel.time_to_convert summary
+    behaviour: pd.DataFrame | None = None  # segment, users
+    notes: list[str] = field(default_factory=list)
+
+
+def session_steps(row: pd.Series) -> pd.DataFrame:
+    """The session funnel (session -> add to cart -> checkout -> purchase) of one shop_kpis row,
+    with the share of sessions kept from the start and from the previous step."""
+    counts = [float(row[c]) for c, _ in FUNNEL_STEPS]
+    out = pd.DataFrame({"step": [s for _, s in FUNNEL_STEPS], "sessions": counts})
+    out["from_start"] = out["sessions"] / counts[0] if counts[0] else float("nan")
+    prev = [float("nan")] + counts[:-1]
+    out["from_previous"] = [c / p if p else float("nan") for c, p in zip(counts, prev)]
+    return out
+
+
+def funnel_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: int = 6,
+                  steps: list[str] | None = None, window_hours: float = 24, by: str = "device",
+                  tz: str = DEFAULT_TZ) -> FunnelResult:
+    """Shop KPIs and the session funnel (:func:`crmlab.sessions.shop_kpis`) per week, traffic by
+    ``by`` (:func:`crmlab.sessions.traffic`), the ordered user funnel of ``steps`` within
+    ``window_hours`` (:mod:`crmlab.funnel`, when present) and the behaviour segments active in
+    the week (:mod:`crmlab.segments`)."""
+    import importlib
+    out = FunnelResult()
+    ev = data.events
+    if ev is None:
+        out.notes.append("no events table")
+        return out
+    since = start - pd.Timedelta(weeks=trend_weeks - 1)
+    t = pd.to_datetime(ev["time"])
+    recent = ev[(t >= since) & (t < end)]
+    orders = data.orders
+    if orders is not None:
+        ot = pd.to_datetime(orders["time"])
+        orders = orders[(ot >= since) & (ot < end)]
+    try:
+        S = importlib.import_module("crmlab.sessions")
+        k = S.shop_kpis(recent, orders, period="W", as_of=end, tz=tz)
+        out.kpis = k
+        p = pd.to_datetime(k["period"])
+        if (p == start).any():
+            out.week = k[p == start].iloc[0]
+            out.steps = session_steps(out.week)
+        if (p == start - pd.Timedelta(weeks=1)).any():
+            out.previous = k[p == start - pd.Timedelta(weeks=1)].iloc[0]
+        wk = recent[pd.to_datetime(recent["time"]) >= start]
+        if by in ev.columns and len(wk):
+            wk_orders = orders[pd.to_datetime(orders["time"]) >= start] if orders is not None else None
+            out.by_device = S.shop_kpis(wk, wk_orders, by=by, as_of=end, tz=tz)
+            out.traffic = S.traffic(recent, period="W", by=by, as_of=end, tz=tz)
+    except ImportError:
+        out.notes.append("crmlab.sessions")
+    try:
+        F = importlib.import_module("crmlab.funnel")
+        wk = recent[pd.to_datetime(recent["time"]) >= start]
+        st = list(steps or ["product_view", "add_to_cart", "begin_checkout", "purchase"])
+        window = pd.Timedelta(hours=window_hours)
+        if len(wk):
+            out.ordered = F.funnel(wk, st, window=window, as_of=end, tz=tz)
+            if by in wk.columns and wk[by].notna().any():
+                out.ordered_by = F.funnel(wk, st, window=window, by=by, as_of=end, tz=tz)
+                out.groups_test = F.compare_groups(out.ordered_by)
+            out.time_to_convert = F.time_to_convert(wk, st, window=window, as_of=end, tz=tz)
+    except ImportError:
+        out.notes.append("crmlab.funnel")
+    try:
+        G = importlib.import_module("crmlab.segments")
+        rows = []
+        ex = G.explorers(ev, as_of=end, tz=tz)
+        rows.append(("explorers", int((pd.to_datetime(ex["last_long_view_time"]) >= start).sum())))
+        co = G.comparers(ev, data.orders, as_of=end, tz=tz)
+        rows.append(("comparers", int((pd.to_datetime(co["last_unbought_add_time"]) >= start).sum())))
+        ab = G.cart_abandonment(ev, data.orders, as_of=end, tz=tz)
+        recent_ab = ab[pd.to_datetime(ab["abandoned_time"]) >= start]
+        for stage, n in recent_ab["stage"].value_counts().sort_index().items():
+            rows.append((f"abandoned_{stage}", int(n)))
+        out.behaviour = pd.DataFrame(rows, columns=["segment", "users"])
+    except ImportError:
+        out.notes.append("crmlab.segments")
+    return out

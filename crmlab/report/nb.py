@@ -1,0 +1,172 @@
+"""What report notebooks call, so that notebooks stay thin.
+
+>>> rep = Report("weekly_uplift", week=week, source=source, lang=lang)   # doctest: +SKIP
+>>> rep.header(); rep.summary(bullets); rep.h2("sec_overview"); rep.table(df); rep.plot(ax)
+
+Everything shown is HTML (headings, sentences, tables) or PNG (plots), so the exported page is
+static and self-contained. Widgets are created only by :meth:`Report.interactive` notebooks
+(not when run by ``python -m crmlab report``, which sets ``CRMLAB_REPORT=1``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import importlib
+import os
+from functools import lru_cache
+from typing import Any, Mapping
+
+import pandas as pd
+
+from . import text as T
+from .params import last_complete_week, parse_week
+
+
+def optional(module: str):
+    """Import ``module`` or return ``None`` if it is not there (a report section then says so)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+@lru_cache(maxsize=4)
+def _load(source: str):
+    from crmlab.datasets import load_source
+    return load_source(source)
+
+
+def _display(obj) -> None:
+    from IPython.display import display
+    display(obj)
+
+
+def _html(markup: str) -> None:
+    from IPython.display import HTML
+    _display(HTML(markup))
+
+
+class Report:
+    """One report being rendered: its language, week, data, and display helpers.
+
+    Parameters
+    ----------
+    name : str
+        Report name (``weekly_uplift``, ...), used for the title.
+    week : str or None
+        ISO week ``YYYY-Www``; ``None`` means the last complete ISO week.
+    source : str
+        Data source for :func:`crmlab.datasets.load_source`.
+    lang : {"en", "ko"}
+    tz : str
+        Shop time zone for week boundaries.
+    """
+
+    def __init__(self, name: str, *, week: str | None = None, source: str = "sample", lang: str = "en",
+                 tz: str = "Asia/Seoul"):
+        if lang not in T.TEXT:
+            raise ValueError(f"lang={lang!r}: allowed values are {list(T.TEXT)}")
+        self.name, self.lang, self.source, self.tz = name, lang, source, tz
+        self.week = week or last_complete_week()
+        monday, next_monday = parse_week(self.week)
+        self.start = pd.Timestamp(monday).tz_localize(tz)
+        self.end = pd.Timestamp(next_monday).tz_localize(tz)
+        self.prev_start = self.start - pd.Timedelta(days=7)
+        from crmlab import plotting
+        plotting.setup()
+
+    # -- data ------------------------------------------------------------------------------
+    @property
+    def data(self):
+        """The source's :class:`~crmlab.datasets.ShopData` (loaded once per kernel)."""
+        return _load(str(self.source))
+
+    def in_week(self, df: pd.DataFrame, col: str, *, previous: bool = False) -> pd.DataFrame:
+        """Rows of ``df`` whose ``col`` falls in the report week (or the week before)."""
+        lo, hi = (self.prev_start, self.start) if previous else (self.start, self.end)
+        s = pd.to_datetime(df[col])
+        if s.dt.tz is None:
+            s = s.dt.tz_localize(self.tz)
+        else:
+            s = s.dt.tz_convert(self.tz)
+        return df[(s >= lo) & (s < hi)]
+
+    # -- text ------------------------------------------------------------------------------
+    def t(self, key: str, **kw) -> str:
+        return T.t(key, self.lang, **kw)
+
+    @property
+    def interactive(self) -> bool:
+        """True in a live notebook (JupyterLab), False when rendered as a report."""
+        if os.environ.get("CRMLAB_REPORT"):
+            return False
+        try:
+            from IPython import get_ipython
+            ip = get_ipython()
+            return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+        except ImportError:  # pragma: no cover
+            return False
+
+    # -- display ---------------------------------------------------------------------------
+    def header(self) -> None:
+        """Title, the week's dates and the data source."""
+        title = T.report_title(self.name, self.lang)
+        last_day = (self.end - pd.Timedelta(days=1)).date()
+        meta = self.t("meta", week=self.week, start=self.start.date().isoformat(), end=last_day.isoformat(),
+                      source=os.path.basename(str(self.source)),
+                      generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+        _html(f"<h1>{html.escape(title)}</h1><p class='crm-meta'>{html.escape(meta)}</p>")
+
+    def summary(self, bullets: list[str], *, title_key: str = "summary") -> None:
+        """The stakeholder summary box: what moved, how sure we are, what to do."""
+        items = "".join(f"<li>{html.escape(b)}</li>" for b in bullets if b)
+        _html(f"<div class='crm-summary'><h2>{html.escape(self.t(title_key))}</h2><ul>{items}</ul></div>")
+
+    def h2(self, key: str, **kw) -> None:
+        _html(f"<h2>{html.escape(self.t(key, **kw))}</h2>")
+
+    def h3(self, key: str, **kw) -> None:
+        _html(f"<h3>{html.escape(self.t(key, **kw))}</h3>")
+
+    def say(self, *sentences: str) -> None:
+        """One paragraph of plain sentences."""
+        body = " ".join(s for s in sentences if s)
+        if body:
+            _html(f"<p>{html.escape(body)}</p>")
+
+    def note(self, key: str, **kw) -> None:
+        _html(f"<p class='crm-note'>{html.escape(self.t(key, **kw))}</p>")
+
+    def warn(self, message: str) -> None:
+        _html(f"<div class='crm-warn'>{html.escape(message)}</div>")
+
+    def missing(self, module: str) -> None:
+        """Say that a section cannot be shown because ``module`` is not available."""
+        self.warn(self.t("missing_module", module=module))
+
+    def table(self, df: pd.DataFrame, *, formats: Mapping[str, str] | None = None, index: bool = False,
+              max_rows: int = 30) -> None:
+        """Show a frame as an HTML table with translated headers and formatted numbers.
+
+        ``formats`` maps a column to ``pct`` | ``pp`` | ``int`` | ``money`` | ``float`` | ``p`` or
+        a ``str.format`` pattern; unnamed float columns get 3 significant decimals.
+        """
+        shown = T.format_frame(df.head(max_rows), formats or {}, self.lang)
+        if index:
+            shown = shown.reset_index()
+        shown.columns = [T.col_label(c, self.lang) for c in shown.columns]
+        _html(shown.to_html(index=False, escape=True, classes="crm-table", border=0, na_rep="–"))
+        if len(df) > max_rows:
+            self.note("rows_shown", shown=max_rows, total=len(df))
+
+    def plot(self, obj: Any) -> None:
+        """Show a matplotlib Axes/Figure as an embedded PNG and close it."""
+        import matplotlib.pyplot as plt
+        fig = getattr(obj, "figure", None) if not isinstance(obj, plt.Figure) else obj
+        if fig is None and hasattr(obj, "fig"):  # seaborn grids
+            fig = obj.fig
+        if fig is None:
+            return
+        fig.tight_layout()
+        _display(fig)
+        plt.close(fig)
