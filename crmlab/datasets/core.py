@@ -12,6 +12,10 @@ from ..schema import TABLES
 
 TABLE_NAMES = tuple(TABLES)
 
+#: Size of the bundled "sample" report source: large enough that a campaign's control group
+#: (about a fifth of its eligible users) can show an effect, small enough to report in seconds.
+SAMPLE_USERS = 20_000
+
 
 def data_path(name: str) -> Path:
     """Path of a bundled data file inside the installed package."""
@@ -80,7 +84,7 @@ def load_source(source: str | Path, **sample_kwargs) -> ShopData:
     from . import load_cdnow, load_hillstrom, synthetic_shop
     text = str(source)
     if text == "sample":
-        return synthetic_shop(**sample_kwargs)
+        return synthetic_shop(**{"n_users": SAMPLE_USERS, **sample_kwargs})
     if text == "hillstrom":
         return load_hillstrom()
     if text == "cdnow":

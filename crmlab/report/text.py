@@ -82,7 +82,7 @@ TEXT: dict[str, dict[str, str]] = {
         "upl_do_wait": "Do: no campaign showed a clear effect; keep the control groups and review again next week.",
         "upl_row": "'{campaign}': {metric} was {t} with the message and {c} without ({diff}; interval {lo} to {hi}); {sure}. That is about {inc} extra {unit}.",
         "unit_conversion_rate": "buyers",
-        "unit_revenue_per_user": "won of revenue",
+        "unit_revenue_per_user": "in revenue",
         "seg_row": "'{campaign}' works best for {best} customers ({best_diff}) and least for {worst} customers ({worst_diff}).",
         "seg_sizes": "Treated users per segment: {sizes}.",
         "holdout_row": "Customers who get CRM messages as usual: {metric} {t}, against {c} in the global holdout ({diff}); {sure}.",
