@@ -7,7 +7,7 @@ TESTD  := $(VENV)/.test-installed
 WEEK   ?=
 PARAMS ?= params/weekly.yaml
 
-.PHONY: setup report test test-fast lab bench clean
+.PHONY: setup report report-all test test-fast lab bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ setup: $(CORE)
 
 report: $(CORE)
 	$(BIN)/python -m crmlab report weekly --params $(PARAMS) $(if $(WEEK),--week $(WEEK),)
+
+# Also the analysts' notebooks (cohort_rfm, funnel, experiment_readout).
+report-all: $(CORE)
+	$(BIN)/python -m crmlab report all --params params/analysis.yaml $(if $(WEEK),--week $(WEEK),)
 
 test: $(TESTD)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
