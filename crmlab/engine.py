@@ -91,7 +91,11 @@ def to_pandas(expr: ir.Expr, tz: str | None = DEFAULT_TZ) -> pd.DataFrame:
             # Backends differ in resolution (DuckDB: us, Spark via Arrow: ns); one unit makes
             # results comparable across backends.
             df[col] = df[col].dt.as_unit("us")
-            if tz is not None and not isinstance(df[col].dtype, pd.DatetimeTZDtype):
+            if tz is None:
+                continue
+            if isinstance(df[col].dtype, pd.DatetimeTZDtype):
+                df[col] = df[col].dt.tz_convert(tz)
+            else:
                 df[col] = df[col].dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
     return df
 

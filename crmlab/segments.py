@@ -205,10 +205,9 @@ def lifecycle(orders: DataLike, *, as_of=None, new_days: float = 30, active_days
     ``days_since_last``, ``longest_gap_days`` (largest gap between consecutive orders ending
     within the last ``active_days``), ``n_orders``.
     """
-    if not 0 < new_days and 0 < active_days < churn_days:
-        raise ValueError(f"need 0 < new_days and 0 < active_days < churn_days, got {new_days}, {active_days}, {churn_days}")
-    if not active_days < churn_days:
-        raise ValueError(f"active_days={active_days} must be less than churn_days={churn_days}")
+    if not (0 < new_days and 0 < active_days < churn_days):
+        raise ValueError(f"need 0 < new_days and 0 < active_days < churn_days; got new_days={new_days}, "
+                         f"active_days={active_days}, churn_days={churn_days}")
     o = canonical(orders, "orders", tz=tz)
     o, n_after, limit = _cut(o, "time", as_of, tz)
     now = ibis.literal(limit)

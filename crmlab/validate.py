@@ -133,6 +133,36 @@ def _check_types(t: ir.Table, s: TableSpec) -> None:
                                 hint="convert the column, or pass a pandas DataFrame to have text parsed")
 
 
+def _duckdb_timezone(zone, ts):  # DuckDB's timezone(zone, timestamptz) -> local timestamp
+    ...
+
+
+def _local_times(t: ir.Table, s: TableSpec, tz: str) -> ir.Table:
+    """Time columns that carry a zone (a UTC Parquet file, a DuckDB TIMESTAMPTZ column) become
+    naive local times of ``tz`` inside the engine, as pandas input does, so periods are the
+    shop's whatever the backend's session zone."""
+    schema = t.schema()
+    aware = [c.name for c in s.columns if c.kind == "time" and c.name in schema
+             and schema[c.name].is_timestamp() and schema[c.name].timezone is not None]
+    if not aware:
+        return t
+    try:
+        backend = t.get_backend().name
+    except Exception:  # noqa: BLE001 - an unbound expression has no backend
+        backend = None
+    if backend != "duckdb":
+        col = aware[0]
+        raise DataError(s.name, col, f"time column carries the zone {schema[col].timezone!r} on the "
+                        f"{backend} backend; crmlab's engine works in the shop's local wall-clock time",
+                        hint=f"convert it to naive local time of {tz} first (Spark: from_utc_timestamp)")
+    conv = {}
+    for col in aware:
+        fn = ibis.udf.scalar.builtin(_duckdb_timezone, name="timezone",
+                                     signature=((dt.string, schema[col]), dt.Timestamp()))
+        conv[col] = fn(tz, t[col])
+    return t.mutate(**conv)
+
+
 def _fetch_examples(t: ir.Table, pred: ir.BooleanValue, tz: str) -> pd.DataFrame:
     from .engine import to_pandas
     return to_pandas(t.filter(pred).limit(5), tz)
@@ -159,6 +189,7 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
         data = _coerce_pandas(data, s, tz)
     t = as_table(data, tz)
     _check_types(t, s)
+    t = _local_times(t, s, tz)
     # Optional columns absent from the input are added as typed nulls, so downstream code
     # can rely on every canonical column existing.
     schema = t.schema()

@@ -76,4 +76,10 @@ def test_abstats_same(data):
     pdv = ref.abstats_pandas(data).set_index(["experiment", "variant"]).sort_index()
     pd.testing.assert_frame_equal(sql, pdv, check_dtype=False)
     cr = ops.abstats(data)
-    assert len(cr) > 0
+    rev = cr[(cr["metric"] == "revenue_per_user") & (cr["segment"] == "all")].set_index("experiment")
+    assert len(rev) >= 3  # every treatment/control campaign of the shop
+    for exp, row in rev.iterrows():
+        for arm in ("treatment", "control"):
+            ref_row = sql.loc[(exp, arm)]
+            assert row[f"n_{arm}"] == ref_row["n"]
+            assert row[f"{arm}_value"] * row[f"n_{arm}"] == pytest.approx(ref_row["sum"], rel=1e-9, abs=1e-6)

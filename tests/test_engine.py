@@ -65,3 +65,27 @@ def test_nanosecond_times_reach_the_engine_floored_to_microseconds():
     out = to_pandas(canonical(df, "orders"))
     assert list(out["time"].dt.tz_localize(None)) == [pd.Timestamp("2026-01-05 10:00:00.123456"),
                                                       pd.Timestamp("2026-01-05 10:00:00")]
+
+
+def test_zone_aware_files_are_read_in_the_shop_zone(tmp_path):
+    """An order at 00:30 on 1 February in Seoul is 15:30 on 31 January in UTC: read from a UTC
+    Parquet file or a DuckDB TIMESTAMPTZ column it must still fall in February."""
+    from crmlab.cohort import cohorts
+    from crmlab.datasets import ShopData, load_source
+    o = pd.DataFrame({"order_id": ["a", "b"], "user_id": ["u1", "u2"], "revenue": [1.0, 2.0],
+                      "time": pd.to_datetime(["2024-01-31 15:30", "2024-01-31 14:30"]).tz_localize("UTC")})
+    o.to_parquet(tmp_path / "orders.parquet")
+    ShopData(orders=o).to_duckdb(tmp_path / "shop.duckdb")
+    for src in (tmp_path / "orders.parquet", f"{tmp_path / 'shop.duckdb'}::orders", o):
+        c = cohorts(src, period="M").set_index("user_id")
+        assert c.loc["u1", "cohort"] == pd.Timestamp("2024-02-01", tz="Asia/Seoul"), src
+        assert c.loc["u2", "cohort"] == pd.Timestamp("2024-01-01", tz="Asia/Seoul"), src
+        assert c.loc["u1", "first_time"] == pd.Timestamp("2024-02-01 00:30", tz="Asia/Seoul")
+    # as_of is compared in the shop's zone too: only u2's order (23:30 on 31 January) is on or before it
+    import crmlab
+    with pytest.raises(crmlab.DataError, match="after as_of"):
+        canonical(tmp_path / "orders.parquet", "orders", as_of="2024-02-01 00:00")
+    canonical(tmp_path / "orders.parquet", "orders", as_of="2024-02-01 00:30")
+    # the round trip of the package's own writer keeps the instant
+    back = load_source(tmp_path / "shop.duckdb")
+    assert (pd.to_datetime(back.orders["time"], utc=True) == o["time"]).all()

@@ -154,6 +154,9 @@ def test_bad_parameters():
         seg.explorers(e, min_dwell="soon")
     with pytest.raises(ValueError, match="threshold"):
         seg.price_sensitivity(orders([("1", "a", 0, 1)]), threshold=2)
+    for bad in ({"active_days": -5, "churn_days": 10}, {"active_days": 90, "churn_days": 60}, {"new_days": 0}):
+        with pytest.raises(ValueError, match="active_days"):
+            seg.lifecycle(orders([("1", "a", 0, 1)]), **bad)
 
 
 @pytest.mark.spark
