@@ -167,3 +167,13 @@ def test_widgets_only_when_live(monkeypatch):
     live = Live("funnel", week=WEEK, lang="en")
     assert controls(live, lambda **kw: calls.append(kw), device=["app", "mobile"], window=(1, 48, 1, 24)) is True
     assert calls and calls[0] == {"device": "app", "window": 24}  # rendered once with the defaults
+
+
+def test_advertised_message_options_are_accepted_by_the_library():
+    """The options a notebook's parameters cell lists (and the runner enforces before the kernel
+    starts) must be exactly what crmlab.messages accepts, or a listed value crashes the report."""
+    from crmlab import messages
+    from crmlab.report.params import choices, notebook_parameters
+    declared = notebook_parameters(NB_DIR / "message_performance.ipynb")
+    assert set(choices(declared["attribution"]["help"], declared["attribution"]["default"])) == set(messages.BASES)
+    assert set(choices(declared["share"]["help"], declared["share"]["default"])) == set(messages.SHARES)

@@ -390,3 +390,18 @@ def test_message_summary_flags_compliance():
     assert "'y' on email (₩5,000" in en[3]
     assert "8 message(s) broke a rule this week; the most frequent is 'ad_without_prefix' (5 messages)." in en
     assert en[-1] == "Do: fix the compliance issues (night_ad_without_consent, ad_without_prefix) before the next send."
+
+
+def test_report_week_excludes_next_monday_midnight():
+    """The report's as_of is the week's last instant: an order stamped exactly at next Monday
+    00:00 belongs to the next week and is excluded, and counted."""
+    import pandas as pd
+    from crmlab.report.nb import Report
+    from crmlab.rfm import rfm_table
+    rep = Report("weekly_uplift", week="2026-W47")
+    assert rep.end == pd.Timestamp("2026-11-23", tz="Asia/Seoul") and rep.as_of < rep.end
+    o = pd.DataFrame({"order_id": ["in", "edge"], "user_id": ["u", "u"], "revenue": [1.0, 2.0],
+                      "time": [pd.Timestamp("2026-11-22 23:59:59", tz="Asia/Seoul"), rep.end]})
+    r = rfm_table(o, as_of=rep.as_of)
+    assert r["frequency"].tolist() == [1] and r["monetary"].tolist() == [1.0]
+    assert sum(r.attrs["excluded"].values()) == 1

@@ -43,18 +43,19 @@ def guess_control(variants, control: str = "") -> str:
 def user_outcomes(assignments: pd.DataFrame, orders: pd.DataFrame, *, window_days: float,
                   as_of: pd.Timestamp | None, tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Per assigned user: ``converted`` (0/1) and ``revenue`` of orders in
-    ``[assigned_time, assigned_time + window_days)`` (and before ``as_of``), computed in Ibis."""
+    ``[assigned_time, assigned_time + window_days)`` up to ``as_of`` (inclusive), by
+    :func:`crmlab.uplift.user_outcomes_expr`, the same rule the uplift module uses."""
+    from ..uplift import user_outcomes_expr
     a = as_table(assignments[["experiment", "user_id", "variant", "assigned_time"]], tz)
     o = as_table(orders[["user_id", "time", "revenue"]], tz)
-    o = o.select(o_user=o.user_id, o_time=o.time, o_revenue=o.revenue)
-    cond = [a.user_id == o.o_user, o.o_time >= a.assigned_time,
-            o.o_time < a.assigned_time + ibis.interval(seconds=int(window_days * 86400))]
-    if as_of is not None:
-        cond.append(o.o_time < ibis.literal(local_time(as_of, tz)))
-    j = a.left_join(o, cond)
-    per = j.group_by(["experiment", "user_id"]).agg(orders=j.o_time.count(), revenue=j.o_revenue.sum())
-    per = per.mutate(converted=(per.orders > 0).ifelse(1, 0), revenue=per.revenue.fill_null(0.0))
-    return to_pandas(per, tz)
+    limit = None if as_of is None else local_time(as_of, tz)
+    per = user_outcomes_expr(a, o, pd.Timedelta(days=window_days), limit)
+    return to_pandas(per.select("experiment", "user_id", "orders", "revenue", "converted"), tz)
+
+
+def last_instant(end: pd.Timestamp) -> pd.Timestamp:
+    """The inclusive ``as_of`` of a period that ends, exclusively, at ``end``."""
+    return end - pd.Timedelta(microseconds=1)
 
 
 @dataclass
@@ -95,12 +96,12 @@ def planned_split(allocations: dict | None, experiment: str, arms) -> dict[str, 
 
 
 def experiments(data, *, as_of: pd.Timestamp | None = None) -> list[str]:
-    """Experiments with assignments before ``as_of``."""
+    """Experiments with assignments up to ``as_of`` (inclusive)."""
     a = data.assignments
     if a is None or a.empty:
         return []
     if as_of is not None:
-        a = a[pd.to_datetime(a["assigned_time"]) < as_of]
+        a = a[pd.to_datetime(a["assigned_time"]) <= as_of]
     return sorted(a["experiment"].astype(str).unique().tolist())
 
 
@@ -123,8 +124,11 @@ def experiment_readout(data, experiment: str, *, control: str = "", alpha: float
 
     a = data.assignments
     a = a[a["experiment"].astype(str) == experiment]
+    n_later = 0
     if as_of is not None:
-        a = a[pd.to_datetime(a["assigned_time"]) < as_of]
+        later = pd.to_datetime(a["assigned_time"]) > as_of
+        n_later = int(later.sum())
+        a = a[~later]
     if a.empty:
         raise ValueError(f"experiment={experiment!r}: no assignments before {as_of}")
     ctrl = guess_control(a["variant"].unique(), control)
@@ -171,6 +175,8 @@ def experiment_readout(data, experiment: str, *, control: str = "", alpha: float
                                "lift_ci_low": b["lift_ci_low"], "lift_ci_high": b["lift_ci_high"]})
     bayes = pd.DataFrame(bayes_rows, columns=["variant", "metric", "prob_better", "expected_loss", "lift",
                                               "lift_ci_low", "lift_ci_high"])
+    if n_later:
+        notes.append(f"{n_later:,} assignments after {as_of} left out")
     return ExperimentResult(experiment, ctrl, srm, res, bayes, arms, metrics, heavy_tail, omnibus, notes)
 
 
@@ -234,7 +240,7 @@ def weekly_uplift(data, start: pd.Timestamp, end: pd.Timestamp, *, window_days: 
         t = pd.to_datetime(a["assigned_time"])
         wk = a[(t >= start) & (t < end) & a["experiment"].isin(exps)]
         kw = dict(experiment=exps, treatment=treatment, control=control, window=pd.Timedelta(days=window_days),
-                  messages=data.messages, costs=cost_arg, alpha=alpha, as_of=end, tz=tz)
+                  messages=data.messages, costs=cost_arg, alpha=alpha, as_of=last_instant(end), tz=tz)
         campaigns = campaign_uplift(wk, data.orders, **kw)
         try:
             seg = segments_frame(data, segment_by, as_of=start, new_days=new_days, active_days=active_days,
@@ -251,7 +257,7 @@ def weekly_uplift(data, start: pd.Timestamp, end: pd.Timestamp, *, window_days: 
         arms = set(h["variant"].astype(str))
         if {treatment, holdout_arm} <= arms:
             holdout = holdout_uplift(h, data.orders, experiment=holdout_experiment, treatment=treatment,
-                                     control=holdout_arm, alpha=alpha, as_of=end, tz=tz)
+                                     control=holdout_arm, alpha=alpha, as_of=last_instant(end), tz=tz)
     return UpliftResult(campaigns, by_seg, sizes, holdout, exps, notes)
 
 
@@ -290,7 +296,7 @@ def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks:
     since = start - pd.Timedelta(weeks=trend_weeks - 1)
     recent = msgs[(t >= since) & (t < end)]
     wk_msgs = msgs[(t >= start) & (t < end)]
-    kw = dict(windows=windows, attribution=attribution, share=share, as_of=end, tz=tz)
+    kw = dict(windows=windows, attribution=attribution, share=share, as_of=last_instant(end), tz=tz)
     orders = data.orders
     by_week = M.message_performance(recent, orders, by=("campaign", "channel"), period="W", **kw)
     p = pd.to_datetime(by_week["period"])
@@ -298,14 +304,14 @@ def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks:
     previous = by_week[p == start - pd.Timedelta(weeks=1)].drop(columns="period").reset_index(drop=True)
     trend = M.message_performance(recent, orders, by=("channel",), period="W", **kw)
     totals = M.message_performance(recent, orders, by=(), period="W", **kw)
-    fat = M.fatigue(recent, orders, period="W", as_of=end, tz=tz) if len(recent) else None
-    heat = M.send_time_heatmap(recent, orders, windows=windows, attribution=attribution, share=share, as_of=end,
+    fat = M.fatigue(recent, orders, period="W", as_of=last_instant(end), tz=tz) if len(recent) else None
+    heat = M.send_time_heatmap(recent, orders, windows=windows, attribution=attribution, share=share, as_of=last_instant(end),
                                tz=tz) if len(recent) else None
     comp = None
     if data.customers is not None and len(wk_msgs):
         try:
             from ..compliance import check_compliance
-            comp = check_compliance(wk_msgs, data.customers, tz=tz, as_of=end)
+            comp = check_compliance(wk_msgs, data.customers, tz=tz, as_of=last_instant(end))
         except ImportError:
             comp = None
     copy = None
@@ -438,7 +444,7 @@ def funnel_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: 
         orders = orders[(ot >= since) & (ot < end)]
     try:
         S = importlib.import_module("crmlab.sessions")
-        k = S.shop_kpis(recent, orders, period="W", as_of=end, tz=tz)
+        k = S.shop_kpis(recent, orders, period="W", as_of=last_instant(end), tz=tz)
         out.kpis = k
         p = pd.to_datetime(k["period"])
         if (p == start).any():
@@ -449,8 +455,8 @@ def funnel_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: 
         wk = recent[pd.to_datetime(recent["time"]) >= start]
         if by in ev.columns and len(wk):
             wk_orders = orders[pd.to_datetime(orders["time"]) >= start] if orders is not None else None
-            out.by_device = S.shop_kpis(wk, wk_orders, by=by, as_of=end, tz=tz)
-            out.traffic = S.traffic(recent, period="W", by=by, as_of=end, tz=tz)
+            out.by_device = S.shop_kpis(wk, wk_orders, by=by, as_of=last_instant(end), tz=tz)
+            out.traffic = S.traffic(recent, period="W", by=by, as_of=last_instant(end), tz=tz)
     except ImportError:
         out.notes.append("crmlab.sessions")
     try:
@@ -459,21 +465,21 @@ def funnel_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: 
         st = list(steps or ["product_view", "add_to_cart", "begin_checkout", "purchase"])
         window = pd.Timedelta(hours=window_hours)
         if len(wk):
-            out.ordered = F.funnel(wk, st, window=window, as_of=end, tz=tz)
+            out.ordered = F.funnel(wk, st, window=window, as_of=last_instant(end), tz=tz)
             if by in wk.columns and wk[by].notna().any():
-                out.ordered_by = F.funnel(wk, st, window=window, by=by, as_of=end, tz=tz)
+                out.ordered_by = F.funnel(wk, st, window=window, by=by, as_of=last_instant(end), tz=tz)
                 out.groups_test = F.compare_groups(out.ordered_by)
-            out.time_to_convert = F.time_to_convert(wk, st, window=window, as_of=end, tz=tz)
+            out.time_to_convert = F.time_to_convert(wk, st, window=window, as_of=last_instant(end), tz=tz)
     except ImportError:
         out.notes.append("crmlab.funnel")
     try:
         G = importlib.import_module("crmlab.segments")
         rows = []
-        ex = G.explorers(ev, as_of=end, tz=tz)
+        ex = G.explorers(ev, as_of=last_instant(end), tz=tz)
         rows.append(("explorers", int((pd.to_datetime(ex["last_long_view_time"]) >= start).sum())))
-        co = G.comparers(ev, data.orders, as_of=end, tz=tz)
+        co = G.comparers(ev, data.orders, as_of=last_instant(end), tz=tz)
         rows.append(("comparers", int((pd.to_datetime(co["last_unbought_add_time"]) >= start).sum())))
-        ab = G.cart_abandonment(ev, data.orders, as_of=end, tz=tz)
+        ab = G.cart_abandonment(ev, data.orders, as_of=last_instant(end), tz=tz)
         recent_ab = ab[pd.to_datetime(ab["abandoned_time"]) >= start]
         for stage, n in recent_ab["stage"].value_counts().sort_index().items():
             rows.append((f"abandoned_{stage}", int(n)))

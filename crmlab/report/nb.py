@@ -71,6 +71,9 @@ class Report:
         monday, next_monday = parse_week(self.week)
         self.start = pd.Timestamp(monday).tz_localize(tz)
         self.end = pd.Timestamp(next_monday).tz_localize(tz)
+        #: The week's last instant: every analysis counts rows up to and including it (the
+        #: library's ``as_of`` is inclusive), so nothing at next Monday 00:00 leaks in.
+        self.as_of = self.end - pd.Timedelta(microseconds=1)
         self.prev_start = self.start - pd.Timedelta(days=7)
         from crmlab import plotting
         plotting.setup()
