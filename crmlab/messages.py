@@ -388,6 +388,7 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
             raise ValueError(f"{label}={name!r}: no such message variant; found {sorted(arms)}")
     t, c = arms[variant], arms[control]
     rows = []
+    a_late = a_other = None
     if assignments is not None and orders is not None:
         if not isinstance(campaign, str):
             raise ValueError(f"campaign={campaign!r}: name the experiment (one campaign) when assignments are given")
@@ -396,8 +397,10 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
         if len(win) > 1:
             raise ValueError(f"windows={windows!r}: give one span with assignments")
         a = canonical(assignments, "assignments", tz=tz)
-        a, _ = _filter_as_of(a, "assigned_time", as_of, tz)
-        a = a.filter((a.experiment == campaign) & a.variant.isin([variant, control]))
+        a, a_late = _filter_as_of(a, "assigned_time", as_of, tz)
+        a = a.filter(a.experiment == campaign)
+        a_other = int(a.filter(~a.variant.isin([variant, control])).count().execute())
+        a = a.filter(a.variant.isin([variant, control]))
         o = canonical(orders, "orders", tz=tz)
         pu = user_outcomes_expr(a.select("experiment", "user_id", "variant", "assigned_time"), o, win["default"],
                                 local_time(as_of, tz) if as_of is not None else None)
@@ -424,6 +427,9 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
     out = pd.DataFrame(rows)
     excluded = dict(perf.attrs.get("excluded", {}))
     excluded["messages sent after as_of"] = late
+    if a_late is not None:
+        excluded["assignments after as_of"] = a_late
+        excluded["assignments to other arms"] = a_other
     return report_exclusions(out, excluded, "copy_test")
 
 
@@ -482,7 +488,9 @@ def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: 
         a = canonical(assignments, "assignments", tz=tz)
         a, late = _filter_as_of(a, "assigned_time", as_of, tz)
         excluded["assignments after as_of"] = late
-        a = a.filter((a.experiment == campaign) & a.variant.isin([treatment, control]))
+        a = a.filter(a.experiment == campaign)
+        excluded["assignments to other arms"] = int(a.filter(~a.variant.isin([treatment, control])).count().execute())
+        a = a.filter(a.variant.isin([treatment, control]))
         u = a.select(unit=a.user_id.cast("string"), u_user=a.user_id, arm=a.variant, send=a.assigned_time,
                      start=a.assigned_time)
     else:

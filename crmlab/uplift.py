@@ -60,8 +60,9 @@ def _segments_table(segments, segment: str | None) -> tuple[ir.Table, str]:
             segment = others[0]
         if segment not in segments.columns:
             raise ValueError(f"segment={segment!r} is not a column of segments: {list(segments.columns)}")
-        seg = segments[["user_id", segment]].drop_duplicates("user_id")
+        seg = segments[["user_id", segment]].drop_duplicates()  # identical rows say nothing new
         seg = seg.assign(**{segment: seg[segment].astype(str)})
+        _one_segment_per_user(ibis.memtable(localize_frame(seg)), segment)
         return ibis.memtable(localize_frame(seg)), segment
     t = as_table(segments)
     if segment is None:
@@ -69,7 +70,20 @@ def _segments_table(segments, segment: str | None) -> tuple[ir.Table, str]:
         if len(others) != 1:
             raise ValueError(f"segment=None is ambiguous: segments has columns {others}")
         segment = others[0]
-    return t.select("user_id", t[segment].cast("string").name(segment)), segment
+    t = t.select("user_id", t[segment].cast("string").name(segment)).distinct()
+    _one_segment_per_user(t, segment)
+    return t, segment
+
+
+def _one_segment_per_user(t: ir.Table, segment: str) -> None:
+    """A user in two segments would be counted twice: refuse, naming examples."""
+    per = t.group_by("user_id").agg(_n=t.count())
+    bad = per.filter(per._n > 1)
+    n_bad = int(bad.count().execute())
+    if n_bad:
+        ex = to_pandas(t.semi_join(bad.select("user_id").limit(5), "user_id").order_by("user_id").limit(10), None)
+        raise ValueError(f"segments: {n_bad:,} user(s) are in more than one {segment!r} segment; "
+                         f"give one segment per user. Examples:\n{ex.to_string()}")
 
 
 def _as_list(value, name):

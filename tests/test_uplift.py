@@ -311,3 +311,13 @@ def test_interval_coverage_over_50_seeds():
     assert abs(cov["newcomb"] - 0.95) <= tol, cov
     # The engine's Wald interval undercovers in these small cells (documented in campaign_uplift).
     assert cov["wald"] < cov["newcomb"], cov
+
+
+def test_a_user_in_two_segments_is_refused():
+    import pandas as pd
+    from crmlab.uplift import _segments_table
+    seg = pd.DataFrame({"user_id": ["a", "a", "b", "b"], "seg": ["x", "y", "z", "z"]})
+    with pytest.raises(ValueError, match="1 user\\(s\\) are in more than one 'seg' segment"):
+        _segments_table(seg, "seg")
+    t, name = _segments_table(seg.iloc[2:], "seg")  # identical duplicates are one row
+    assert name == "seg" and int(t.count().execute()) == 1
