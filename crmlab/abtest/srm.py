@@ -52,6 +52,13 @@ def srm_check(data, *, expected: Mapping[str, float] | None = None, alpha: float
         not in ``expected`` raise ValueError.
     alpha : threshold of the flag (default 0.001).
     experiment, by, tz : which experiment of ``assignments`` and the arm column.
+
+    Notes
+    -----
+    Pearson's statistic ``sum((n_i - N p_i)^2 / (N p_i))`` with ``k - 1`` degrees of freedom
+    (scipy.stats.chisquare). The 0.001 threshold follows Fabijan et al. (2019), "Diagnosing
+    sample ratio mismatch in online controlled experiments", KDD, and Kohavi, Tang & Xu (2020),
+    *Trustworthy Online Controlled Experiments*, ch. 21.
     """
     if not (0 < alpha < 1):
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
