@@ -64,6 +64,15 @@ and a hash join: O(n log n) over all events, never a self-join of a user's event
 other (no quadratic blow-up for heavy users). Exclusions use a running count of exclusion
 events looked up at the attempt's first and last positions. Strict mode looks up the row at
 ``pos + 1``.
+
+The common case, ordered mode counting each user's **first** attempt without exclusions, takes
+a shorter path: only the user's first step-1 event can start the counted attempt, so one
+frontier row per user advances step by step, joined on the user with that user's step-``k``
+events (a condition "after the current step, within the window" and a ``min``): one hash join
+and aggregate per step, linear in the events. When the steps' event sets are disjoint and no
+breakdown needs a step's row, "after" is just ``time >=`` the current step's time (a later
+step at the same timestamp comes after, by the tie rule), so no positions and no sort of the
+events are needed at all; otherwise positions are computed as above.
 """
 from __future__ import annotations
 
@@ -198,7 +207,14 @@ def _attempts(events, steps, *, window, mode, count, exclude, by, by_step, as_of
             hit = r[f"_m{k}"] == 1
             cols[f"_np{k}"] = hit.ifelse(r._pos, ibis.null("int64")).min().over(from_)
             cols[f"_nt{k}"] = hit.ifelse(r.time, ibis.null("timestamp")).min().over(from_)
-    r = r.mutate(**cols)
+    # Ordered mode, first attempt, no exclusions: only each user's first step-1 event can be
+    # the counted attempt (exclusions could disqualify it, hence the condition), so the steps
+    # advance from one frontier row per user and the per-row "next step" windows are not needed.
+    first_only = mode == "ordered" and count == "first" and not ex
+    if not first_only:
+        r = r.mutate(**cols)
+    else:
+        r = r.mutate(_cx=ibis.literal(0))
 
     def within(ts, start):
         if isinstance(w, pd.Timedelta):
@@ -212,7 +228,68 @@ def _attempts(events, steps, *, window, mode, count, exclude, by, by_step, as_of
         j = a.join(rr, preds, how=how)
         return j.select(*a.columns, *fields.values())
 
-    if mode in ("ordered", "strict"):
+    disjoint = sum(len(x) for x in sets) == len(set().union(*map(set, sets)))
+    if first_only and disjoint and not (by_col is not None and by_step != "first"):
+        # Disjoint steps, and no breakdown needs the identity of a step's row: an event of a
+        # later step at the same time as the current step's event comes after it in the event
+        # order (ties go by step), so "after" is simply time >= the current step's time and no
+        # positions are needed: one hash aggregate per step, no sort of the events.
+        tb = base.select(*part, "time", **{f"_m{k + 1}": m[k] for k in range(n)})
+        s1 = tb.filter(tb._m1)
+        s1 = s1.group_by(part).agg(_t0=s1.time.min())
+        if part != ["user_id"]:
+            s1 = s1.mutate(_rn1=ibis.row_number().over(group_by="user_id", order_by=[s1._t0, *[s1[c] for c in part[1:]]]))
+            s1 = s1.filter(s1._rn1 == 0)
+        a = s1.select(*part, _p1=ibis.null("int64"), _t0=s1._t0, t_1=s1._t0, _tcur=s1._t0,
+                      reached=ibis.literal(1).cast("int64"), _cx1=ibis.literal(0).cast("int64"))
+        for k in range(2, n + 1):
+            c = tb.filter(tb[f"_m{k}"])
+            c = c.select(**{f"_c_{x}": c[x] for x in part}, _c_time=c.time)
+            f = a.filter(a.reached == k - 1)
+            preds = [f[x] == c[f"_c_{x}"] for x in part] + [c._c_time >= f._tcur]
+            if isinstance(w, pd.Timedelta):
+                preds.append(c._c_time <= f._t0 + _interval(w))
+            jj = f.join(c, preds)
+            nxt = jj.group_by([jj[x] for x in part]).agg(_nt=jj._c_time.min())
+            nxt = nxt.select(**{f"_n_{x}": nxt[x] for x in part}, _nt=nxt._nt)
+            j = a.left_join(nxt, [a[x] == nxt[f"_n_{x}"] for x in part])
+            ok = j._nt.notnull()
+            a = j.select(*[c2 for c2 in a.columns if c2 not in ("_tcur", "reached")],
+                         _tcur=ok.ifelse(j._nt, j._tcur), reached=ok.ifelse(k, j.reached),
+                         **{f"t_{k}": j._nt, f"_p{k}": ibis.null("int64")})
+        a = a.mutate(_plast=ibis.null("int64"))
+    elif first_only:
+        # The user's first step-1 event (earliest position; positions follow time). Each later
+        # step is the user's first step-k event after the current one (position) and within
+        # the window: an equi-join on the user (part) of one frontier row with the user's
+        # step-k events, filtered and reduced with min -- linear in the events, as many rows
+        # per user as it has step-k events, never events x events.
+        s1 = r.filter(r._m1 == 1)
+        if part == ["user_id"]:
+            a = s1.group_by("user_id").agg(_p1=s1._pos.min(), _t0=s1.time.min())
+        else:
+            s1 = s1.mutate(_rn1=ibis.row_number().over(group_by="user_id", order_by=[s1.time, *[s1[c] for c in part[1:]], s1._pos]))
+            s1 = s1.filter(s1._rn1 == 0)
+            a = s1.select(*part, _p1=s1._pos, _t0=s1.time)
+        a = a.select(*part, "_p1", "_t0", t_1=a._t0, _cur=a._p1, reached=ibis.literal(1).cast("int64"),
+                     _cx1=ibis.literal(0).cast("int64"))
+        for k in range(2, n + 1):
+            c = r.filter(r[f"_m{k}"] == 1)
+            c = c.select(**{f"_c_{x}": c[x] for x in part}, _c_pos=c._pos, _c_time=c.time)
+            f = a.filter(a.reached == k - 1)
+            preds = [f[x] == c[f"_c_{x}"] for x in part] + [c._c_pos > f._cur]
+            if isinstance(w, pd.Timedelta):
+                preds.append(c._c_time <= f._t0 + _interval(w))
+            jj = f.join(c, preds)
+            nxt = jj.group_by([jj[x] for x in part]).agg(_np=jj._c_pos.min(), _nt=jj._c_time.min())
+            nxt = nxt.select(**{f"_n_{x}": nxt[x] for x in part}, _np=nxt._np, _nt=nxt._nt)
+            j = a.left_join(nxt, [a[x] == nxt[f"_n_{x}"] for x in part])
+            ok = j._np.notnull()
+            a = j.select(*[c2 for c2 in a.columns if c2 not in ("_cur", "reached")],
+                         _cur=ok.ifelse(j._np, j._cur), reached=ok.ifelse(k, j.reached),
+                         **{f"t_{k}": j._nt, f"_p{k}": j._np})
+        a = a.mutate(_plast=a._cur)
+    elif mode in ("ordered", "strict"):
         a = r.filter(r._m1 == 1)
         a = a.select(*part, _p1=a._pos, _t0=a.time, t_1=a.time, _cur=a._pos, reached=ibis.literal(1),
                      _cx1=a._cx)
@@ -269,8 +346,9 @@ def _attempts(events, steps, *, window, mode, count, exclude, by, by_step, as_of
         okey = [a[start_key]] + tie
     else:
         okey = [ibis.desc(a.reached), a[start_key]] + tie
-    a = a.mutate(_rn=ibis.row_number().over(group_by="user_id", order_by=okey))
-    a = a.filter(a._rn == 0)
+    if not first_only:  # the frontier path already holds one attempt per user
+        a = a.mutate(_rn=ibis.row_number().over(group_by="user_id", order_by=okey))
+        a = a.filter(a._rn == 0)
 
     tcols = [f"t_{k}" for k in range(1, n + 1)]
     if by_col is not None:

@@ -107,32 +107,36 @@ def rfm_table(orders: DataLike, *, as_of=None, definition: str = "standard", fre
     else:
         as_of_local = local_time(as_of, tz)
     limit = ibis.literal(as_of_local)
-    n_after = int(t.filter(t.time > limit).count().execute())
-    t = t.filter(t.time <= limit)
-
     if definition == "standard":
-        out = _standard(t, as_of_local, tz)
+        out, n_after = _standard(t, as_of_local, tz)
     else:
-        out = _lifetimes(t, as_of_local, freq, freq_multiplier, tz)
-    out = out.sort_values("user_id").reset_index(drop=True)
+        n_after = int(t.filter(t.time > limit).count().execute())
+        out = _lifetimes(t.filter(t.time <= limit), as_of_local, freq, freq_multiplier, tz)
+        out = out.sort_values("user_id").reset_index(drop=True)
     out.attrs["definition"] = definition
     out.attrs["as_of"] = pd.Timestamp(as_of_local).tz_localize(tz).isoformat()
     return report_exclusions(out, {"orders_after_as_of": n_after}, "rfm_table")
 
 
-def _standard(t, as_of_local: pd.Timestamp, tz: str) -> pd.DataFrame:
-    agg = t.group_by("user_id").agg(first_time=_.time.min(), last_time=_.time.max(),
-                                    frequency=_.count(), monetary=_.revenue.sum())
-    df = to_pandas(agg, tz=None)
-    last_day = pd.to_datetime(df["last_time"]).dt.floor("D")
-    df["recency"] = ((as_of_local.floor("D") - last_day) // pd.Timedelta(days=1)).astype("int64")
+def _standard(t, as_of_local: pd.Timestamp, tz: str) -> tuple[pd.DataFrame, int]:
+    """One scan: orders after ``as_of`` are counted by the same aggregate that leaves them out."""
+    limit = ibis.literal(as_of_local)
+    keep = t.time <= limit
+    agg = t.group_by("user_id").agg(
+        first_time=keep.ifelse(t.time, ibis.null()).min(), last_time=keep.ifelse(t.time, ibis.null()).max(),
+        frequency=keep.ifelse(1, 0).sum(), monetary=keep.ifelse(t.revenue.cast("float64"), 0.0).sum(),
+        _later=(~keep).ifelse(1, 0).sum())
+    day = 86400
+    agg = agg.mutate(recency=(limit.epoch_seconds() // day) - (agg.last_time.epoch_seconds() // day))
+    df = to_pandas(agg.order_by("user_id"), tz=tz)
+    n_after = int(df["_later"].sum())
+    df = df[df["frequency"] > 0].reset_index(drop=True)
+    df["recency"] = df["recency"].astype("int64")
     df["frequency"] = df["frequency"].astype("int64")
     df["monetary"] = df["monetary"].astype(float)
     df["mean_order_value"] = df["monetary"] / df["frequency"]
-    for c in ("first_time", "last_time"):
-        df[c] = pd.to_datetime(df[c]).dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
     return df[["user_id", "recency", "frequency", "monetary", "mean_order_value",
-               "first_time", "last_time"]]
+               "first_time", "last_time"]], n_after
 
 
 def _lifetimes(t, as_of_local: pd.Timestamp, freq: str, mult: float, tz: str) -> pd.DataFrame:

@@ -6,18 +6,17 @@ A *session* is a run of one user's events in which no gap between consecutive ev
 ``timeout`` (default 30 minutes, the Google Analytics default session timeout). The rule, in
 the engine:
 
-1. take the user's *distinct* event times, sorted;
-2. a time starts a new session when it is the user's first, or when it is **more than**
-   ``timeout`` after the previous distinct time (a gap of exactly ``timeout`` stays in the
-   session);
-3. the session number is the running count of starts; every event gets the session of its
-   time, ``session_id = "<user_id>-<n>"`` with ``n = 1, 2, ...`` in time order.
+1. sort the user's events by time;
+2. an event starts a new session when it is the user's first, or when it is **more than**
+   ``timeout`` after the previous event (a gap of exactly ``timeout`` stays in the session);
+3. the session number is the running count of starts up to and including the event's
+   timestamp; ``session_id = "<user_id>-<n>"`` with ``n = 1, 2, ...`` in time order.
 
-Ties: events with equal timestamps always share a session (their gap is zero), whatever their
-row order, so the result does not depend on how a backend orders ties. The work is one sort
-per user (``lag`` and a running sum are window functions over the user's distinct times) and
-one equi-join back on ``(user_id, time)``: O(n log n) in the number of events, never a
-self-join of a user's events.
+Ties: events with equal timestamps always share a session (their gap is zero, and the running
+count covers every event of the timestamp, a ``RANGE`` frame), whatever their row order, so
+the result does not depend on how a backend orders ties. The work is one sort per user:
+``lag`` and the running sum are window functions over the user's events in one pass, O(n log n)
+in the number of events, never a self-join of a user's events and no join back.
 
 Traffic and KPIs
 ----------------
@@ -90,17 +89,23 @@ def _epoch_s(x: ir.TimestampValue) -> ir.FloatingValue:
 
 
 def _derive_sessions(t: ir.Table, timeout: pd.Timedelta) -> ir.Table:
-    """Engine part of :func:`sessionize`: ``t`` with ``session_id`` derived from gaps."""
-    d = t.select("user_id", "time").distinct()
-    w = ibis.window(group_by="user_id", order_by="time")
-    d = d.mutate(_prev=d.time.lag().over(w))
-    d = d.mutate(_start=ibis.ifelse(d._prev.isnull() | (d.time > d._prev + _interval(timeout)), 1, 0))
-    d = d.mutate(_n=d._start.sum().over(ibis.window(group_by="user_id", order_by="time", rows=(None, 0))))
-    d = d.select("user_id", "time",
-                 session_id=d.user_id.cast("string").concat(ibis.literal("-"), d._n.cast("int64").cast("string")))
+    """Engine part of :func:`sessionize`: ``t`` with ``session_id`` derived from gaps.
+
+    One pass of two window functions over each user's events ordered by time: ``lag`` gives
+    the previous event's time, a row starts a session when there is none or the gap exceeds
+    ``timeout``, and the session number is the running count of starts over a ``RANGE``
+    frame (``UNBOUNDED PRECEDING .. CURRENT ROW``), which includes every event at the same
+    timestamp. Of a group of tied events only the first (in whatever order the backend puts
+    ties) can start a session, the others have a zero gap; the ``RANGE`` frame gives all of
+    them the same count, so ties share a session whatever their order."""
     keep = [c for c in t.columns if c != "session_id"]
-    j = t.select(keep).join(d, ["user_id", "time"])
-    return j.select(*keep, "session_id").relocate("session_id", after="event")
+    t = t.select(keep)  # a replaced session_id is not carried through the sort
+    w = ibis.window(group_by="user_id", order_by="time")
+    prev = t.time.lag().over(w)
+    d = t.mutate(_start=ibis.ifelse(prev.isnull() | (t.time > prev + _interval(timeout)), 1, 0))
+    n = d._start.sum().over(ibis.window(group_by="user_id", order_by="time", range=(None, 0)))
+    out = d.select(*keep, session_id=d.user_id.cast("string").concat(ibis.literal("-"), n.cast("int64").cast("string")))
+    return out.relocate("session_id", after="event")
 
 
 def _with_sessions(t: ir.Table, timeout, force: bool) -> tuple[ir.Table, str]:
@@ -150,14 +155,16 @@ def sessionize(events: DataLike, *, timeout="30min", force: bool = False, tz: st
     Notes
     -----
     Events at the same timestamp always fall in the same session (their gap is zero). The
-    engine sorts each user's distinct event times once (``lag`` + running sum) and joins back
-    on ``(user_id, time)``: O(n log n), no self-join (see the module docstring).
+    engine sorts each user's events once (``lag`` + running count of starts, window functions
+    in one pass; O(n log n), no self-join, no join back; see the module docstring) and sorts
+    the result by ``user_id``, ``time`` (events at the same time in no particular order).
     """
     t = canonical(events, "events", tz=tz)
     n_in = int(t.count().execute())
     s, how = _with_sessions(t, timeout, force)
-    out = to_pandas(s, tz).sort_values(["user_id", "time"], kind="stable").reset_index(drop=True)
-    if len(out) != n_in:  # pragma: no cover - guarded by construction (equi-join on distinct keys)
+    # Sorted in the engine: cheaper than moving every column of millions of rows in pandas.
+    out = to_pandas(s.order_by(["user_id", "time"]), tz)
+    if len(out) != n_in:  # pragma: no cover - guarded by construction (window functions keep every row)
         raise AssertionError(f"sessionize lost rows: {n_in:,} in, {len(out):,} out")
     out.attrs["sessions"] = how
     return report_exclusions(out, {"rows_lost": n_in - len(out)}, "sessionize")

@@ -405,3 +405,55 @@ def test_subsecond_window_and_time_to_convert_by_group():
     s = time_to_convert(TTC_DATA, STEPS, by=seg).set_index(["by", "step"])
     assert s.loc[("x", 2), "median_seconds"] == 900  # u1 600 s, u2 1200 s
     assert s.loc[("y", 2), "n"] == 1 and s.loc[("y", 2), "median_seconds"] == 2400
+
+
+# --------------------------------------------------------------------------- first-attempt fast path
+@pytest.mark.parametrize("window", [pd.Timedelta("40min"), None])
+def test_first_attempt_without_exclusions_matches_brute_force(random_events, window):
+    """Ordered mode, count="first", no exclusions advances one frontier row per user (a
+    separate code path): the brute-force reference must agree."""
+    sets = [("A",), ("B", "C"), ("C",)]
+    got = reached(funnel_users(random_events, [{"A"}, {"B", "C"}, {"C"}], window=window, mode="ordered",
+                               count="first"))
+    assert got == _reference(random_events, sets, window, "ordered", "first", set())
+
+
+@pytest.mark.parametrize("window, by, by_step", [("40min", "device", 2), ("session", "device", "last"),
+                                                 (None, None, 1)])
+def test_first_attempt_paths_agree(random_events, window, by, by_step):
+    """The frontier path (no exclusions) and the general path (an exclusion event that never
+    occurs) give the same users, steps, times and attribution."""
+    rng = np.random.default_rng(3)
+    e = random_events.assign(device=rng.choice(["app", "mobile", None], len(random_events)))
+    kw = dict(window=window, mode="ordered", count="first", by=by, by_step=by_step)
+    steps = [{"A"}, {"B", "C"}, {"C"}]
+    fast = funnel_users(e, steps, **kw)
+    general = funnel_users(e, steps, exclude="never_logged", **kw)
+    assert len(fast) > 100 and fast["reached"].max() == 3
+    pd.testing.assert_frame_equal(fast, general)
+
+
+@pytest.mark.parametrize("window", [pd.Timedelta("40min"), None])
+def test_first_attempt_disjoint_steps_matches_brute_force(random_events, window):
+    """Disjoint steps, count="first", no exclusions: advanced by time alone (no positions);
+    ties at one timestamp still go by step, as the brute-force reference orders them."""
+    sets = [("A",), ("B",), ("C",)]
+    got = reached(funnel_users(random_events, ["A", "B", "C"], window=window, mode="ordered", count="first"))
+    assert got == _reference(random_events, sets, window, "ordered", "first", set())
+
+
+@pytest.mark.parametrize("window, by, by_step", [("40min", None, 1), ("session", None, 1), (None, "device", "first"),
+                                                 ("40min", "segment", 1)])
+def test_first_attempt_disjoint_paths_agree(random_events, window, by, by_step):
+    rng = np.random.default_rng(5)
+    e = random_events.assign(device=rng.choice(["app", "mobile", None], len(random_events)))
+    if by == "segment":
+        users = sorted(e["user_id"].unique())
+        by = pd.DataFrame({"user_id": users[::2], "segment": "even"})
+    kw = dict(window=window, mode="ordered", count="first", by=by, by_step=by_step)
+    fast = funnel_users(e, STEPS, **kw)
+    general = funnel_users(e, STEPS, exclude="never_logged", **kw)
+    assert len(fast) > 100 and fast["reached"].max() == 3
+    pd.testing.assert_frame_equal(fast, general)
+    pd.testing.assert_frame_equal(funnel(e, STEPS, **kw), funnel(e, STEPS, exclude="never_logged", **kw),
+                                  check_like=True)

@@ -201,3 +201,20 @@ def test_backends_agree(backend, shop):
     assert_same_frame(sessionize(backend(e))[cols], sessionize(e)[cols], sort_by=["user_id", "time", "event"])
     assert_same_frame(traffic(backend(e), period="W", by="device"), traffic(e, period="W", by="device"))
     assert_same_frame(shop_kpis(backend(e), backend(o), by="medium"), shop_kpis(e, o, by="medium"))
+
+
+def test_ties_at_a_session_start_share_the_session_in_any_row_order():
+    """Several events at the timestamp that opens a new session (and at the one before it):
+    every row order gives them one session; the running count covers all tied rows."""
+    rows = [("u", "2024-03-04 10:00:00", "page_view")] * 3 + [("u", "2024-03-04 11:00:00", e)
+                                                              for e in ("page_view", "product_view", "add_to_cart",
+                                                                        "purchase", "search")]
+    rows += [("u", "2024-03-04 11:10:00", "page_view"), ("u", "2024-03-04 12:00:00", "page_view")] * 2
+    base = ev(rows)
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        s = sessionize(base.sample(frac=1, random_state=int(rng.integers(1 << 30))))
+        by_time = s.groupby("time")["session_id"].agg(set)
+        assert by_time.map(len).max() == 1  # tied events share a session
+        assert s.groupby("time")["session_id"].first().tolist() == ["u-1", "u-2", "u-2", "u-3"]
+        assert s["time"].is_monotonic_increasing and len(s) == len(base)
