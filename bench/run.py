@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 OPS = ("sessionize", "funnel", "retention", "rfm", "attribution", "abstats", "weekly_report")
 IMPLS = ("crmlab", "crmlab_warm", "sql", "pandas", "spark", "lifetimes")
 LIFETIMES_VENV = HERE / ".venv-lifetimes"
+TIME = Path("/usr/bin/time")  # Debian package `time`
 
 
 def ensure_lifetimes_venv() -> Path | None:
@@ -52,15 +53,23 @@ def run_once(op: str, impl: str, data: Path, timeout: int) -> dict:
         cmd = [str(py), str(HERE / "lifetimes_rfm.py"), str(data)]
     else:
         cmd = [sys.executable, "-m", "bench.task", op, impl, str(data)]
+    # GNU time reports the child's own peak RSS (from wait4). The child's self-reported
+    # ru_maxrss is not used: it can carry the forking parent's high-water mark across exec.
+    if TIME.exists():
+        cmd = [str(TIME), "-f", "MAXRSS_KB=%M", *cmd]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=HERE.parent)
     except subprocess.TimeoutExpired:
         return {"error": f"timeout {timeout}s"}
     lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
     if p.returncode != 0 or not lines:
-        tail = (p.stderr or p.stdout).strip().splitlines()[-1:] or ["?"]
+        tail = [l for l in (p.stderr or p.stdout).strip().splitlines() if not l.startswith("MAXRSS_KB=")][-1:] or ["?"]
         return {"error": f"exit {p.returncode}: {tail[0][:120]}"}
-    return json.loads(lines[-1])
+    out = json.loads(lines[-1])
+    rss = [l for l in p.stderr.splitlines() if l.startswith("MAXRSS_KB=")]
+    if rss:
+        out["peak_rss_mib"] = int(rss[-1].split("=", 1)[1]) / 1024
+    return out
 
 
 def applicable(op: str, impl: str) -> bool:
@@ -124,7 +133,8 @@ def render(rows: list[dict]) -> str:
     lines = ["# Benchmark results", "", f"Machine: {machine()}.", "",
              "Median of the runs (each in a fresh process; the `runs` of each cell are in results.json), seconds for the operation itself (interpreter",
              "and engine start-up excluded: the first Ibis query, and the JVM for Spark); peak RSS is the",
-             "largest of the runs. *crmlab* is a first call, which validates its inputs (rules, duplicate",
+             "largest of the runs, of the whole process (interpreter and imports included; for Spark the",
+             "Python driver only, not the JVM), measured by GNU time. *crmlab* is a first call, which validates its inputs (rules, duplicate",
              "ids: a full scan the hand-written SQL does not do); *warm* is the same call again in the same",
              "session, inputs already validated, as in a notebook. Ratios: `warm/SQL` and `crmlab/SQL`",
              "against the goal (<= 1.3); `peer/crmlab` > 1 means crmlab is faster. Regenerate: `make bench`.", "",
