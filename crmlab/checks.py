@@ -29,3 +29,14 @@ def choice(value, name: str, allowed: Sequence):
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is not allowed; choose one of {list(allowed)}")
     return value
+
+
+def alpha(value, name: str = "alpha") -> float:
+    """A significance level strictly between 0 and 1, as a float; else ``ValueError``."""
+    try:
+        ok = not isinstance(value, bool) and 0 < float(value) < 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name}={value!r}: must be a number strictly between 0 and 1")
+    return float(value)

@@ -27,7 +27,8 @@ from scipy import stats as sps
 
 from ..engine import DataLike, report_exclusions, to_pandas
 from ..schema import DEFAULT_TZ
-from .frequentist import RESULT_COLUMNS, _check_alpha, _check_relative, lift
+from ..checks import alpha as alpha_check
+from .frequentist import RESULT_COLUMNS, _check_relative, lift
 from .sufficient import PairedStats, joined_outcomes
 
 __all__ = ["cuped_theta", "cuped", "regression_adjust"]
@@ -109,7 +110,7 @@ def regression_adjust(assignments: DataLike, outcomes: DataLike, *, metric: str,
     DataFrame: the columns of :func:`crmlab.abtest.compare` plus ``abs_se``; ``attrs['coef']``
     holds the coefficient table (``term, coef, se``) and ``attrs['excluded']`` the exclusions.
     """
-    _check_alpha(alpha)
+    alpha_check(alpha)
     _check_relative(relative)
     if cov_type not in COV_TYPES:
         raise ValueError(f"cov_type={cov_type!r}: allowed values are {COV_TYPES}")

@@ -24,6 +24,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import integrate, special, stats
+from ..checks import alpha as alpha_check
 
 __all__ = ["beta_binomial", "normal_means", "prob_beta_greater"]
 
@@ -31,10 +32,6 @@ __all__ = ["beta_binomial", "normal_means", "prob_beta_greater"]
 # --------------------------------------------------------------------------------------
 # parameter checks
 # --------------------------------------------------------------------------------------
-def _check_alpha(alpha) -> float:
-    if not isinstance(alpha, Real) or not 0 < float(alpha) < 1:
-        raise ValueError(f"alpha must be a number strictly between 0 and 1, got {alpha!r}")
-    return float(alpha)
 
 
 def _check_count(name: str, value) -> int:
@@ -152,7 +149,7 @@ def beta_binomial(conversions_a, n_a, conversions_b, n_b, prior=(1, 1), alpha: f
     (``mean_b / mean_a - 1``), ``lift_ci_low``, ``lift_ci_high``, posterior parameters
     ``alpha_a, beta_a, alpha_b, beta_b`` and ``method``.
     """
-    alpha = _check_alpha(alpha)
+    alpha = alpha_check(alpha)
     ca, na = _check_count("conversions_a", conversions_a), _check_count("n_a", n_a)
     cb, nb = _check_count("conversions_b", conversions_b), _check_count("n_b", n_b)
     if ca > na:
@@ -271,7 +268,7 @@ def normal_means(n_a, mean_a, var_a, n_b, mean_b, var_b, prior=None, alpha: floa
     ``expected_loss_b``, ``expected_loss_a_rel``, ``expected_loss_b_rel``, ``se``
     (posterior sd of ``d``), ``lift_se`` and ``method``.
     """
-    alpha = _check_alpha(alpha)
+    alpha = alpha_check(alpha)
     vals = {"n_a": n_a, "mean_a": mean_a, "var_a": var_a, "n_b": n_b, "mean_b": mean_b, "var_b": var_b}
     for name, v in vals.items():
         if not isinstance(v, (Real, np.number)) or not math.isfinite(float(v)):

@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from .sufficient import PairedStats, SampleStats, stats_from_frame
+from ..checks import alpha as alpha_check
 
 __all__ = ["proportion_test", "mean_test", "ratio_test", "lift", "proportions_chisquare", "compare",
            "RELATIVE_METHODS"]
@@ -48,9 +49,6 @@ RESULT_COLUMNS = ["metric", "variant", "control", "n", "n_control", "estimate", 
                   "p_value", "rel_p_value", "method"]
 
 
-def _check_alpha(alpha):
-    if not (0 < float(alpha) < 1):
-        raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
 
 
 def _check_relative(relative):
@@ -102,7 +100,7 @@ def lift(mean_c, var_c, mean_t, var_t, *, alpha=0.05, relative="log", n_c=None, 
         difference), ``rel_lift, rel_ci_low, rel_ci_high, rel_p_value`` (test of the ratio on
         the chosen scale; for ``fieller`` the difference test, to which it is dual).
     """
-    _check_alpha(alpha)
+    alpha_check(alpha)
     _check_relative(relative)
     mc, mt = np.asarray(mean_c, float), np.asarray(mean_t, float)
     vc, vt = np.asarray(var_c, float), np.asarray(var_t, float)
@@ -267,7 +265,7 @@ def compare(stats: pd.DataFrame, *, control: str = "control", alpha: float = 0.0
     rel_ci_low, rel_ci_high, p_value, rel_p_value, method``. ``method`` names the test
     (``z_test``, ``welch_t``, ``ratio_delta``, ``cuped``) and the relative interval.
     """
-    _check_alpha(alpha)
+    alpha_check(alpha)
     _check_relative(relative)
     kinds = dict(kinds or {})
     for m, k in kinds.items():

@@ -11,18 +11,11 @@ from numbers import Integral
 
 import numpy as np
 from scipy import special, stats
+from ..checks import alpha as alpha_check
 
 __all__ = ["winsorize", "mann_whitney", "bootstrap_diff"]
 
 
-def _check_alpha(alpha) -> float:
-    try:
-        ok = 0 < float(alpha) < 1
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"alpha must be a number strictly between 0 and 1, got {alpha!r}")
-    return float(alpha)
 
 
 def _as_1d(name: str, values) -> tuple[np.ndarray, int]:
@@ -266,7 +259,7 @@ def bootstrap_diff(x, y, stat: str = "mean", relative: bool = False, n_boot: int
     dict with ``estimate``, ``ci_low``, ``ci_high``, ``se`` (sd of the replicates),
     ``n_x``, ``n_y``, ``n_excluded``, ``n_boot``, ``method``.
     """
-    alpha = _check_alpha(alpha)
+    alpha = alpha_check(alpha)
     if stat not in ("mean", "trimmed_mean"):
         raise ValueError(f"stat must be 'mean' or 'trimmed_mean', got {stat!r}")
     if method not in ("bca", "percentile"):

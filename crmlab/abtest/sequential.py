@@ -42,6 +42,7 @@ import math
 import numpy as np
 import pandas as pd
 from scipy import special
+from ..checks import alpha as alpha_check
 
 __all__ = [
     "DEFAULT_N_OPT",
@@ -58,14 +59,6 @@ DEFAULT_N_OPT = 5000
 """Intended total sample size for tuning ``rho`` when none is given (GrowthBook's default)."""
 
 
-def _check_alpha(alpha) -> float:
-    try:
-        ok = 0 < float(alpha) < 1
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"alpha must be a number strictly between 0 and 1, got {alpha!r}")
-    return float(alpha)
 
 
 def optimal_rho(n_opt: float, alpha: float = 0.05, exact: bool = True) -> float:
@@ -89,7 +82,7 @@ def optimal_rho(n_opt: float, alpha: float = 0.05, exact: bool = True) -> float:
     -------
     float, ``rho`` (per unit; the boundary depends on ``t rho^2``).
     """
-    alpha = _check_alpha(alpha)
+    alpha = alpha_check(alpha)
     try:
         ok = float(n_opt) > 0 and math.isfinite(float(n_opt))
     except (TypeError, ValueError):
@@ -111,7 +104,7 @@ def cs_radius(se, t, rho, alpha: float = 0.05):
     (Waudby-Smith et al. 2024, section 2, written with ``se = sigma / sqrt(t)``).
     Elementwise over arrays.
     """
-    alpha = _check_alpha(alpha)
+    alpha = alpha_check(alpha)
     se = np.asarray(se, dtype=float)
     x = np.asarray(t, dtype=float) * float(rho) ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -205,7 +198,7 @@ def confidence_sequence_diff(n_a, mean_a, var_a, n_b, mean_b, var_b, alpha: floa
     p-value at this look, see :func:`always_valid_p_value`), ``n`` (total units),
     ``rho``, ``n_opt`` and ``method``; arrays when the inputs are arrays.
     """
-    alpha = _check_alpha(alpha)
+    alpha = alpha_check(alpha)
     rho, n_opt = _resolve_rho(rho, n_opt, alpha)
     est, se, t = _diff_and_se(n_a, mean_a, var_a, n_b, mean_b, var_b, relative)
     r = cs_radius(se, t, rho, alpha)
@@ -259,7 +252,7 @@ def always_valid_p_value(n_a, mean_a, var_a, n_b, mean_b, var_b, alpha: float = 
     excludes 0. ``alpha`` is only used to tune ``rho`` from ``n_opt``. Report the running
     minimum over looks (:func:`running_bounds`).
     """
-    alpha = _check_alpha(alpha)
+    alpha = alpha_check(alpha)
     rho, _ = _resolve_rho(rho, n_opt, alpha)
     est, se, t = _diff_and_se(n_a, mean_a, var_a, n_b, mean_b, var_b, relative)
     p = _p_from_z(est, se, t, rho)
