@@ -73,3 +73,11 @@ def test_missing_source_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds none of the tables"):
         load_source(tmp_path / "empty")
+
+
+def test_naive_times_in_a_parquet_source_are_local_times(tmp_path):
+    o = pd.DataFrame({"order_id": ["a"], "user_id": ["u"], "revenue": [1.0],
+                      "time": pd.to_datetime(["2026-11-22 23:30"])})
+    ShopData(orders=o).to_parquet(tmp_path)
+    back = load_source(tmp_path)
+    assert back.orders["time"].iloc[0] == pd.Timestamp("2026-11-22 23:30", tz="Asia/Seoul")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..schema import TABLES
+from ..schema import DEFAULT_TZ, TABLES
 
 TABLE_NAMES = tuple(TABLES)
 
@@ -73,13 +73,26 @@ class ShopData:
         return path
 
 
-def load_source(source: str | Path, **sample_kwargs) -> ShopData:
+def _in_zone(df: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """Time columns in the shop's zone: naive times are read in ``tz`` (the data model's rule),
+    zone-aware ones converted to it."""
+    for col in df.columns:
+        s = df[col]
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            df[col] = s.dt.tz_convert(tz)
+        elif pd.api.types.is_datetime64_dtype(s):
+            df[col] = s.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+    return df
+
+
+def load_source(source: str | Path, *, tz: str = DEFAULT_TZ, **sample_kwargs) -> ShopData:
     """Read a report data source.
 
     ``source`` is ``"sample"`` (the bundled synthetic shop; ``sample_kwargs`` go to
     :func:`synthetic_shop`), ``"hillstrom"``, ``"cdnow"``, a Parquet folder holding
     ``<table>.parquet`` files, or a DuckDB database file holding tables named after the
-    canonical tables. Tables a source lacks are ``None``.
+    canonical tables. Tables a source lacks are ``None``. Times come back in ``tz``: naive
+    times in files are read as the shop's local time.
     """
     from . import load_cdnow, load_hillstrom, synthetic_shop
     text = str(source)
@@ -99,14 +112,14 @@ def load_source(source: str | Path, **sample_kwargs) -> ShopData:
         for n in names:
             f = p / f"{n}.parquet"
             if f.exists():
-                setattr(data, n, pd.read_parquet(f))
+                setattr(data, n, _in_zone(pd.read_parquet(f), tz))
     else:
         import duckdb
         with duckdb.connect(str(p), read_only=True) as con:
             present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
             for n in names:
                 if n in present:
-                    setattr(data, n, con.execute(f'SELECT * FROM "{n}"').df())
+                    setattr(data, n, _in_zone(con.execute(f'SELECT * FROM "{n}"').df(), tz))
     if not data.tables():
         raise FileNotFoundError(f"data source '{source}' holds none of the tables {list(TABLE_NAMES)}")
     return data
