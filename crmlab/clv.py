@@ -339,8 +339,8 @@ def value_by_segment(values: pd.DataFrame, segments: pd.DataFrame, *, by: str = 
     DataFrame
         ``segment, customers, expected_purchases, expected_value, value_share,
         value_per_customer, p_alive_mean``. Customers of ``values`` with no segment are
-        counted in ``attrs["excluded"]["no_segment"]`` (and segmented customers without a
-        value in ``"no_value"``).
+        counted in ``attrs["excluded"]["customers without a segment"]`` (and segmented customers without a
+        value in ``"customers without a value"``).
     """
     from .engine import report_exclusions
     if by not in segments.columns or "user_id" not in segments.columns:
@@ -363,4 +363,5 @@ def value_by_segment(values: pd.DataFrame, segments: pd.DataFrame, *, by: str = 
     out["segment"] = out["segment"].astype(str)
     out = out[["segment", "customers", "expected_purchases", "expected_value", "value_share",
                "value_per_customer", "p_alive_mean"]]
-    return report_exclusions(out, {"no_segment": no_segment, "no_value": no_value}, "value_by_segment")
+    return report_exclusions(out, {"customers without a segment": no_segment, "customers without a value": no_value},
+                             "value_by_segment")

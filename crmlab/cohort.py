@@ -27,6 +27,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from .abtest.frequentist import wilson_interval
 from .checks import choice, duration
 from .engine import DataLike, cut_as_of, report_exclusions, to_pandas
 from .schema import DEFAULT_TZ
@@ -503,10 +504,9 @@ def repurchase_rate(orders: DataLike, as_of=None, within=None, *, period: str | 
     -------
     DataFrame
         [``cohort``,] ``n_customers``, ``n_repeat``, ``rate`` and the Wilson score interval
-        ``ci_low``, ``ci_high`` (Wilson 1927, via ``statsmodels.stats.proportion.proportion_confint``,
-        ``method="wilson"``).
+        ``ci_low``, ``ci_high`` (Wilson 1927, :func:`crmlab.abtest.frequentist.wilson_interval`,
+        equal to statsmodels ``proportion_confint(method="wilson")``).
     """
-    from statsmodels.stats.proportion import proportion_confint
     if period is not None:
         choice(period, "period", _PERIODS)
     if not 0 < alpha < 1:
@@ -532,9 +532,7 @@ def repurchase_rate(orders: DataLike, as_of=None, within=None, *, period: str | 
     n = out["n_customers"].to_numpy()
     k = out["n_repeat"].to_numpy()
     out["rate"] = np.where(n > 0, k / np.maximum(n, 1), np.nan)
-    lo, hi = proportion_confint(k, np.maximum(n, 1), alpha=alpha, method="wilson")
-    out["ci_low"] = np.where(n > 0, lo, np.nan)
-    out["ci_high"] = np.where(n > 0, hi, np.nan)
+    out["ci_low"], out["ci_high"] = wilson_interval(k, n, alpha)
     out = out.reset_index(drop=True)
     out.attrs.update(within=w, as_of=None if limit is None else pd.Timestamp(limit).tz_localize(tz))
     return report_exclusions(out, {"orders after as_of": n_after, "customers with unfinished window": n_unfinished},

@@ -51,6 +51,17 @@ def read_path(path: str | Path) -> ir.Table:
     raise ValueError(f"cannot read {p}: expected .parquet, a Parquet folder, .csv or file.duckdb::table")
 
 
+def zoned(times: pd.Series, tz: str = DEFAULT_TZ) -> pd.Series:
+    """Naive local times of ``tz`` as zone-aware times; no time is lost.
+
+    Where a zone has daylight saving, a local time in the fall-back hour names two instants:
+    the later one (standard time) is taken, so such a time may be an hour late; a local time in
+    the spring-forward gap names none and moves forward to the first instant after the gap.
+    Asia/Seoul has had no daylight saving since 1988, so neither case arises there.
+    """
+    return times.dt.tz_localize(tz, ambiguous=False, nonexistent="shift_forward")
+
+
 def localize_frame(df: pd.DataFrame, tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Engine form of a frame's times: tz-aware columns become naive local times of ``tz``
     (see module docstring), and every time column is floored to microseconds, the finest unit
@@ -96,7 +107,7 @@ def to_pandas(expr: ir.Expr, tz: str | None = DEFAULT_TZ) -> pd.DataFrame:
             if isinstance(df[col].dtype, pd.DatetimeTZDtype):
                 df[col] = df[col].dt.tz_convert(tz)
             else:
-                df[col] = df[col].dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+                df[col] = zoned(df[col], tz)
     return df
 
 

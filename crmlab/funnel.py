@@ -38,7 +38,7 @@ exclusions
     step event counts as after it). Exclusion events after the last reached step do not
     matter. Disqualified attempts are dropped before one attempt per user is chosen; users
     whose every attempt is disqualified leave the funnel and are counted in
-    ``attrs["excluded"]["users_all_attempts_excluded"]``.
+    ``attrs["excluded"]["users whose every attempt was excluded"]``.
 counting (one attempt per user)
     ``count="first"``: the user's first attempt (earliest first event). ``count="best"``:
     the attempt that reached the furthest step (ClickHouse ``windowFunnel``'s "longest chain
@@ -245,18 +245,17 @@ def _attempts(events, steps, *, window, mode, count, exclude, by, by_step, as_of
         for k in range(2, n + 1):
             c = tb.filter(tb[f"_m{k}"])
             c = c.select(**{f"_c_{x}": c[x] for x in part}, _c_time=c.time)
-            f = a.filter(a.reached == k - 1)
-            preds = [f[x] == c[f"_c_{x}"] for x in part] + [c._c_time >= f._tcur]
+            # One left join per step, the frontier referenced once: users who stopped earlier
+            # keep their row (no match), so no step's table is computed twice.
+            preds = [a[x] == c[f"_c_{x}"] for x in part] + [a.reached == k - 1, c._c_time >= a._tcur]
             if isinstance(w, pd.Timedelta):
-                preds.append(c._c_time <= f._t0 + _interval(w))
-            jj = f.join(c, preds)
-            nxt = jj.group_by([jj[x] for x in part]).agg(_nt=jj._c_time.min())
-            nxt = nxt.select(**{f"_n_{x}": nxt[x] for x in part}, _nt=nxt._nt)
-            j = a.left_join(nxt, [a[x] == nxt[f"_n_{x}"] for x in part])
-            ok = j._nt.notnull()
-            a = j.select(*[c2 for c2 in a.columns if c2 not in ("_tcur", "reached")],
-                         _tcur=ok.ifelse(j._nt, j._tcur), reached=ok.ifelse(k, j.reached),
-                         **{f"t_{k}": j._nt, f"_p{k}": ibis.null("int64")})
+                preds.append(c._c_time <= a._t0 + _interval(w))
+            jj = a.left_join(c, preds)
+            g = jj.group_by([jj[x] for x in a.columns]).agg(_nt=jj._c_time.min())
+            ok = g._nt.notnull()
+            a = g.select(*[c2 for c2 in a.columns if c2 not in ("_tcur", "reached")],
+                         _tcur=ok.ifelse(g._nt, g._tcur), reached=ok.ifelse(k, g.reached),
+                         **{f"t_{k}": g._nt, f"_p{k}": ibis.null("int64")})
         a = a.mutate(_plast=ibis.null("int64"))
     elif first_only:
         # The user's first step-1 event (earliest position; positions follow time). Each later
@@ -276,18 +275,15 @@ def _attempts(events, steps, *, window, mode, count, exclude, by, by_step, as_of
         for k in range(2, n + 1):
             c = r.filter(r[f"_m{k}"] == 1)
             c = c.select(**{f"_c_{x}": c[x] for x in part}, _c_pos=c._pos, _c_time=c.time)
-            f = a.filter(a.reached == k - 1)
-            preds = [f[x] == c[f"_c_{x}"] for x in part] + [c._c_pos > f._cur]
+            preds = [a[x] == c[f"_c_{x}"] for x in part] + [a.reached == k - 1, c._c_pos > a._cur]
             if isinstance(w, pd.Timedelta):
-                preds.append(c._c_time <= f._t0 + _interval(w))
-            jj = f.join(c, preds)
-            nxt = jj.group_by([jj[x] for x in part]).agg(_np=jj._c_pos.min(), _nt=jj._c_time.min())
-            nxt = nxt.select(**{f"_n_{x}": nxt[x] for x in part}, _np=nxt._np, _nt=nxt._nt)
-            j = a.left_join(nxt, [a[x] == nxt[f"_n_{x}"] for x in part])
-            ok = j._np.notnull()
-            a = j.select(*[c2 for c2 in a.columns if c2 not in ("_cur", "reached")],
-                         _cur=ok.ifelse(j._np, j._cur), reached=ok.ifelse(k, j.reached),
-                         **{f"t_{k}": j._nt, f"_p{k}": j._np})
+                preds.append(c._c_time <= a._t0 + _interval(w))
+            jj = a.left_join(c, preds)  # as above: the frontier referenced once per step
+            g = jj.group_by([jj[x] for x in a.columns]).agg(_np=jj._c_pos.min(), _nt=jj._c_time.min())
+            ok = g._np.notnull()
+            a = g.select(*[c2 for c2 in a.columns if c2 not in ("_cur", "reached")],
+                         _cur=ok.ifelse(g._np, g._cur), reached=ok.ifelse(k, g.reached),
+                         **{f"t_{k}": g._nt, f"_p{k}": g._np})
         a = a.mutate(_plast=a._cur)
     elif mode in ("ordered", "strict"):
         a = r.filter(r._m1 == 1)
@@ -379,8 +375,9 @@ def _attempts(events, steps, *, window, mode, count, exclude, by, by_step, as_of
     out_cols = ["user_id"] + (["session_id"] if w == "session" else []) + (["by"] if by is not None else []) \
         + ["reached"] + tcols
     a = a.select(*out_cols)
-    excluded = {"events_after_as_of": n_after, "attempts_excluded": n_disq,
-                "users_all_attempts_excluded": (n_attempt_users - n_users_ok) if n_attempt_users is not None else 0}
+    excluded = {"events after as_of": n_after, "attempts excluded": n_disq,
+                "users whose every attempt was excluded":
+                    (n_attempt_users - n_users_ok) if n_attempt_users is not None else 0}
     meta = {"steps": names, "sets": sets, "mode": mode, "count": count, "window": window,
             "exclude": list(ex), "by": (by if isinstance(by, str) else ("segment" if by is not None else None)),
             "by_step": by_step}

@@ -39,9 +39,11 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from .abtest.frequentist import proportion_test, wilson_interval
 from .checks import choice, duration
 from .engine import DataLike, local_time, report_exclusions, to_pandas
 from .schema import CHANNELS, DEFAULT_TZ
+from .uplift import INCOMPLETE, INCOMPLETE_KEY, complete_windows, user_outcomes_expr
 from .validate import canonical
 
 #: Channels that report no open: open rates are NaN for them and attribution is receipt-based.
@@ -331,14 +333,13 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
 
 # ----------------------------------------------------------------------------- seeds' questions
 def _rate_test(x_c, n_c, x_t, n_t, alpha):
-    from .abtest.frequentist import proportion_test
     return proportion_test(x_c, n_c, x_t, n_t, alpha=alpha, relative="log")
 
 
 def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: str | Sequence[str] | None = None,
               variant: str = "personalised", control: str = "generic", assignments: DataLike | None = None,
               windows=None, basis: str = "receipt", alpha: float = 0.05, as_of=None,
-              tz: str = DEFAULT_TZ) -> pd.DataFrame:
+              incomplete: str = "exclude", tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Compare two copy variants of a message: open rate and conversion rate, as ratios.
 
     Parameters
@@ -356,6 +357,10 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
         assigned_time + window)``, undelivered messages included), which is the causal
         comparison; ``windows`` must then be a single span (default 3 days).
     alpha : significance level.
+    incomplete : {"exclude", "keep"}, default "exclude"
+        With ``assignments`` and ``as_of``: assigned users whose window has not ended by
+        ``as_of`` are left out and counted (see :func:`crmlab.uplift.complete_windows`), or
+        kept with the part of their window observed so far.
 
     Returns
     -------
@@ -372,6 +377,7 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
     when the test ran only on channels without open signal.
     """
     basis = choice(basis, "basis", BASES)
+    incomplete = choice(incomplete, "incomplete", INCOMPLETE)
     if not (0 < float(alpha) < 1):
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
     m = canonical(messages, "messages", tz=tz)
@@ -388,11 +394,10 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
             raise ValueError(f"{label}={name!r}: no such message variant; found {sorted(arms)}")
     t, c = arms[variant], arms[control]
     rows = []
-    a_late = a_other = None
+    a_late = a_other = a_cut = None
     if assignments is not None and orders is not None:
         if not isinstance(campaign, str):
             raise ValueError(f"campaign={campaign!r}: name the experiment (one campaign) when assignments are given")
-        from .uplift import user_outcomes_expr
         win = parse_windows(windows)
         if len(win) > 1:
             raise ValueError(f"windows={windows!r}: give one span with assignments")
@@ -402,8 +407,11 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
         a_other = int(a.filter(~a.variant.isin([variant, control])).count().execute())
         a = a.filter(a.variant.isin([variant, control]))
         o = canonical(orders, "orders", tz=tz)
+        limit = local_time(as_of, tz) if as_of is not None else None
+        if incomplete == "exclude":
+            a, a_cut = complete_windows(a, win["default"], limit)
         pu = user_outcomes_expr(a.select("experiment", "user_id", "variant", "assigned_time"), o, win["default"],
-                                local_time(as_of, tz) if as_of is not None else None)
+                                limit)
         itt = to_pandas(pu.group_by("variant").agg(n=pu.count(), conv=pu.converted.sum()), tz)
         itt = {r["variant"]: r for r in itt.to_dict("records")}
         if variant in itt and control in itt:
@@ -430,6 +438,8 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
     if a_late is not None:
         excluded["assignments after as_of"] = a_late
         excluded["assignments to other arms"] = a_other
+        if a_cut is not None:
+            excluded[INCOMPLETE_KEY] = a_cut
     return report_exclusions(out, excluded, "copy_test")
 
 
@@ -438,18 +448,11 @@ DELAY_BUCKETS = (("<30 min", "0min", "30min"), ("30 min-2 h", "30min", "2h"), ("
                  ("24-48 h", "24h", "48h"), (">48 h", "48h", None))
 
 
-def _wilson(x, n, alpha):
-    from statsmodels.stats.proportion import proportion_confint
-    x = np.asarray(x, float)
-    n = np.asarray(n, float)
-    lo, hi = proportion_confint(x, np.where(n > 0, n, 1), alpha=alpha, method="wilson")
-    return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
-
-
 def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: DataLike, *,
                            campaign: str, assignments: DataLike | None = None, treatment: str = "treatment",
                            control: str = "control", event: str = "add_to_cart", window="3D",
-                           alpha: float = 0.05, as_of=None, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+                           alpha: float = 0.05, as_of=None, incomplete: str = "exclude",
+                           tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Conversion and revenue of cart reminders by delay after the abandonment.
 
     The *abandonment time* of a reminder is the start of the user's open cart: the earliest
@@ -468,10 +471,14 @@ def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: 
       a message converts with an order of the user in ``[delivered_time, delivered_time +
       window)`` (undelivered messages count as not converted).
 
+    With assignments and ``as_of``, users whose window has not ended by ``as_of`` are left out
+    and counted (``incomplete="exclude"``, default; :func:`crmlab.uplift.complete_windows`) or
+    kept with the part of the window observed so far (``"keep"``).
+
     Returns
     -------
     DataFrame per bucket: ``delay, n, converted, conversion_rate`` (= converted / n) with
-    Wilson ``ci_low, ci_high`` (Wilson 1927; statsmodels ``proportion_confint``), ``revenue``,
+    Wilson ``ci_low, ci_high`` (Wilson 1927; :func:`crmlab.abtest.frequentist.wilson_interval`), ``revenue``,
     ``revenue_per_unit``; with assignments also ``n_control, converted_control,
     conversion_rate_control, uplift, uplift_ci_low, uplift_ci_high`` (Newcombe's hybrid score
     interval, Newcombe 1998) and ``p_value`` (pooled two-proportion z-test,
@@ -480,6 +487,7 @@ def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: 
     """
     if not (0 < float(alpha) < 1):
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
+    incomplete = choice(incomplete, "incomplete", INCOMPLETE)
     win = duration(window, "window")
     o = canonical(orders, "orders", tz=tz)
     o, o_late = _filter_as_of(o, "time", as_of, tz)
@@ -491,6 +499,8 @@ def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: 
         a = a.filter(a.experiment == campaign)
         excluded["assignments to other arms"] = int(a.filter(~a.variant.isin([treatment, control])).count().execute())
         a = a.filter(a.variant.isin([treatment, control]))
+        if incomplete == "exclude":
+            a, excluded[INCOMPLETE_KEY] = complete_windows(a, win, None if as_of is None else local_time(as_of, tz))
         u = a.select(unit=a.user_id.cast("string"), u_user=a.user_id, arm=a.variant, send=a.assigned_time,
                      start=a.assigned_time)
     else:
@@ -547,30 +557,17 @@ def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: 
     out = arm_frame(treatment)
     nn = out["n"].astype(float)
     out["conversion_rate"] = (out["converted"] / nn).where(nn > 0)
-    out["ci_low"], out["ci_high"] = _wilson(out["converted"], out["n"], alpha)
+    out["ci_low"], out["ci_high"] = wilson_interval(out["converted"], out["n"], alpha)
     out["revenue_per_unit"] = (out["revenue"] / nn).where(nn > 0)
     out = out[["n", "converted", "conversion_rate", "ci_low", "ci_high", "revenue", "revenue_per_unit"]]
     if assignments is not None:
-        from statsmodels.stats.proportion import confint_proportions_2indep
         ctl = arm_frame(control)
         out["n_control"] = ctl["n"]
         out["converted_control"] = ctl["converted"]
         out["conversion_rate_control"] = (ctl["converted"] / ctl["n"].astype(float)).where(ctl["n"] > 0)
         out["uplift"] = out["conversion_rate"] - out["conversion_rate_control"]
-        lows, highs, ps = [], [], []
-        for lab in labels:
-            xt, nt, xc, nc = out.loc[lab, "converted"], out.loc[lab, "n"], ctl.loc[lab, "converted"], ctl.loc[lab, "n"]
-            if nt > 0 and nc > 0:
-                lo, hi = confint_proportions_2indep(int(xt), int(nt), int(xc), int(nc), method="newcomb",
-                                                    compare="diff", alpha=alpha)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    p = float(_rate_test(xc, nc, xt, nt, alpha)["p_value"])
-            else:
-                lo = hi = p = np.nan
-            lows.append(lo)
-            highs.append(hi)
-            ps.append(p)
-        out["uplift_ci_low"], out["uplift_ci_high"], out["p_value"] = lows, highs, ps
+        res = proportion_test(ctl["converted"], ctl["n"], out["converted"], out["n"], alpha=alpha, interval="newcomb")
+        out["uplift_ci_low"], out["uplift_ci_high"], out["p_value"] = res["abs_ci_low"], res["abs_ci_high"], res["p_value"]
     out = out.rename_axis("delay").reset_index()
     return report_exclusions(out, excluded, "cart_reminder_by_delay")
 
@@ -631,7 +628,7 @@ def fatigue(messages: DataLike, orders: DataLike | None = None, *, period: str =
     da = df["delivered_ads"].astype(float)
     df["optout_rate"] = df["opted_out"] / up
     df["optouts_per_delivered_ad"] = (df["optouts"] / da).where(da > 0)
-    df["ci_low"], df["ci_high"] = _wilson(df["optouts"], df["delivered_ads"], alpha)
+    df["ci_low"], df["ci_high"] = wilson_interval(df["optouts"], df["delivered_ads"], alpha)
     df["conversion_rate"] = df["buyers"] / up if o is not None else np.nan
     if o is None:
         df["buyers"] = np.nan

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from ibis import _
 
-from .engine import DataLike, local_time, report_exclusions, to_pandas
+from .engine import DataLike, local_time, report_exclusions, to_pandas, zoned
 from .schema import DEFAULT_TZ
 from .validate import canonical
 
@@ -48,7 +48,7 @@ def rfm_table(orders: DataLike, *, as_of=None, definition: str = "standard", fre
         Canonical ``orders`` (``user_id``, ``time``, ``revenue``, ...).
     as_of : time, optional
         Analysis time. Orders after it are excluded and counted in
-        ``result.attrs["excluded"]["orders_after_as_of"]``. Default: the latest order time.
+        ``result.attrs["excluded"]["orders after as_of"]``. Default: the latest order time.
     definition : {"standard", "lifetimes"}
         ``"standard"`` columns:
 
@@ -115,7 +115,7 @@ def rfm_table(orders: DataLike, *, as_of=None, definition: str = "standard", fre
         out = out.sort_values("user_id").reset_index(drop=True)
     out.attrs["definition"] = definition
     out.attrs["as_of"] = pd.Timestamp(as_of_local).tz_localize(tz).isoformat()
-    return report_exclusions(out, {"orders_after_as_of": n_after}, "rfm_table")
+    return report_exclusions(out, {"orders after as_of": n_after}, "rfm_table")
 
 
 def _standard(t, as_of_local: pd.Timestamp, tz: str) -> tuple[pd.DataFrame, int]:
@@ -160,8 +160,8 @@ def _lifetimes(t, as_of_local: pd.Timestamp, freq: str, mult: float, tz: str) ->
         "recency": ((last - first) / step) / mult,
         "T": ((end - first) / step) / mult,
         "monetary": np.where(freq_ > 0, df["repeat_revenue"].fillna(0.0) / freq_.clip(lower=1), 0.0),
-        "first_time": first.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward"),
-        "last_time": last.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward"),
+        "first_time": zoned(first, tz),
+        "last_time": zoned(last, tz),
     })
     return out
 

@@ -215,7 +215,7 @@ def sessions_table(events: DataLike, *, by=None, as_of=None, timeout="30min",
     s, n_after, _ = _prepared_sessions(events, cols, as_of, tz, timeout, page_events, conversion_events)
     s = _flags(s)
     out = to_pandas(s, tz).sort_values(["user_id", "start"], kind="stable").reset_index(drop=True)
-    return report_exclusions(out, {"events_after_as_of": n_after}, "sessions_table")
+    return report_exclusions(out, {"events after as_of": n_after}, "sessions_table")
 
 
 def _flags(s: ir.Table, engaged_seconds: float = 10.0) -> ir.Table:
@@ -250,7 +250,7 @@ def traffic(events: DataLike, *, period: str = "D", by=None, as_of=None, timeout
         Breakdown; a session takes the value of its first event (GA's session source). Missing
         values are labelled ``"(none)"``.
     as_of : time, optional
-        Events after ``as_of`` are excluded (``attrs["excluded"]["events_after_as_of"]``).
+        Events after ``as_of`` are excluded (``attrs["excluded"]["events after as_of"]``).
     timeout : inactivity ending a derived session.
     page_events : event names counted as page/screen views (default page_view, product_view).
     conversion_events : event names that are conversions (GA4 "key events"), default purchase.
@@ -310,7 +310,7 @@ def traffic(events: DataLike, *, period: str = "D", by=None, as_of=None, timeout
     df.attrs["sessions"] = how
     df.attrs["denominators"] = {"bounce_rate": "sessions", "engagement_rate": "sessions",
                                 "pages_per_session": "sessions"}
-    return report_exclusions(df, {"events_after_as_of": n_after}, "traffic")
+    return report_exclusions(df, {"events after as_of": n_after}, "traffic")
 
 
 # --------------------------------------------------------------------------- shop KPIs
@@ -401,7 +401,7 @@ def shop_kpis(events: DataLike, orders: DataLike, *, period: str | None = None, 
         df = df.sort_values(keys, kind="stable").reset_index(drop=True)
     df.attrs["sessions"] = how
     df.attrs["denominators"] = {k: v[1] for k, v in KPI_RATES.items()}
-    return report_exclusions(df, {"events_after_as_of": n_after, "orders_after_as_of": n_orders_after},
+    return report_exclusions(df, {"events after as_of": n_after, "orders after as_of": n_orders_after},
                              "shop_kpis")
 
 

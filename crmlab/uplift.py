@@ -31,7 +31,7 @@ import pandas as pd
 
 from .abtest.frequentist import mean_test, proportion_test
 from .abtest.sufficient import SampleStats
-from .checks import duration
+from .checks import choice, duration
 from .engine import DataLike, as_table, local_time, localize_frame, report_exclusions, to_pandas
 from .schema import CHANNELS, DEFAULT_TZ
 from .validate import canonical
@@ -95,6 +95,40 @@ def _as_list(value, name):
     if not out:
         raise ValueError(f"{name}={value!r}: give at least one")
     return out
+
+
+INCOMPLETE = ("exclude", "keep")
+INCOMPLETE_KEY = "assignments whose window ends after as_of"
+
+
+def complete_windows(assignments: ir.Table, window: pd.Timedelta | None,
+                     as_of_local: pd.Timestamp | None) -> tuple[ir.Table, int]:
+    """Keep the assignments whose outcome window has ended by ``as_of``; count the others.
+
+    A window ``[assigned_time, assigned_time + window)`` is complete when its end is at most
+    ``as_of`` plus one microsecond (the time resolution), so that with ``as_of`` at a week's
+    last instant a send whose window ends exactly at the week's end is kept. A user whose
+    window is cut short has had less time to convert: keeping them biases rates towards zero
+    and mixes window lengths between weeks. Exclusion depends only on ``assigned_time``,
+    which randomisation makes independent of the arm, so the comparison stays unbiased.
+    Nothing is cut when ``window`` or ``as_of`` is None (an open window ends at ``as_of``).
+    """
+    cutoff = window_cutoff(window, as_of_local)
+    if cutoff is None:
+        return assignments, 0
+    late = assignments.assigned_time > ibis.literal(cutoff)
+    n = int(assignments.filter(late).count().execute())
+    return assignments.filter(~late), n
+
+
+def window_cutoff(window: pd.Timedelta | None, as_of_local: pd.Timestamp | None) -> pd.Timestamp | None:
+    """The latest ``assigned_time`` whose window has ended by ``as_of`` (rule of
+    :func:`complete_windows`); None when nothing is cut."""
+    if window is None or as_of_local is None:
+        return None
+    # The same whole-second window that user_outcomes_expr applies.
+    span = pd.Timedelta(seconds=int(window.total_seconds()))
+    return as_of_local + pd.Timedelta(microseconds=1) - span
 
 
 def user_outcomes_expr(assignments: ir.Table, orders: ir.Table, window: pd.Timedelta | None,
@@ -167,21 +201,7 @@ def _cost_frame(messages, assignments: ir.Table, treatment: str, costs, tz: str)
 
 
 # ----------------------------------------------------------------------------- uplift
-INTERVALS = ("newcomb", "wald")
-
-
-def _proportions(x_c, n_c, x_t, n_t, alpha, interval):
-    """The A/B engine's two-proportion test; with ``interval="newcomb"`` the interval of the
-    difference is replaced by Newcombe's hybrid score interval (Newcombe 1998, "Interval
-    estimation for the difference between independent proportions", Stat. Med. 17:873-890,
-    method 10; statsmodels ``confint_proportions_2indep(method="newcomb")``)."""
-    res = proportion_test(x_c, n_c, x_t, n_t, alpha=alpha)
-    if interval == "newcomb" and n_c > 0 and n_t > 0:
-        from statsmodels.stats.proportion import confint_proportions_2indep
-        lo, hi = confint_proportions_2indep(int(x_t), int(n_t), int(x_c), int(n_c), method="newcomb",
-                                            compare="diff", alpha=alpha)
-        res = dict(res, abs_ci_low=lo, abs_ci_high=hi)
-    return res
+INTERVALS = ("newcomb", "wald")  # the A/B engine's DIFFERENCE_INTERVALS, Newcombe's first: the default here
 
 
 def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str | Sequence[str] | None = None,
@@ -189,7 +209,7 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
                     segments=None, segment: str | None = None, events: DataLike | None = None,
                     event: str | Sequence[str] | None = None, messages: DataLike | None = None,
                     costs=None, alpha: float = 0.05, interval: str = "newcomb", as_of=None,
-                    tz: str = DEFAULT_TZ) -> pd.DataFrame:
+                    incomplete: str = "exclude", tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Causal uplift of campaigns on conversion and revenue per user, by segment.
 
     Parameters
@@ -225,6 +245,11 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
         there (in our simulation of 1,800 campaign x persona cells with 0.5-7 % rates: 92 %
         for a nominal 95 %, against 96 % for Newcombe's).
     as_of : orders after it are ignored and assignments after it left out (counted).
+    incomplete : {"exclude", "keep"}, default "exclude"
+        Users whose window has not ended by ``as_of`` (``assigned_time + window > as_of``):
+        left out and counted in ``attrs["excluded"]`` (default; see
+        :func:`complete_windows`), or kept with the part of the window observed so far,
+        which understates conversion and revenue.
 
     Returns
     -------
@@ -248,8 +273,8 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
     """
     if not (0 < float(alpha) < 1):
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
-    if interval not in INTERVALS:
-        raise ValueError(f"interval={interval!r}: allowed values are {list(INTERVALS)}")
+    interval = choice(interval, "interval", INTERVALS)
+    incomplete = choice(incomplete, "incomplete", INCOMPLETE)
     win = duration(window, "window", optional=True)
     a = canonical(assignments, "assignments", tz=tz)
     o = canonical(orders, "orders", tz=tz)
@@ -270,6 +295,8 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
     other = a.filter(~a.variant.isin([treatment, control])).count().execute()
     excluded["assignments to other arms"] = int(other)
     a = a.filter(a.variant.isin([treatment, control])).select("experiment", "user_id", "variant", "assigned_time")
+    if incomplete == "exclude":
+        a, excluded[INCOMPLETE_KEY] = complete_windows(a, win, as_of_local)
     seg = None
     keys = ["experiment", "variant"]
     if segments is not None:
@@ -302,13 +329,13 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
                 sel &= cost["segment"] == sg
             c_cost = float(cost.loc[sel, "cost"].sum()) if sel.any() and cost.loc[sel, "cost"].notna().any() else np.nan
         with np.errstate(divide="ignore", invalid="ignore"):
-            conv = _proportions(c["conversions"], c["n"], t["conversions"], t["n"], alpha, interval)
+            conv = proportion_test(c["conversions"], c["n"], t["conversions"], t["n"], alpha=alpha, interval=interval)
             rev = mean_test(SampleStats(c["n"], c["revenue_sum"], c["revenue_sum_sq"]),
                             SampleStats(t["n"], t["revenue_sum"], t["revenue_sum_sq"]), alpha=alpha)
             tests = [("conversion_rate", conv, f"two-proportion z-test; {interval} CI; Katz log ratio"),
                      ("revenue_per_user", rev, "Welch t-test; delta-method log ratio")]
             if events is not None:
-                tests.append(("visit_rate", _proportions(c["visits"], c["n"], t["visits"], t["n"], alpha, interval),
+                tests.append(("visit_rate", proportion_test(c["visits"], c["n"], t["visits"], t["n"], alpha=alpha, interval=interval),
                               f"two-proportion z-test; {interval} CI; Katz log ratio"))
         for metric, res, method in tests:
             est = float(res["abs_lift"])
@@ -333,7 +360,7 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
 def holdout_uplift(assignments: DataLike, orders: DataLike, *, experiment: str = "global_holdout",
                    treatment: str = "treatment", control: str = "holdout", window=None, segments=None,
                    segment: str | None = None, alpha: float = 0.05, interval: str = "newcomb", as_of=None,
-                   tz: str = DEFAULT_TZ) -> pd.DataFrame:
+                   incomplete: str = "exclude", tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Effect of the whole CRM programme: users messaged as usual versus a global holdout.
 
     Same computation as :func:`campaign_uplift` on the ``global_holdout`` experiment (arms

@@ -18,7 +18,7 @@ import os
 from collections import OrderedDict
 from pathlib import Path
 
-from .engine import DataLike, as_table, local_time, localize_frame
+from .engine import DataLike, as_table, local_time, localize_frame, zoned
 from .errors import DataError
 from .schema import DEFAULT_TZ, TableSpec, spec
 
@@ -93,7 +93,7 @@ def _coerce_pandas(df: pd.DataFrame, s: TableSpec, tz: str) -> pd.DataFrame:
                     parsed = parsed.dt.tz_convert(tz)
                 ser = parsed
             if not isinstance(ser.dtype, pd.DatetimeTZDtype):
-                ser = ser.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+                ser = zoned(ser, tz)
             out[col.name] = ser
         elif col.kind in ("number", "integer"):
             if not pd.api.types.is_numeric_dtype(ser) or pd.api.types.is_bool_dtype(ser):

@@ -8,7 +8,7 @@ import statsmodels.api as sm
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
-from statsmodels.stats.proportion import (confint_proportions_2indep, proportion_effectsize,
+from statsmodels.stats.proportion import (confint_proportions_2indep, proportion_confint, proportion_effectsize,
                                           proportions_chisquare as sm_chisquare, proportions_ztest)
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW, ttest_ind
 
@@ -31,6 +31,21 @@ def test_proportion_test_matches_statsmodels(xc, nc, xt, nt):
     lo, hi = confint_proportions_2indep(xt, nt, xc, nc, method="log", compare="ratio")
     assert (r["rel_ci_low"], r["rel_ci_high"]) == pytest.approx((lo - 1, hi - 1), abs=1e-9)
     assert r["rel_lift"] == pytest.approx((xt / nt) / (xc / nc) - 1, rel=1e-12)
+
+
+@pytest.mark.parametrize("xc,nc,xt,nt", [(120, 1000, 150, 1100), (0, 40, 3, 35), (5, 80, 1, 75), (30, 30, 12, 40)])
+def test_newcombe_and_wilson_intervals_match_statsmodels(xc, nc, xt, nt):
+    from crmlab.abtest.frequentist import wilson_interval
+    r = proportion_test(xc, nc, xt, nt, interval="newcomb", alpha=0.1)
+    lo, hi = confint_proportions_2indep(xt, nt, xc, nc, method="newcomb", compare="diff", alpha=0.1)
+    assert (r["abs_ci_low"], r["abs_ci_high"]) == pytest.approx((lo, hi), abs=1e-9)
+    assert r["p_value"] == pytest.approx(proportion_test(xc, nc, xt, nt)["p_value"], rel=1e-12)  # only the CI changes
+    lo, hi = wilson_interval([xc, xt, 0], [nc, nt, 0], alpha=0.1)
+    for i, (x, n) in enumerate(((xc, nc), (xt, nt))):
+        assert (lo[i], hi[i]) == pytest.approx(proportion_confint(x, n, alpha=0.1, method="wilson"), abs=1e-12)
+    assert np.isnan(lo[2]) and np.isnan(hi[2])  # no units, no interval
+    with pytest.raises(ValueError, match="interval='score'"):
+        proportion_test(xc, nc, xt, nt, interval="score")
 
 
 def test_proportion_test_is_vectorised():

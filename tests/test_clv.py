@@ -290,7 +290,7 @@ def test_value_by_segment_adds_up(cal, bg, gg):
     assert out["customers"].sum() == len(v) - 5
     assert out["expected_value"].sum() == pytest.approx(v["expected_value"].iloc[:-5].sum())
     assert out["value_share"].sum() == pytest.approx(1.0)
-    assert out.attrs["excluded"] == {"no_segment": 0, "no_value": 5}
+    assert out.attrs["excluded"] == {"customers without a segment": 0, "customers without a value": 5}
     by = out.set_index("segment")
     # Champions are worth more per head than Lost customers
     assert by.loc["Champions", "value_per_customer"] > by.loc["Lost", "value_per_customer"]

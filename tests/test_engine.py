@@ -89,3 +89,20 @@ def test_zone_aware_files_are_read_in_the_shop_zone(tmp_path):
     # the round trip of the package's own writer keeps the instant
     back = load_source(tmp_path / "shop.duckdb")
     assert (pd.to_datetime(back.orders["time"], utc=True) == o["time"]).all()
+
+
+def test_daylight_saving_times_are_never_lost():
+    """In a zone with daylight saving, a naive time in the fall-back hour names two instants and
+    one in the spring-forward gap names none: each is read by the documented rule, none becomes
+    NaT on the way in (validation) or out (results)."""
+    from crmlab.rfm import rfm_table
+    tz = "America/New_York"
+    o = pd.DataFrame({"order_id": ["fall", "gap", "plain"], "user_id": ["a", "b", "b"], "revenue": [1.0, 2.0, 3.0],
+                      "time": pd.to_datetime(["2024-11-03 01:30", "2024-03-10 02:30", "2024-05-01 12:00"])})
+    back = to_pandas(canonical(o, "orders", tz=tz), tz).set_index("order_id")["time"]
+    assert back.notna().all()
+    assert back["fall"] == pd.Timestamp("2024-11-03 06:30", tz="UTC")  # the later instant, standard time (-05:00)
+    assert back["gap"] == pd.Timestamp("2024-03-10 03:00", tz=tz)  # moved to the end of the gap
+    r = rfm_table(o, as_of=pd.Timestamp("2024-12-01", tz=tz), tz=tz).set_index("user_id")
+    assert r[["first_time", "last_time"]].notna().all().all()
+    assert r.loc["a", "first_time"] == back["fall"]

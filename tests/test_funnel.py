@@ -149,8 +149,8 @@ def test_exclusions():
     ])
     u = funnel_users(data, STEPS, exclude="X")
     assert reached(u) == {"u1": 2, "u2": 2}
-    assert u.attrs["excluded"]["attempts_excluded"] == 3
-    assert u.attrs["excluded"]["users_all_attempts_excluded"] == 2
+    assert u.attrs["excluded"]["attempts excluded"] == 3
+    assert u.attrs["excluded"]["users whose every attempt was excluded"] == 2
     f = funnel(data, STEPS, exclude="X")
     assert f["users"].tolist() == [2, 2, 0]
     with pytest.raises(ValueError, match="exclude"):
@@ -161,7 +161,7 @@ def test_as_of_excludes_later_events():
     data = ev([("u1", 0, "A"), ("u1", 10, "B"), ("u2", 0, "A")])
     u = funnel_users(data, ["A", "B"], as_of=(D0 + pd.Timedelta(minutes=5)).tz_localize("Asia/Seoul"))
     assert reached(u) == {"u1": 1, "u2": 1}
-    assert u.attrs["excluded"]["events_after_as_of"] == 1
+    assert u.attrs["excluded"]["events after as_of"] == 1
 
 
 # --------------------------------------------------------------------------- breakdowns

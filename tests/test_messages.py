@@ -356,6 +356,29 @@ def test_copy_test_recovers_planted_rates(shop):
     assert "ITT" in res.loc["conversion_rate", "method"]
 
 
+@pytest.mark.parametrize("analysis", ["copy", "cart"])
+def test_randomised_analyses_leave_out_windows_cut_short_by_as_of(shop, analysis):
+    """With assignments, a user whose window has not ended by as_of is left out and counted;
+    the users kept and the users left out add up to those assigned by as_of."""
+    name = {"copy": "개인화 카피 테스트", "cart": "장바구니 리마인드"}[analysis]
+    a = shop.assignments[shop.assignments["experiment"] == name]
+    t = pd.to_datetime(a["assigned_time"])
+    as_of = t.max() + pd.Timedelta("1D")  # the last two days of sends have not had three days yet
+    arms = ["personalised", "generic"] if analysis == "copy" else ["treatment", "control"]
+    by = a[(t <= as_of) & a["variant"].isin(arms)]
+    cut = int((pd.to_datetime(by["assigned_time"]) > as_of - pd.Timedelta("3D") + pd.Timedelta(microseconds=1)).sum())
+    assert 0 < cut < len(by)
+    if analysis == "copy":
+        res = copy_test(shop.messages, shop.orders, campaign=name, assignments=shop.assignments, as_of=as_of)
+        kept = res.set_index("metric").loc["conversion_rate", ["n", "n_control"]].sum()
+    else:
+        res = cart_reminder_by_delay(shop.events, shop.messages, shop.orders, campaign=name,
+                                     assignments=shop.assignments, as_of=as_of)
+        kept = res["n"].sum() + res["n_control"].sum() + res.attrs["excluded"]["units without a preceding add_to_cart"]
+    assert res.attrs["excluded"]["assignments whose window ends after as_of"] == cut
+    assert kept + cut == len(by)
+
+
 def test_cart_reminder_recovers_planted_rates(shop):
     truth = shop.truth["cart_reminder"]
     res = cart_reminder_by_delay(shop.events, shop.messages, shop.orders, campaign="장바구니 리마인드",

@@ -405,3 +405,41 @@ def test_report_week_excludes_next_monday_midnight():
     r = rfm_table(o, as_of=rep.as_of)
     assert r["frequency"].tolist() == [1] and r["monetary"].tolist() == [1.0]
     assert sum(r.attrs["excluded"].values()) == 1
+
+
+def test_weekly_uplift_leaves_out_windows_that_end_after_the_week():
+    """Users messaged in the week's last days have not had their whole window: the report leaves
+    them out and counts them; the summary says so when no campaign has a complete window yet."""
+    import pandas as pd
+
+    from crmlab.datasets import synthetic_shop
+    from crmlab.report.analyses import UpliftResult, experiment_readout, last_instant, weekly_uplift
+
+    shop = synthetic_shop(n_users=1_500, weeks=8, seed=5, end=pd.Timestamp("2025-06-02", tz="Asia/Seoul"))
+    a = shop.assignments
+    t = pd.to_datetime(a["assigned_time"])
+    camp = a[a["variant"].isin(["treatment", "control"]) & (a["experiment"] != "global_holdout")]
+    # a week that ends while some campaign is still sending
+    end = pd.to_datetime(camp["assigned_time"]).median().ceil("D")
+    start = end - pd.Timedelta(weeks=2)
+    res = weekly_uplift(shop, start, end, window_days=3, segment_by="none", costs="none")
+    sel = a["experiment"].isin(res.experiments) & (t >= start) & (t < end) & a["variant"].isin(["treatment", "control"])
+    cut = int((t[sel] > last_instant(end) + pd.Timedelta(microseconds=1) - pd.Timedelta(days=3)).sum())
+    assert 0 < cut < int(sel.sum())
+    assert res.incomplete == cut
+    conv = res.campaigns[res.campaigns["metric"] == "conversion_rate"]
+    assert int((conv["n_treatment"] + conv["n_control"]).sum()) + cut == int(sel.sum())
+    # The experiment readout applies the same rule to outcomes measured from orders.
+    exp = a.loc[a["experiment"].isin(res.experiments), "experiment"].value_counts().index[0]
+    as_of = t[a["experiment"] == exp].median() + pd.Timedelta(days=2)  # about half of the sends are cut
+    mine = t[(a["experiment"] == exp) & (t <= as_of)]
+    cut2 = int((mine > as_of + pd.Timedelta(microseconds=1) - pd.Timedelta(days=2)).sum())
+    ro = experiment_readout(shop, exp, control="control", window_days=2, as_of=as_of)
+    assert 0 < cut2 < len(mine)
+    assert f"{cut2:,} assignments whose 2-day window had not ended by {as_of} left out" in ro.notes
+    assert int(ro.arms["n"].sum()) + cut2 == len(mine)
+
+    pending = UpliftResult(pd.DataFrame(), None, None, None, ["A"], incomplete=120)
+    assert text.summary_uplift(pending, 0.05, "en", week="2026-W47", weeks=1, window_days=3) == [
+        "120 messaged or control users are waiting for their 3-day window to end; they are left out until it has."]
+    assert "120명" in text.summary_uplift(pending, 0.05, "ko", week="2026-W47", weeks=1, window_days=3)[0]

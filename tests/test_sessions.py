@@ -111,7 +111,7 @@ def test_traffic_breakdown_uses_first_event_and_adds_up():
 
 def test_traffic_as_of_and_bad_parameters():
     d = traffic(HAND, as_of=T("2024-03-04 23:59", tz=TZ))
-    assert d["sessions"].sum() == 3 and d.attrs["excluded"]["events_after_as_of"] == 1
+    assert d["sessions"].sum() == 3 and d.attrs["excluded"]["events after as_of"] == 1
     with pytest.raises(ValueError, match="period='M'"):
         traffic(HAND, period="M")
     with pytest.raises(ValueError, match="by="):

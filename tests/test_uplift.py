@@ -52,6 +52,34 @@ def test_control_window_starts_at_the_virtual_send_time():
     assert res.attrs["excluded"]["assignments to other arms"] == 0
 
 
+def test_windows_cut_short_by_as_of_are_left_out_and_counted():
+    """A user whose window has not ended by as_of has had less time to convert: left out and
+    counted by default; ``incomplete="keep"`` keeps them with the part observed so far."""
+    a = assignments_frame([
+        ("camp", "t1", "treatment", D0), ("camp", "c1", "control", D0),
+        # window ends exactly one microsecond after as_of: complete (every order it covers is <= as_of)
+        ("camp", "t2", "treatment", D0 + pd.Timedelta("1D")),
+        ("camp", "t3", "treatment", D0 + pd.Timedelta("2D")),  # window ends a day after as_of
+        ("camp", "c2", "control", D0 + pd.Timedelta("2D")),
+    ])
+    o = orders_frame([("o1", "t1", D0 + pd.Timedelta("1h"), 10.0), ("o2", "t3", D0 + pd.Timedelta("2D1h"), 7.0),
+                      ("o3", "t2", D0 + pd.Timedelta("3D23h"), 4.0)])
+    as_of = D0 + pd.Timedelta("4D") - pd.Timedelta(microseconds=1)
+    res = campaign_uplift(a, o, window="3D", as_of=as_of).set_index("metric")
+    conv = res.loc["conversion_rate"]
+    assert (conv["n_treatment"], conv["n_control"]) == (2, 1)
+    assert conv["treatment_value"] == 1.0 and conv["control_value"] == 0.0
+    assert res.attrs["excluded"]["assignments whose window ends after as_of"] == 2
+    kept = campaign_uplift(a, o, window="3D", as_of=as_of, incomplete="keep").set_index("metric")
+    assert (kept.loc["conversion_rate", "n_treatment"], kept.loc["conversion_rate", "n_control"]) == (3, 2)
+    assert "assignments whose window ends after as_of" not in kept.attrs["excluded"]
+    # Without as_of, or with an open window, nothing is cut.
+    assert campaign_uplift(a, o, window="3D").loc[0, "n_treatment"] == 3
+    assert holdout_uplift(a, o, experiment="camp", control="control", as_of=as_of).loc[0, "n_treatment"] == 3
+    with pytest.raises(ValueError, match="incomplete='drop'"):
+        campaign_uplift(a, o, window="3D", as_of=as_of, incomplete="drop")
+
+
 def _simulated(seed=7, n=4000):
     rng = np.random.default_rng(seed)
     users = [f"u{i}" for i in range(n)]

@@ -38,11 +38,13 @@ from scipy import stats as sps
 
 from .sufficient import PairedStats, SampleStats, stats_from_frame
 from ..checks import alpha as alpha_check
+from ..checks import choice
 
 __all__ = ["proportion_test", "mean_test", "ratio_test", "lift", "proportions_chisquare", "compare",
-           "RELATIVE_METHODS"]
+           "wilson_interval", "RELATIVE_METHODS", "DIFFERENCE_INTERVALS"]
 
 RELATIVE_METHODS = ("log", "delta", "fieller")
+DIFFERENCE_INTERVALS = ("wald", "newcomb")
 
 RESULT_COLUMNS = ["metric", "variant", "control", "n", "n_control", "estimate", "estimate_control",
                   "abs_lift", "abs_ci_low", "abs_ci_high", "rel_lift", "rel_ci_low", "rel_ci_high",
@@ -147,16 +149,51 @@ def lift(mean_c, var_c, mean_t, var_t, *, alpha=0.05, relative="log", n_c=None, 
     return out
 
 
-def proportion_test(x_c, n_c, x_t, n_t, *, alpha=0.05, relative="log"):
+def wilson_interval(x, n, alpha=0.05):
+    """Wilson's score interval of a proportion ``x / n`` (Wilson 1927, "Probable inference, the
+    law of succession, and statistical inference", JASA 22:209-212)::
+
+        (p + q^2/(2n) +- q sqrt(p(1-p)/n + q^2/(4n^2))) / (1 + q^2/n),   q = z_{1-alpha/2}
+
+    as statsmodels ``proportion_confint(method="wilson")``. Vectorised; NaN where ``n == 0``.
+    Unlike the Wald interval it stays inside [0, 1] and keeps its coverage near 0 and 1.
+    """
+    x, n = np.asarray(x, float), np.asarray(n, float)
+    q = sps.norm.ppf(1 - alpha / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = x / n
+        centre = (p + q ** 2 / (2 * n)) / (1 + q ** 2 / n)
+        half = q * np.sqrt(p * (1 - p) / n + q ** 2 / (4 * n ** 2)) / (1 + q ** 2 / n)
+    ok = n > 0
+    return np.where(ok, centre - half, np.nan), np.where(ok, centre + half, np.nan)
+
+
+def _newcombe(xc, nc, xt, nt, alpha):
+    """Newcombe's hybrid score interval of ``p_t - p_c`` (Newcombe 1998, "Interval estimation
+    for the difference between independent proportions", Stat. Med. 17:873-890, method 10):
+    ``d - sqrt((p_t - l_t)^2 + (u_c - p_c)^2)``, ``d + sqrt((u_t - p_t)^2 + (p_c - l_c)^2)``
+    with ``(l, u)`` each arm's Wilson interval (statsmodels
+    ``confint_proportions_2indep(method="newcomb")``)."""
+    lt, ut = wilson_interval(xt, nt, alpha)
+    lc, uc = wilson_interval(xc, nc, alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pt, pc = xt / nt, xc / nc
+    d = pt - pc
+    return d - np.sqrt((pt - lt) ** 2 + (uc - pc) ** 2), d + np.sqrt((ut - pt) ** 2 + (pc - lc) ** 2)
+
+
+def proportion_test(x_c, n_c, x_t, n_t, *, alpha=0.05, relative="log", interval="wald"):
     """Two-proportion z-test of ``x_t/n_t`` against ``x_c/n_c``.
 
     The p-value uses the pooled variance under the null ``p_t = p_c``,
     ``z = (p_t - p_c) / sqrt(p (1-p) (1/n_t + 1/n_c))`` with ``p = (x_t + x_c) / (n_t + n_c)``
-    (statsmodels ``proportions_ztest``); the interval for the difference is the unpooled Wald
-    interval ``+- z sqrt(p_t(1-p_t)/n_t + p_c(1-p_c)/n_c)`` (statsmodels
-    ``confint_proportions_2indep(method="wald")``). The pooled variance is the exact variance
-    under the null, so the test holds its size better; the unpooled one is right away from it.
-    The two can disagree at the margin (p just below alpha with an interval just touching 0).
+    (statsmodels ``proportions_ztest``). The interval for the difference (``interval=``) is
+    the unpooled Wald interval ``+- z sqrt(p_t(1-p_t)/n_t + p_c(1-p_c)/n_c)`` (``"wald"``,
+    default; statsmodels ``confint_proportions_2indep(method="wald")``) or Newcombe's hybrid
+    score interval (``"newcomb"``, see :func:`_newcombe`), which keeps its coverage with few
+    successes where Wald's undercovers. The pooled variance is the exact variance under the
+    null, so the test holds its size better; the unpooled one is right away from it. Test and
+    interval can disagree at the margin (p just below alpha with an interval just touching 0).
     The relative interval is Katz's log interval by default (see :func:`lift`).
 
     Returns
@@ -164,6 +201,7 @@ def proportion_test(x_c, n_c, x_t, n_t, *, alpha=0.05, relative="log"):
     dict of arrays: ``estimate_control, estimate, abs_lift, abs_ci_low, abs_ci_high, p_value,
     rel_lift, rel_ci_low, rel_ci_high, rel_p_value``.
     """
+    choice(interval, "interval", DIFFERENCE_INTERVALS)
     xc, nc, xt, nt = (np.asarray(v, float) for v in (x_c, n_c, x_t, n_t))
     with np.errstate(divide="ignore", invalid="ignore"):
         pc, pt = xc / nc, xt / nt
@@ -173,6 +211,8 @@ def proportion_test(x_c, n_c, x_t, n_t, *, alpha=0.05, relative="log"):
         out["p_value"] = 2 * sps.norm.sf(np.abs(z))
         if relative == "fieller":
             out["rel_p_value"] = out["p_value"]
+    if interval == "newcomb":
+        out["abs_ci_low"], out["abs_ci_high"] = _newcombe(xc, nc, xt, nt, alpha)
     out["statistic"] = z
     out["estimate_control"], out["estimate"] = pc, pt
     return out

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..engine import zoned
 from ..schema import DEFAULT_TZ, TABLES
 
 TABLE_NAMES = tuple(TABLES)
@@ -81,7 +82,7 @@ def _in_zone(df: pd.DataFrame, tz: str) -> pd.DataFrame:
         if isinstance(s.dtype, pd.DatetimeTZDtype):
             df[col] = s.dt.tz_convert(tz)
         elif pd.api.types.is_datetime64_dtype(s):
-            df[col] = s.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+            df[col] = zoned(s, tz)
     return df
 
 

@@ -105,6 +105,12 @@ def experiments(data, *, as_of: pd.Timestamp | None = None) -> list[str]:
     return sorted(a["experiment"].astype(str).unique().tolist())
 
 
+def _assigned_by(a: pd.DataFrame, limit: pd.Timestamp) -> tuple[pd.DataFrame, int]:
+    """Assignments up to ``limit`` (inclusive) and how many came later."""
+    later = pd.to_datetime(a["assigned_time"]) > limit
+    return a[~later], int(later.sum())
+
+
 def experiment_readout(data, experiment: str, *, control: str = "", alpha: float = 0.05, window_days: float = 7,
                        srm_alpha: float = 0.001, correction: str = "holm", allocations: dict | None = None,
                        as_of: pd.Timestamp | None = None, tz: str = DEFAULT_TZ) -> ExperimentResult:
@@ -118,6 +124,7 @@ def experiment_readout(data, experiment: str, *, control: str = "", alpha: float
     """
     from ..abtest.bayes import beta_binomial
     from ..abtest.corrections import correct
+    from ..uplift import window_cutoff
     from ..abtest.frequentist import compare
     from ..abtest.srm import srm_check
     from ..abtest.sufficient import sufficient_stats
@@ -126,16 +133,23 @@ def experiment_readout(data, experiment: str, *, control: str = "", alpha: float
     a = a[a["experiment"].astype(str) == experiment]
     n_later = 0
     if as_of is not None:
-        later = pd.to_datetime(a["assigned_time"]) > as_of
-        n_later = int(later.sum())
-        a = a[~later]
+        a, n_later = _assigned_by(a, as_of)
     if a.empty:
         raise ValueError(f"experiment={experiment!r}: no assignments before {as_of}")
+    out = data.outcomes
+    own_outcomes = out is not None and set(a["user_id"]).issubset(set(out["user_id"]))
+    n_cut = 0
+    if not own_outcomes:
+        # Measured from orders: only users whose whole window has passed by as_of.
+        cutoff = window_cutoff(pd.Timedelta(days=window_days), as_of)
+        if cutoff is not None:
+            a, n_cut = _assigned_by(a, cutoff)
+        if a.empty:
+            raise ValueError(f"experiment={experiment!r}: no assignment's {window_days}-day window has ended by {as_of}")
     ctrl = guess_control(a["variant"].unique(), control)
     expected = planned_split(allocations, experiment, a["variant"].unique())
     srm = srm_check(a, experiment=experiment, expected=expected, tz=tz, alpha=srm_alpha)
-    out = data.outcomes
-    if out is not None and set(a["user_id"]).issubset(set(out["user_id"])):
+    if own_outcomes:
         metrics = {m: m for m in ("conversion", "visit", "spend") if m in out.columns}
         outcomes = out[["user_id", *metrics.values()]]
     else:
@@ -177,6 +191,8 @@ def experiment_readout(data, experiment: str, *, control: str = "", alpha: float
                                               "lift_ci_low", "lift_ci_high"])
     if n_later:
         notes.append(f"{n_later:,} assignments after {as_of} left out")
+    if n_cut:
+        notes.append(f"{n_cut:,} assignments whose {window_days:g}-day window had not ended by {as_of} left out")
     return ExperimentResult(experiment, ctrl, srm, res, bayes, arms, metrics, heavy_tail, omnibus, notes)
 
 
@@ -190,6 +206,7 @@ class UpliftResult:
     holdout: pd.DataFrame | None  # holdout_uplift rows
     experiments: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    incomplete: int = 0  # assigned users left out because their window had not ended by the week's end
 
 
 def week_campaigns(data, start: pd.Timestamp, end: pd.Timestamp, *, treatment: str = "treatment",
@@ -230,18 +247,20 @@ def weekly_uplift(data, start: pd.Timestamp, end: pd.Timestamp, *, window_days: 
     """Uplift of every campaign sent in [start, end) (the report's weeks) against its randomised control
     (:func:`crmlab.uplift.campaign_uplift`), by segment, and of the whole programme against
     the global holdout (:func:`crmlab.uplift.holdout_uplift`) up to ``end``."""
-    from ..uplift import campaign_uplift, holdout_uplift
+    from ..uplift import INCOMPLETE_KEY, campaign_uplift, holdout_uplift
     notes: list[str] = []
     exps = week_campaigns(data, start, end, treatment=treatment, control=control)
     a = data.assignments
     cost_arg = None if costs in ("", "none") else costs
     campaigns = by_seg = sizes = holdout = None
+    incomplete = 0
     if exps:
         t = pd.to_datetime(a["assigned_time"])
         wk = a[(t >= start) & (t < end) & a["experiment"].isin(exps)]
         kw = dict(experiment=exps, treatment=treatment, control=control, window=pd.Timedelta(days=window_days),
                   messages=data.messages, costs=cost_arg, alpha=alpha, as_of=last_instant(end), tz=tz)
         campaigns = campaign_uplift(wk, data.orders, **kw)
+        incomplete = campaigns.attrs["excluded"].get(INCOMPLETE_KEY, 0)
         try:
             seg = segments_frame(data, segment_by, as_of=start, new_days=new_days, active_days=active_days,
                                  churn_days=churn_days, tz=tz)
@@ -258,7 +277,7 @@ def weekly_uplift(data, start: pd.Timestamp, end: pd.Timestamp, *, window_days: 
         if {treatment, holdout_arm} <= arms:
             holdout = holdout_uplift(h, data.orders, experiment=holdout_experiment, treatment=treatment,
                                      control=holdout_arm, alpha=alpha, as_of=last_instant(end), tz=tz)
-    return UpliftResult(campaigns, by_seg, sizes, holdout, exps, notes)
+    return UpliftResult(campaigns, by_seg, sizes, holdout, exps, notes, incomplete)
 
 
 # ----------------------------------------------------------------------------- message performance

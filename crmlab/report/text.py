@@ -86,7 +86,8 @@ TEXT: dict[str, dict[str, str]] = {
         "seg_row": "'{campaign}' works best for {best} customers ({best_diff}) and least for {worst} customers ({worst_diff}).",
         "seg_sizes": "Treated users per segment: {sizes}.",
         "holdout_row": "Customers who get CRM messages as usual: {metric} {t}, against {c} in the global holdout ({diff}); {sure}.",
-        "window_note": "Outcomes are counted for {days} days after each send (the same for control users, from their virtual send time); campaigns sent late in the week may still be collecting orders.",
+        "window_note": "Outcomes are counted for {days} days after each send (the same for control users, from their virtual send time). Users whose {days}-day window had not ended by the end of the week ({cut}) are left out until it has, so every user is measured over the full window.",
+        "upl_pending": "{cut} messaged or control users are waiting for their {days}-day window to end; they are left out until it has.",
         "metric_conversion_rate": "conversion",
         "segby_lifecycle": "lifecycle stage",
         "segby_rfm": "RFM segment",
@@ -257,7 +258,8 @@ TEXT: dict[str, dict[str, str]] = {
         "seg_row": "'{campaign}'은(는) {best} 고객에게 가장 효과가 크고 ({best_diff}), {worst} 고객에게 가장 작습니다 ({worst_diff}).",
         "seg_sizes": "세그먼트별 발송 고객 수: {sizes}.",
         "holdout_row": "평소대로 CRM 메시지를 받는 고객의 {metric}은(는) {t}, 글로벌 홀드아웃은 {c}입니다 ({diff}). {sure}.",
-        "window_note": "각 발송 후 {days}일 동안의 성과를 셉니다 (대조군은 가상 발송 시점부터 동일). 주말 가까이 발송한 캠페인은 아직 주문이 쌓이는 중일 수 있습니다.",
+        "window_note": "각 발송 후 {days}일 동안의 성과를 셉니다 (대조군은 가상 발송 시점부터 동일). 주말까지 {days}일 기간이 끝나지 않은 사용자({cut}명)는 기간이 끝날 때까지 제외하므로, 모든 사용자를 같은 기간으로 측정합니다.",
+        "upl_pending": "발송군과 대조군 사용자 {cut}명은 {days}일 성과 기간이 아직 끝나지 않아 기간이 끝날 때까지 제외했습니다.",
         "metric_conversion_rate": "전환율",
         "segby_lifecycle": "라이프사이클 단계",
         "segby_rfm": "RFM 세그먼트",
@@ -651,12 +653,16 @@ def explain_segments(by_segment: pd.DataFrame, lang: str = "en", metric: str = "
     return out
 
 
-def summary_uplift(result, alpha: float, lang: str = "en", week: str = "", weeks: int = 1) -> list[str]:
+def summary_uplift(result, alpha: float, lang: str = "en", week: str = "", weeks: int = 1,
+                   window_days: float | None = None) -> list[str]:
     """Stakeholder bullets for the weekly uplift report (a :class:`~crmlab.report.analyses.UpliftResult`)."""
     camp = result.campaigns
     out: list[str] = []
     if camp is None or camp.empty:
-        out.append(t("no_campaigns", lang, week=week, weeks=weeks))
+        if result.incomplete:
+            out.append(t("upl_pending", lang, cut=num(result.incomplete), days=num(window_days, 0)))
+        else:
+            out.append(t("no_campaigns", lang, week=week, weeks=weeks))
     else:
         conv = camp[camp["metric"] == "conversion_rate"]
         revenue = camp[camp["metric"] == "revenue_per_user"]
