@@ -42,6 +42,11 @@ def rfm(data, con=None):
     return rfm_table(_tables(data, con)["orders"], as_of=AS_OF)
 
 
+def rfm_lifetimes(data, con=None):
+    from crmlab.rfm import rfm_table
+    return rfm_table(_tables(data, con)["orders"], as_of=AS_OF, definition="lifetimes")
+
+
 def attribution(data, con=None):
     from crmlab.messages import attribute
     t = _tables(data, con)

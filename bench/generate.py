@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 SCALES = {"1M": 1_000_000, "10M": 10_000_000, "100M": 100_000_000}
+#: Order-only scales (the RFM and retention benchmarks of 10M orders): orders.parquet alone.
+ORDER_SCALES = {"10M-orders": 10_000_000}
 DATA = Path(__file__).resolve().parent / "data"
 TABLES = ("customers", "events", "orders", "messages", "assignments")
 WEEKS = 12
@@ -41,8 +43,44 @@ def generate(scale: str, chunk_users: int = 100_000, force: bool = False) -> Pat
     target = DATA / scale
     if (target / "meta.json").exists() and not force:
         return target
+    if scale in ORDER_SCALES:
+        return write_orders(target, ORDER_SCALES[scale], label=scale)
     n_users = int(SCALES[scale] / _events_per_user())
     return write(target, n_users, chunk_users, label=scale)
+
+
+def write_orders(target: Path, n_orders: int, seed: int = 0, label: str = "") -> Path:
+    """About ``n_orders`` orders over 18 months up to :data:`END` (the CDNOW shape: many one-time
+    buyers, a long tail of frequent ones): 2 in 5 customers buy once, the others a negative
+    binomial number of times (at least 2, mean 6.5); KRW revenue is lognormal. The synthetic shop's
+    own orders are too few for this scale (10M orders would need about 350M events)."""
+    import numpy as np
+    import pandas as pd
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    n_users = int(n_orders / 4.3)  # expected orders per customer: 0.4 x 1 + 0.6 x (2 + 4.5)
+    repeat = rng.random(n_users) < 0.6
+    k = 1 + np.where(repeat, 1 + rng.negative_binomial(1.2, 1.2 / (1.2 + 4.5), n_users), 0)
+    end = pd.Timestamp(END)
+    span = pd.Timedelta(days=548) / pd.Timedelta(seconds=1)
+    first = rng.random(n_users) * span  # seconds after the start
+    user = np.repeat(np.arange(n_users), k)
+    is_first = np.ones(len(user), bool)
+    is_first[1:] = user[1:] != user[:-1]
+    # later orders fall uniformly between the first order and the end of the period
+    offset = np.where(is_first, 0.0, rng.random(len(user)) * (span - first[user]))
+    secs = first[user] + offset
+    time_ = (end - pd.Timedelta(days=548)).to_datetime64() + (secs * 1e6).astype("timedelta64[us]")
+    df = pd.DataFrame({"order_id": np.char.add("o", np.arange(len(user)).astype(str)),
+                       "user_id": np.char.add("u", user.astype(str)),
+                       "time": time_.astype("datetime64[us]"),
+                       "revenue": np.round(rng.lognormal(10.3, 0.7, len(user)), -1)})
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), target / "orders.parquet")
+    (target / "meta.json").write_text(json.dumps({"scale": label, "users": n_users, "rows": {"orders": len(df)},
+                                                  "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
+    return target
 
 
 def write(target: Path, n_users: int, chunk_users: int = 100_000, label: str = "") -> Path:

@@ -18,5 +18,5 @@ if __name__ == "__main__":
     s = summary_data_from_transaction_data(o, "user_id", "time", monetary_value_col="revenue",
                                            observation_period_end=AS_OF, freq="D")
     seconds = time.perf_counter() - t0
-    print(json.dumps({"op": "rfm", "impl": "lifetimes", "seconds": seconds,
+    print(json.dumps({"op": "rfm_lifetimes", "impl": "lifetimes", "seconds": seconds,
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": len(s)}))

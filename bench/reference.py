@@ -67,6 +67,36 @@ def rfm_pandas(data: Path) -> pd.DataFrame:
     return g.reset_index()[["user_id", "recency_days", "frequency", "monetary"]]
 
 
+def rfm_lifetimes_sql(data: Path) -> pd.DataFrame:
+    """lifetimes' summary_data_from_transaction_data (freq="D"): revenue summed per customer and
+    day; frequency = days with an order - 1, recency = last - first day, T = as_of day - first
+    day, monetary = mean revenue of the repeat days (0 without repeats)."""
+    q = f"""
+    WITH d AS (SELECT user_id, CAST(time AS DATE) AS day, sum(revenue) AS rev
+               FROM {_p(data, 'orders')} WHERE time <= TIMESTAMP '{AS_OF}' GROUP BY user_id, day),
+    u AS (SELECT user_id, count(*) - 1 AS frequency, min(day) AS first_day, max(day) AS last_day,
+                 sum(rev) - arg_min(rev, day) AS repeat_rev FROM d GROUP BY user_id)
+    SELECT user_id, CAST(frequency AS DOUBLE) AS frequency,
+           CAST(date_diff('day', first_day, last_day) AS DOUBLE) AS recency,
+           CAST(date_diff('day', first_day, CAST(TIMESTAMP '{AS_OF}' AS DATE)) AS DOUBLE) AS T,
+           CASE WHEN frequency > 0 THEN repeat_rev / frequency ELSE 0 END AS monetary
+    FROM u"""
+    return _con().sql(q).df()
+
+
+def rfm_lifetimes_pandas(data: Path) -> pd.DataFrame:
+    o = pd.read_parquet(Path(data) / "orders.parquet", columns=["user_id", "time", "revenue"])
+    o = o[o["time"] <= pd.Timestamp(AS_OF)]
+    d = o.assign(day=o["time"].dt.normalize()).groupby(["user_id", "day"], as_index=False)["revenue"].sum()
+    g = d.groupby("user_id").agg(n=("day", "size"), first=("day", "min"), last=("day", "max"),
+                                 total=("revenue", "sum"), first_rev=("revenue", "first"))
+    freq = (g["n"] - 1).astype(float)
+    out = pd.DataFrame({"frequency": freq, "recency": (g["last"] - g["first"]).dt.days.astype(float),
+                        "T": (pd.Timestamp(AS_OF).normalize() - g["first"]).dt.days.astype(float),
+                        "monetary": ((g["total"] - g["first_rev"]) / freq.where(freq > 0)).fillna(0.0)})
+    return out.reset_index()
+
+
 # ---------------------------------------------------------------- monthly retention
 def retention_sql(data: Path) -> pd.DataFrame:
     q = f"""

@@ -24,7 +24,7 @@ from pathlib import Path
 from .generate import generate
 
 HERE = Path(__file__).resolve().parent
-OPS = ("sessionize", "funnel", "retention", "rfm", "attribution", "abstats", "weekly_report")
+OPS = ("sessionize", "funnel", "retention", "rfm", "rfm_lifetimes", "attribution", "abstats", "weekly_report")
 IMPLS = ("crmlab", "crmlab_warm", "sql", "pandas", "spark", "lifetimes")
 LIFETIMES_VENV = HERE / ".venv-lifetimes"
 TIME = Path("/usr/bin/time")  # Debian package `time`
@@ -73,8 +73,8 @@ def run_once(op: str, impl: str, data: Path, timeout: int) -> dict:
 
 
 def applicable(op: str, impl: str) -> bool:
-    if impl == "lifetimes":
-        return op == "rfm"
+    if impl == "lifetimes":  # the peer computes lifetimes' definitions: compared with the same call
+        return op == "rfm_lifetimes"
     if op == "weekly_report":
         return impl == "crmlab"
     return True
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
 
 def render(rows: list[dict]) -> str:
     by = {(r["scale"], r["op"], r["impl"]): r for r in rows}
-    scales = [s for s in ("1M", "10M", "100M") if any(r["scale"] == s for r in rows)]
+    scales = [s for s in ("1M", "10M", "100M", "10M-orders") if any(r["scale"] == s for r in rows)]
     lines = ["# Benchmark results", "", f"Machine: {machine()}.", "",
              "Median of the runs (each in a fresh process; the `runs` of each cell are in results.json), seconds for the operation itself (interpreter",
              "and engine start-up excluded: the first Ibis query, and the JVM for Spark); peak RSS is the",

@@ -12,7 +12,7 @@ from pathlib import Path
 def implementations() -> dict[str, dict[str, object]]:
     from . import crmlab_ops, reference
     ops = {}
-    for op in ("sessionize", "funnel", "retention", "rfm", "attribution", "abstats"):
+    for op in ("sessionize", "funnel", "retention", "rfm", "rfm_lifetimes", "attribution", "abstats"):
         ops[op] = {"sql": getattr(reference, f"{op}_sql"), "pandas": getattr(reference, f"{op}_pandas")}
         if hasattr(crmlab_ops, op):
             ops[op]["crmlab"] = getattr(crmlab_ops, op)
