@@ -111,7 +111,8 @@ def main(argv=None) -> int:
                 slow = impl in ("spark", "lifetimes") or (impl == "pandas" and scale == "100M")
                 runs = [run_once(op, impl, data, a.timeout) for _ in range(a.peer_repeats if slow else a.repeats)]
                 ok = [r for r in runs if "seconds" in r]
-                row = {"scale": scale, "op": op, "impl": impl, "runs": len(ok)}
+                row = {"scale": scale, "op": op, "impl": impl, "runs": len(ok),
+                       "measured": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
                 if ok:
                     row.update(seconds=statistics.median(r["seconds"] for r in ok),
                                peak_rss_mib=max(r["peak_rss_mib"] for r in ok), rows=ok[0]["rows"])
@@ -137,7 +138,10 @@ def render(rows: list[dict]) -> str:
              "Python driver only, not the JVM), measured by GNU time. *crmlab* is a first call, which validates its inputs (rules, duplicate",
              "ids: a full scan the hand-written SQL does not do); *warm* is the same call again in the same",
              "session, inputs already validated, as in a notebook. Ratios: `warm/SQL` and `crmlab/SQL`",
-             "against the goal (<= 1.3); `peer/crmlab` > 1 means crmlab is faster. Regenerate: `make bench`.", "",
+             "against the goal (<= 1.3); `peer/crmlab` > 1 means crmlab is faster. Regenerate: `make bench`.",
+             "A run with `--scales`, `--ops` or `--impls` replaces only its own cells; results.json keeps",
+             "when each cell was measured (UTC). *10M-orders* holds orders alone (RFM and retention on 10M",
+             "orders); the other scales count events, with orders and messages in proportion.", "",
              "| scale | operation | crmlab s | warm s | SQL s | pandas s | Spark s | lifetimes s | crmlab/SQL | warm/SQL | pandas/crmlab | Spark/crmlab | lifetimes/crmlab | crmlab peak MiB |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
