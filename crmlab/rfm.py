@@ -143,10 +143,11 @@ def _lifetimes(t, as_of_local: pd.Timestamp, freq: str, mult: float, tz: str) ->
     unit, step = _FREQS[freq]
     per = (t.mutate(period=_.time.truncate(unit))
            .group_by(["user_id", "period"]).agg(revenue=_.revenue.sum()))
-    per = per.mutate(first_period=_.period.min().over(group_by=_.user_id))
+    # The first period's revenue by arg_min in the same aggregate: no window over the periods.
     agg = per.group_by("user_id").agg(
         first_time=_.period.min(), last_time=_.period.max(), n_periods=_.count(),
-        repeat_revenue=_.revenue.sum(where=_.period > _.first_period))
+        total_revenue=_.revenue.sum(), first_revenue=_.revenue.argmin(_.period))
+    agg = agg.mutate(repeat_revenue=agg.total_revenue - agg.first_revenue)
     df = to_pandas(agg, tz=None)
     first = pd.to_datetime(df["first_time"])
     last = pd.to_datetime(df["last_time"])
