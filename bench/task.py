@@ -24,6 +24,11 @@ def implementations() -> dict[str, dict[str, object]]:
 
 def main(op: str, impl: str, data: str) -> None:
     fn = implementations()[op][impl]
+    if impl in ("crmlab", "crmlab_warm", "spark"):
+        # Imports are not part of the operation (a notebook imports once): load every module
+        # the operations use, so that none pays for scipy's import inside its timing.
+        for mod in ("cohort", "rfm", "funnel", "sessions", "messages", "uplift"):
+            __import__(f"crmlab.{mod}")
     if impl in ("crmlab", "crmlab_warm"):
         # Engine start-up (the first Ibis query of a process connects DuckDB and warms the
         # compiler, ~1 s) is paid once per notebook, not per operation: excluded, like the

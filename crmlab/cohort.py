@@ -27,7 +27,6 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from .abtest.frequentist import wilson_interval
 from .checks import choice, duration
 from .engine import DataLike, cut_as_of, report_exclusions, to_pandas
 from .schema import DEFAULT_TZ
@@ -536,6 +535,7 @@ def repurchase_rate(orders: DataLike, as_of=None, within=None, *, period: str | 
     n = out["n_customers"].to_numpy()
     k = out["n_repeat"].to_numpy()
     out["rate"] = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+    from .abtest.frequentist import wilson_interval  # here: importing the A/B engine loads scipy.stats
     out["ci_low"], out["ci_high"] = wilson_interval(k, n, alpha)
     out = out.reset_index(drop=True)
     out.attrs.update(within=w, as_of=None if limit is None else pd.Timestamp(limit).tz_localize(tz))
