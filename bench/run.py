@@ -4,8 +4,8 @@ Each (operation, implementation, scale) runs ``--repeats`` times (default 3), ea
 new Python process; the table reports the median time and the largest peak RSS. Ratios:
 crmlab / SQL (goal <= 1.3) and peer / crmlab.
 
-    python -m bench.run                       # 1M and 10M events, all implementations
-    python -m bench.run --scales 100M --impls crmlab,sql
+    python -m bench.run                       # every scale (see applicable() for what runs where)
+    python -m bench.run --scales 1M,10M --impls crmlab,sql
     python -m bench.run --ops rfm,retention --repeats 5
     python -m bench.run --peer-repeats 3           # also repeat the slow peers (Spark, lifetimes)
 """
@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from .generate import generate
+from .generate import ORDER_SCALES, generate
 
 HERE = Path(__file__).resolve().parent
 OPS = ("sessionize", "funnel", "retention", "rfm", "rfm_lifetimes", "attribution", "abstats", "weekly_report")
@@ -72,7 +72,19 @@ def run_once(op: str, impl: str, data: Path, timeout: int) -> dict:
     return out
 
 
-def applicable(op: str, impl: str) -> bool:
+ORDER_OPS = ("retention", "rfm", "rfm_lifetimes")  # what an orders-only scale can run
+LARGEST = "100M"
+
+
+def applicable(op: str, impl: str, scale: str = "10M") -> bool:
+    """Which cells a run measures. An orders-only scale runs the order operations. At the
+    largest scale, sessionisation and the weekly report are left out (sessionize returns every
+    event to pandas: 100M rows need more than the 8 GiB budget by themselves), and so are pandas and
+    Spark (each would take hours there); crmlab and the SQL run everything else."""
+    if scale in ORDER_SCALES and op not in ORDER_OPS:
+        return False
+    if scale == LARGEST and (op in ("sessionize", "weekly_report") or impl in ("pandas", "spark")):
+        return False
     if impl == "lifetimes":  # the peer computes lifetimes' definitions: compared with the same call
         return op == "rfm_lifetimes"
     if op == "weekly_report":
@@ -88,7 +100,7 @@ def machine() -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scales", default="1M,10M")
+    ap.add_argument("--scales", default="1M,10M,100M,10M-orders")
     ap.add_argument("--ops", default=",".join(OPS))
     ap.add_argument("--impls", default=",".join(IMPLS))
     ap.add_argument("--repeats", type=int, default=3)
@@ -106,7 +118,7 @@ def main(argv=None) -> int:
         print(f"[{scale}] data ready in {time.perf_counter() - t:.0f} s: {(data / 'meta.json').read_text()}", flush=True)
         for op in a.ops.split(","):
             for impl in a.impls.split(","):
-                if not applicable(op, impl):
+                if not applicable(op, impl, scale):
                     continue
                 slow = impl in ("spark", "lifetimes") or (impl == "pandas" and scale == "100M")
                 runs = [run_once(op, impl, data, a.timeout) for _ in range(a.peer_repeats if slow else a.repeats)]

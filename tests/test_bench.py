@@ -104,3 +104,17 @@ def test_abstats_same(data):
             ref_row = sql.loc[(exp, arm)]
             assert row[f"n_{arm}"] == ref_row["n"]
             assert row[f"{arm}_value"] * row[f"n_{arm}"] == pytest.approx(ref_row["sum"], rel=1e-9, abs=1e-6)
+
+
+def test_default_run_plan():
+    """`make bench` covers the three event scales and the 10M-orders scale; what it leaves out
+    at the largest scale and on orders alone is stated in run.applicable."""
+    from bench.run import IMPLS, OPS, applicable, main
+    import inspect
+    assert "1M,10M,100M,10M-orders" in inspect.getsource(main)
+    cells = {(s, o, i) for s in ("1M", "10M", "100M", "10M-orders") for o in OPS for i in IMPLS if applicable(o, i, s)}
+    assert ("100M", "funnel", "sql") in cells and ("100M", "funnel", "crmlab_warm") in cells
+    assert not {c for c in cells if c[0] == "100M" and (c[1] == "sessionize" or c[2] in ("pandas", "spark"))}
+    assert {c[1] for c in cells if c[0] == "10M-orders"} == {"retention", "rfm", "rfm_lifetimes"}
+    assert {c[1] for c in cells if c[2] == "lifetimes"} == {"rfm_lifetimes"}
+    assert ("10M", "weekly_report", "crmlab") in cells and ("10M", "weekly_report", "sql") not in cells
