@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import choice, duration
-from .engine import DataLike, cut_as_of, report_exclusions, to_pandas
+from .engine import DataLike, cut_as_of, report_exclusions, to_pandas, zoned, zoned_time
 from .schema import DEFAULT_TZ
 from .validate import canonical
 
@@ -121,7 +121,7 @@ def repurchase_cycle(orders: DataLike, *, by: str | Sequence[str] | None = None,
     out["n_purchases"] = out["n_purchases"].astype("int64")
     for c in ("median_gap_days", "mean_gap_days"):
         out[c] = out[c].astype("float64")
-    now = (pd.Timestamp(limit).tz_localize(tz) if limit is not None
+    now = (zoned_time(limit, tz) if limit is not None
            else (out["last_time"].max() if len(out) else pd.NaT))
     out["expected_next_time"] = out["last_time"] + pd.to_timedelta(out["median_gap_days"], unit="D")
     out["days_since_last"] = (now - out["last_time"]) / pd.Timedelta(days=1)
@@ -347,11 +347,11 @@ def retention(data: DataLike, *, period: str = "M", metric: str = "users", mode:
         out["share"] = (out["value"] / out["cohort_size"]).astype("float64")
     out = out[["cohort", "period_index", "period_start", "cohort_size", "value", "share", "complete"]]
     for c in ("cohort", "period_start"):
-        out[c] = pd.to_datetime(out[c]).dt.tz_localize(tz)
+        out[c] = zoned(pd.to_datetime(out[c]), tz)
     out["cohort_size"] = out["cohort_size"].astype("int64")
     out["complete"] = out["complete"].astype(bool)
     out.attrs.update(period=period, metric=metric, mode=mode, normalize=bool(normalize),
-                     as_of=None if limit is None else pd.Timestamp(limit).tz_localize(tz))
+                     as_of=None if limit is None else zoned_time(limit, tz))
     return report_exclusions(out, excluded, "retention")
 
 
@@ -538,7 +538,7 @@ def repurchase_rate(orders: DataLike, as_of=None, within=None, *, period: str | 
     from .abtest.frequentist import wilson_interval  # here: importing the A/B engine loads scipy.stats
     out["ci_low"], out["ci_high"] = wilson_interval(k, n, alpha)
     out = out.reset_index(drop=True)
-    out.attrs.update(within=w, as_of=None if limit is None else pd.Timestamp(limit).tz_localize(tz))
+    out.attrs.update(within=w, as_of=None if limit is None else zoned_time(limit, tz))
     return report_exclusions(out, {"orders after as_of": n_after, "customers with unfinished window": n_unfinished},
                              "repurchase_rate")
 
@@ -578,7 +578,7 @@ def time_to_second_purchase(orders: DataLike, *, as_of=None, quantiles: Sequence
     out = to_pandas(per.order_by("user_id"), tz)
     out = out[["user_id", "first_time", "second_time", "days_to_second"]].reset_index(drop=True)
     out["days_to_second"] = out["days_to_second"].astype("float64")
-    now = pd.Timestamp(limit).tz_localize(tz) if limit is not None else pd.NaT
+    now = zoned_time(limit, tz) if limit is not None else pd.NaT
     out["observed_days"] = (now - out["first_time"]) / pd.Timedelta(days=1)
     rep = out["days_to_second"].dropna()
     summary = {"n_customers": len(out), "n_repeat": len(rep),

@@ -131,6 +131,12 @@ def _fetch(expr: ir.Expr):
     return DuckDBPandasData.convert_table(expr.to_pyarrow().to_pandas(), schema)
 
 
+def zoned_time(value: Any, tz: str = DEFAULT_TZ) -> pd.Timestamp:
+    """A naive local time of ``tz`` (engine convention) as a zone-aware timestamp: the inverse
+    of :func:`local_time`, by the rule of :func:`zoned` (never NaT, never an error)."""
+    return pd.Timestamp(value).tz_localize(tz, ambiguous=False, nonexistent="shift_forward")
+
+
 def local_time(value: Any, tz: str = DEFAULT_TZ) -> pd.Timestamp | None:
     """A scalar time as a naive local timestamp of ``tz`` (engine convention)."""
     if value is None:

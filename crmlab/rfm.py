@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from ibis import _
 
-from .engine import DataLike, local_time, report_exclusions, to_pandas, zoned
+from .engine import DataLike, local_time, report_exclusions, to_pandas, zoned, zoned_time
 from .schema import DEFAULT_TZ
 from .validate import canonical
 
@@ -114,7 +114,7 @@ def rfm_table(orders: DataLike, *, as_of=None, definition: str = "standard", fre
         out = _lifetimes(t.filter(t.time <= limit), as_of_local, freq, freq_multiplier, tz)
         out = out.sort_values("user_id").reset_index(drop=True)
     out.attrs["definition"] = definition
-    out.attrs["as_of"] = pd.Timestamp(as_of_local).tz_localize(tz).isoformat()
+    out.attrs["as_of"] = zoned_time(as_of_local, tz).isoformat()
     return report_exclusions(out, {"orders after as_of": n_after}, "rfm_table")
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import duration
-from .engine import DataLike, cut_as_of, report_exclusions, to_pandas
+from .engine import DataLike, cut_as_of, report_exclusions, to_pandas, zoned_time
 from .schema import DEFAULT_TZ
 from .validate import canonical
 
@@ -219,7 +219,7 @@ def lifecycle(orders: DataLike, *, as_of=None, new_days: float = 30, active_days
         first_order_time=o.time.min(), last_order_time=o.time.max(), n_orders=o.count(),
         longest_gap_days=recent_gap.max())
     out = to_pandas(per.order_by("user_id"), tz)
-    now_ts = pd.Timestamp(limit).tz_localize(tz)
+    now_ts = zoned_time(limit, tz)
     out["days_since_last"] = (now_ts - out["last_order_time"]) / pd.Timedelta(days=1)
     first_age = (now_ts - out["first_order_time"]) / pd.Timedelta(days=1)
     stage = np.select(

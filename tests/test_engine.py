@@ -106,3 +106,9 @@ def test_daylight_saving_times_are_never_lost():
     r = rfm_table(o, as_of=pd.Timestamp("2024-12-01", tz=tz), tz=tz).set_index("user_id")
     assert r[["first_time", "last_time"]].notna().all().all()
     assert r.loc["a", "first_time"] == back["fall"]
+    # An as_of inside the fall-back hour comes back as the same rule's instant, not an error.
+    from crmlab.cohort import repurchase_rate, retention
+    fall = pd.Timestamp("2024-11-03 06:30", tz="UTC")  # 01:30 EST, the second 01:30 of the day
+    assert pd.Timestamp(rfm_table(o, as_of=fall, tz=tz).attrs["as_of"]) == fall
+    assert repurchase_rate(o, as_of=fall, tz=tz).attrs["as_of"] == fall
+    assert retention(o, as_of=fall, tz=tz).attrs["as_of"] == fall

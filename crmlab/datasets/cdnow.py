@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..engine import zoned
 from ..schema import DEFAULT_TZ
 from .core import ShopData, data_path
 
@@ -18,7 +19,7 @@ def _orders(raw: pd.DataFrame, tz: str) -> pd.DataFrame:
     return pd.DataFrame({
         "order_id": (raw.index + 1).astype(str).str.zfill(6),
         "user_id": raw["user_id"].astype(str),
-        "time": pd.to_datetime(raw["date"].astype(str), format="%Y%m%d").dt.tz_localize(tz),
+        "time": zoned(pd.to_datetime(raw["date"].astype(str), format="%Y%m%d"), tz),
         "revenue": raw["dollars"].astype(float),
         "items": raw["cds"].astype("int64"),
     })

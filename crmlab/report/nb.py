@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from ..engine import zoned, zoned_time
 from . import text as T
 from .params import last_complete_week, parse_week
 
@@ -69,8 +70,8 @@ class Report:
         self.name, self.lang, self.source, self.tz = name, lang, source, tz
         self.week = week or last_complete_week()
         monday, next_monday = parse_week(self.week)
-        self.start = pd.Timestamp(monday).tz_localize(tz)
-        self.end = pd.Timestamp(next_monday).tz_localize(tz)
+        self.start = zoned_time(monday, tz)
+        self.end = zoned_time(next_monday, tz)
         #: The week's last instant: every analysis counts rows up to and including it (the
         #: library's ``as_of`` is inclusive), so nothing at next Monday 00:00 leaks in.
         self.as_of = self.end - pd.Timedelta(microseconds=1)
@@ -89,7 +90,7 @@ class Report:
         lo, hi = (self.prev_start, self.start) if previous else (self.start, self.end)
         s = pd.to_datetime(df[col])
         if s.dt.tz is None:
-            s = s.dt.tz_localize(self.tz)
+            s = zoned(s, self.tz)
         else:
             s = s.dt.tz_convert(self.tz)
         return df[(s >= lo) & (s < hi)]
