@@ -131,6 +131,20 @@ def window_cutoff(window: pd.Timedelta | None, as_of_local: pd.Timestamp | None)
     return as_of_local + pd.Timedelta(microseconds=1) - span
 
 
+def _in_window(a: ir.Table, rows: ir.Table, user: str, time: str, window: pd.Timedelta | None,
+               as_of_local: pd.Timestamp | None) -> ir.Table:
+    """``a`` left-joined with the ``rows`` of each user inside the user's window:
+    ``assigned_time <= time < assigned_time + window`` (unbounded above when ``window`` is
+    None) and ``time <= as_of``. Users with no such row keep one row of nulls."""
+    t = rows[time]
+    cond = [a.user_id == rows[user], t >= a.assigned_time]
+    if window is not None:
+        cond.append(t < a.assigned_time + ibis.interval(seconds=int(window.total_seconds())))
+    if as_of_local is not None:
+        cond.append(t <= ibis.literal(as_of_local))
+    return a.left_join(rows, cond)
+
+
 def user_outcomes_expr(assignments: ir.Table, orders: ir.Table, window: pd.Timedelta | None,
                        as_of_local: pd.Timestamp | None) -> ir.Table:
     """Per assigned user: ``converted`` (0/1, at least one order in the window) and ``revenue``.
@@ -140,14 +154,8 @@ def user_outcomes_expr(assignments: ir.Table, orders: ir.Table, window: pd.Timed
     """
     a = assignments
     o = orders.select(o_user=orders.user_id, o_time=orders.time, o_revenue=orders.revenue)
-    cond = [a.user_id == o.o_user, o.o_time >= a.assigned_time]
-    if window is not None:
-        cond.append(o.o_time < a.assigned_time + ibis.interval(seconds=int(window.total_seconds())))
-    if as_of_local is not None:
-        cond.append(o.o_time <= ibis.literal(as_of_local))
-    j = a.left_join(o, cond)
-    keys = [c for c in a.columns]
-    per_user = j.group_by(keys).agg(orders=j.o_time.count(), revenue=j.o_revenue.sum())
+    j = _in_window(a, o, "o_user", "o_time", window, as_of_local)
+    per_user = j.group_by(list(a.columns)).agg(orders=j.o_time.count(), revenue=j.o_revenue.sum())
     return per_user.mutate(converted=(per_user.orders > 0).ifelse(1, 0),
                            revenue=per_user.revenue.fill_null(0.0))
 
@@ -155,12 +163,7 @@ def user_outcomes_expr(assignments: ir.Table, orders: ir.Table, window: pd.Timed
 def _visit_stats(a: ir.Table, events: ir.Table, window, as_of_local, keys: list[str], tz: str) -> pd.DataFrame:
     """Per arm: users with at least one event in their window (half-open, as for orders)."""
     e = events.select(e_user=events.user_id, e_time=events.time)
-    cond = [a.user_id == e.e_user, e.e_time >= a.assigned_time]
-    if window is not None:
-        cond.append(e.e_time < a.assigned_time + ibis.interval(seconds=int(window.total_seconds())))
-    if as_of_local is not None:
-        cond.append(e.e_time <= ibis.literal(as_of_local))
-    j = a.left_join(e, cond)
+    j = _in_window(a, e, "e_user", "e_time", window, as_of_local)
     per_user = j.group_by(list(a.columns)).agg(_events=j.e_time.count())
     agg = per_user.group_by(keys).agg(visits=(per_user._events > 0).ifelse(1, 0).sum())
     return to_pandas(agg, tz)
