@@ -1,6 +1,8 @@
 """Report charts (seaborn/matplotlib, labels in the report's language). Each returns an Axes."""
 from __future__ import annotations
 
+from functools import partial
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -38,20 +40,28 @@ def lift_plot(results: pd.DataFrame, lang: str = "en", *, alpha: float = 0.05, a
     return ax
 
 
-def bar_plot(df: pd.DataFrame, x: str, y: str, lang: str = "en", *, hue: str | None = None, percent: bool = False,
-             ax=None, title: str | None = None):
-    """A labelled bar chart of a tidy frame (``percent`` shows y as %)."""
+def _tidy_chart(draw, df: pd.DataFrame, x: str, y: str, lang: str, hue: str | None, percent: bool, ax,
+                title: str | None):
+    """Draw ``draw(data=, x=, y=, hue=, ax=)`` (a seaborn function) on ``df`` with y in % when
+    ``percent``, then label axes and legend in ``lang``."""
     ax = _ax(ax)
     data = df.copy()
     if percent:
         data[y] = data[y] * 100
-    sns.barplot(data=data, x=x, y=y, hue=hue, ax=ax)
+    draw(data=data, x=x, y=y, hue=hue, ax=ax)
     if hue and ax.get_legend() is not None:
         ax.get_legend().set_title(T.col_label(hue, lang))
     ax.set_xlabel(T.col_label(x, lang))
     ax.set_ylabel(T.col_label(y, lang) + (" (%)" if percent else ""))
     if title:
         ax.set_title(title)
+    return ax
+
+
+def bar_plot(df: pd.DataFrame, x: str, y: str, lang: str = "en", *, hue: str | None = None, percent: bool = False,
+             ax=None, title: str | None = None):
+    """A labelled bar chart of a tidy frame (``percent`` shows y as %)."""
+    ax = _tidy_chart(sns.barplot, df, x, y, lang, hue, percent, ax, title)
     for label in ax.get_xticklabels():
         label.set_rotation(20)
         label.set_ha("right")
@@ -61,18 +71,7 @@ def bar_plot(df: pd.DataFrame, x: str, y: str, lang: str = "en", *, hue: str | N
 def line_plot(df: pd.DataFrame, x: str, y: str, lang: str = "en", *, hue: str | None = None, percent: bool = False,
               ax=None, title: str | None = None):
     """A labelled line chart of a tidy frame."""
-    ax = _ax(ax)
-    data = df.copy()
-    if percent:
-        data[y] = data[y] * 100
-    sns.lineplot(data=data, x=x, y=y, hue=hue, marker="o", ax=ax)
-    if hue and ax.get_legend() is not None:
-        ax.get_legend().set_title(T.col_label(hue, lang))
-    ax.set_xlabel(T.col_label(x, lang))
-    ax.set_ylabel(T.col_label(y, lang) + (" (%)" if percent else ""))
-    if title:
-        ax.set_title(title)
-    return ax
+    return _tidy_chart(partial(sns.lineplot, marker="o"), df, x, y, lang, hue, percent, ax, title)
 
 
 def heatmap(matrix: pd.DataFrame, lang: str = "en", *, percent: bool = True, ax=None, title: str | None = None,
