@@ -332,10 +332,6 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
 
 
 # ----------------------------------------------------------------------------- seeds' questions
-def _rate_test(x_c, n_c, x_t, n_t, alpha):
-    return proportion_test(x_c, n_c, x_t, n_t, alpha=alpha, relative="log")
-
-
 def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: str | Sequence[str] | None = None,
               variant: str = "personalised", control: str = "generic", assignments: DataLike | None = None,
               windows=None, basis: str = "receipt", alpha: float = 0.05, as_of=None,
@@ -422,7 +418,7 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
         if orders is None and metric == "conversion_rate":
             continue
         with np.errstate(divide="ignore", invalid="ignore"):
-            res = _rate_test(c[x], c[n], t[x], t[n], alpha)
+            res = proportion_test(c[x], c[n], t[x], t[n], alpha=alpha)
         rows.append({"metric": metric, "variant": variant, "control": control, "n": int(t[n]),
                      "n_control": int(c[n]), "successes": int(t[x]), "successes_control": int(c[x]),
                      "estimate": float(res["estimate"]), "estimate_control": float(res["estimate_control"]),
