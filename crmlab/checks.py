@@ -1,6 +1,7 @@
 """Parameter checks shared by every module: one wording for one mistake."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -39,4 +40,15 @@ def alpha(value, name: str = "alpha") -> float:
         ok = False
     if not ok:
         raise ValueError(f"{name}={value!r}: must be a number strictly between 0 and 1")
+    return float(value)
+
+
+def positive(value, name: str, what: str = "a positive number") -> float:
+    """``value`` as a finite float greater than 0; else ``ValueError`` naming the parameter."""
+    try:
+        ok = float(value) > 0 and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be {what}, got {value!r}")
     return float(value)

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 from ..checks import alpha as alpha_check
+from ..checks import positive
 
 __all__ = [
     "DEFAULT_N_OPT",
@@ -83,18 +84,13 @@ def optimal_rho(n_opt: float, alpha: float = 0.05, exact: bool = True) -> float:
     float, ``rho`` (per unit; the boundary depends on ``t rho^2``).
     """
     alpha = alpha_check(alpha)
-    try:
-        ok = float(n_opt) > 0 and math.isfinite(float(n_opt))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"n_opt must be a positive number of units, got {n_opt!r}")
+    n_opt = positive(n_opt, "n_opt", "a positive number of units")
     if exact:
         x = float(-special.lambertw(-alpha ** 2 / math.e, k=-1).real - 1.0)
     else:
         la = math.log(1 / alpha)
         x = 2 * la + math.log(1 + 2 * la)
-    return math.sqrt(x / float(n_opt))
+    return math.sqrt(x / n_opt)
 
 
 def cs_radius(se, t, rho, alpha: float = 0.05):
@@ -116,13 +112,7 @@ def _resolve_rho(rho, n_opt, alpha) -> tuple[float, float | None]:
     if rho is not None and n_opt is not None:
         raise ValueError(f"give rho or n_opt, not both (got rho={rho!r}, n_opt={n_opt!r})")
     if rho is not None:
-        try:
-            ok = float(rho) > 0 and math.isfinite(float(rho))
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ValueError(f"rho must be a positive number, got {rho!r}")
-        return float(rho), None
+        return positive(rho, "rho"), None
     n_opt = DEFAULT_N_OPT if n_opt is None else n_opt
     return optimal_rho(n_opt, alpha), float(n_opt)
 
