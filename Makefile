@@ -7,7 +7,7 @@ TESTD  := $(VENV)/.test-installed
 WEEK   ?=
 PARAMS ?= params/weekly.yaml
 
-.PHONY: setup report report-all test test-fast lab bench clean
+.PHONY: setup report report-all test test-fast lab bench calibration clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ lab: $(CORE)
 
 bench: $(TESTD)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Seeded calibration grid of the default comparisons: writes docs/calibration.md (about 3 min).
+calibration: $(TESTD)
+	$(BIN)/python -m bench.calibration
 
 clean:
 	rm -rf $(VENV) reports/*/ reports/index.html bench/data

@@ -425,8 +425,9 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
                      "abs_lift": float(res["abs_lift"]), "abs_ci_low": float(res["abs_ci_low"]),
                      "abs_ci_high": float(res["abs_ci_high"]), "ratio": float(res["rel_lift"]) + 1,
                      "ratio_ci_low": float(res["rel_ci_low"]) + 1, "ratio_ci_high": float(res["rel_ci_high"]) + 1,
-                     "p_value": float(res["p_value"]),
-                     "method": "two-proportion z-test; Katz log interval of the ratio"
+                     "p_value": float(res["p_value"]), "status": res["status"].item(),
+                     "reason": res["reason"].item(), "n_needed": float(res["n_needed"]),
+                     "method": "skewness-corrected z (Hall 1992); dual intervals"
                                + ("; per assigned user (ITT)" if n == "itt_n" else "; per delivered message")})
     out = pd.DataFrame(rows)
     excluded = dict(perf.attrs.get("excluded", {}))
@@ -562,8 +563,9 @@ def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: 
         out["converted_control"] = ctl["converted"]
         out["conversion_rate_control"] = (ctl["converted"] / ctl["n"].astype(float)).where(ctl["n"] > 0)
         out["uplift"] = out["conversion_rate"] - out["conversion_rate_control"]
-        res = proportion_test(ctl["converted"], ctl["n"], out["converted"], out["n"], alpha=alpha, interval="newcomb")
+        res = proportion_test(ctl["converted"], ctl["n"], out["converted"], out["n"], alpha=alpha)
         out["uplift_ci_low"], out["uplift_ci_high"], out["p_value"] = res["abs_ci_low"], res["abs_ci_high"], res["p_value"]
+        out["status"], out["reason"] = res["status"], res["reason"]
     out = out.rename_axis("delay").reset_index()
     return report_exclusions(out, excluded, "cart_reminder_by_delay")
 

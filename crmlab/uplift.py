@@ -44,7 +44,7 @@ DEFAULT_COSTS = {"sms": 9.0, "lms": 30.0, "kakao_alimtalk": 7.0, "kakao_friendta
 RESULT_COLUMNS = ["experiment", "segment", "metric", "n_treatment", "n_control", "treatment_value",
                   "control_value", "estimate", "ci_low", "ci_high", "p_value", "relative_lift",
                   "relative_ci_low", "relative_ci_high", "incremental", "cost", "cost_per_incremental",
-                  "method"]
+                  "status", "reason", "n_needed", "method"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -172,7 +172,8 @@ def _visit_stats(a: ir.Table, events: ir.Table, window, as_of_local, keys: list[
 def _arm_stats(per_user: ir.Table, keys: list[str], tz: str) -> pd.DataFrame:
     agg = per_user.group_by(keys).agg(
         n=per_user.count(), conversions=per_user.converted.sum(),
-        revenue_sum=per_user.revenue.sum(), revenue_sum_sq=(per_user.revenue * per_user.revenue).sum())
+        revenue_sum=per_user.revenue.sum(), revenue_sum_sq=(per_user.revenue * per_user.revenue).sum(),
+        revenue_sum_cube=(per_user.revenue * per_user.revenue * per_user.revenue).sum())
     return to_pandas(agg, tz)
 
 
@@ -204,14 +205,14 @@ def _cost_frame(messages, assignments: ir.Table, treatment: str, costs, tz: str)
 
 
 # ----------------------------------------------------------------------------- uplift
-INTERVALS = ("newcomb", "wald")  # the A/B engine's DIFFERENCE_INTERVALS, Newcombe's first: the default here
+METHODS = ("skew_corrected", "previous")
 
 
 def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str | Sequence[str] | None = None,
                     treatment: str = "treatment", control: str = "control", window="3D",
                     segments=None, segment: str | None = None, events: DataLike | None = None,
                     event: str | Sequence[str] | None = None, messages: DataLike | None = None,
-                    costs=None, alpha: float = 0.05, interval: str = "newcomb", as_of=None,
+                    costs=None, alpha: float = 0.05, method: str = "skew_corrected", as_of=None,
                     incomplete: str = "exclude", tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Causal uplift of campaigns on conversion and revenue per user, by segment.
 
@@ -241,12 +242,13 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
     costs : None, "default" or mapping channel -> cost per message
         ``"default"`` uses :data:`DEFAULT_COSTS` (illustrative KRW prices).
     alpha : significance level (intervals cover ``1 - alpha``).
-    interval : {"newcomb", "wald"}
-        Interval of the absolute uplift of a rate. ``"newcomb"`` (default): Newcombe's
-        hybrid score interval, which keeps its coverage in small segments with few
-        conversions; ``"wald"``: the A/B engine's unpooled Wald interval, which undercovers
-        there (in our simulation of 1,800 campaign x persona cells with 0.5-7 % rates: 92 %
-        for a nominal 95 %, against 96 % for Newcombe's).
+    method : {"skew_corrected", "previous"}
+        ``"skew_corrected"`` (default): the A/B engine's default comparison for every metric
+        (:mod:`crmlab.abtest.skew`): skewness-corrected z with dual absolute and relative
+        intervals, and ``status="insufficient"`` (no p-value, ``n_needed`` stated) where the
+        cell is too small for its skew; calibrated in ``docs/calibration.md``.
+        ``"previous"``: the earlier pooled z-test with Newcombe's interval for rates and Welch's
+        t-test with the log-ratio interval for revenue (not dual; kept for comparison).
     as_of : orders after it are ignored and assignments after it left out (counted).
     incomplete : {"exclude", "keep"}, default "exclude"
         Users whose window has not ended by ``as_of`` (``assigned_time + window > as_of``):
@@ -269,14 +271,14 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
 
     Notes
     -----
-    Conversion: two-proportion z-test (pooled p-value; Newcombe or unpooled Wald interval;
-    Katz log interval for the ratio), :func:`crmlab.abtest.frequentist.proportion_test`. Revenue per
-    user: Welch's t-test with Welch-Satterthwaite degrees of freedom and a delta-method
-    log-ratio interval, :func:`crmlab.abtest.frequentist.mean_test`.
+    Conversion: :func:`crmlab.abtest.frequentist.proportion_test`; revenue per user:
+    :func:`crmlab.abtest.frequentist.mean_test` on ``n``, the sum, squares and cubes of
+    revenue per user aggregated in the engine. ``status``, ``reason`` and ``n_needed`` say
+    when a cell is ``insufficient``.
     """
     if not (0 < float(alpha) < 1):
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
-    interval = choice(interval, "interval", INTERVALS)
+    method = choice(method, "method", METHODS)
     incomplete = choice(incomplete, "incomplete", INCOMPLETE)
     win = duration(window, "window", optional=True)
     a = canonical(assignments, "assignments", tz=tz)
@@ -331,16 +333,8 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
             if "segment" in cost.columns:
                 sel &= cost["segment"] == sg
             c_cost = float(cost.loc[sel, "cost"].sum()) if sel.any() and cost.loc[sel, "cost"].notna().any() else np.nan
-        with np.errstate(divide="ignore", invalid="ignore"):
-            conv = proportion_test(c["conversions"], c["n"], t["conversions"], t["n"], alpha=alpha, interval=interval)
-            rev = mean_test(SampleStats(c["n"], c["revenue_sum"], c["revenue_sum_sq"]),
-                            SampleStats(t["n"], t["revenue_sum"], t["revenue_sum_sq"]), alpha=alpha)
-            tests = [("conversion_rate", conv, f"two-proportion z-test; {interval} CI; Katz log ratio"),
-                     ("revenue_per_user", rev, "Welch t-test; delta-method log ratio")]
-            if events is not None:
-                tests.append(("visit_rate", proportion_test(c["visits"], c["n"], t["visits"], t["n"], alpha=alpha, interval=interval),
-                              f"two-proportion z-test; {interval} CI; Katz log ratio"))
-        for metric, res, method in tests:
+        tests = _tests(c, t, alpha=alpha, method=method, visits=events is not None)
+        for metric, res, label in tests:
             est = float(res["abs_lift"])
             inc = est * float(t["n"])
             rows.append({
@@ -353,16 +347,39 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
                 "incremental": inc, "cost": c_cost,
                 "cost_per_incremental": (c_cost / inc if metric != "visit_rate" and inc > 0
                                          and np.isfinite(c_cost) else np.nan),
-                "method": method,
+                "status": res["status"].item(), "reason": res["reason"].item(),
+                "n_needed": float(res["n_needed"]), "method": label,
             })
     out = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     out.attrs["window"] = str(win) if win is not None else "until as_of"
     return report_exclusions(out, excluded, "campaign_uplift")
 
 
+def _tests(c, t, *, alpha, method, visits):
+    """The comparisons of one cell: (metric, result, method label)."""
+    prop = "skew_corrected" if method == "skew_corrected" else "pooled_z"
+    kw = {} if prop == "skew_corrected" else {"interval": "newcomb", "relative": "log"}
+    label = ("skewness-corrected z (Hall 1992), dual intervals" if prop == "skew_corrected"
+             else "pooled z-test; Newcombe CI; Katz log ratio")
+    rev_label = ("skewness-corrected Welch z (Hall 1992), dual intervals" if prop == "skew_corrected"
+                 else "Welch t-test; log ratio")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = [("conversion_rate", proportion_test(c["conversions"], c["n"], t["conversions"], t["n"], alpha=alpha,
+                                                   method=prop, **kw), label),
+               ("revenue_per_user", mean_test(
+                   SampleStats(c["n"], c["revenue_sum"], c["revenue_sum_sq"], c["revenue_sum_cube"]),
+                   SampleStats(t["n"], t["revenue_sum"], t["revenue_sum_sq"], t["revenue_sum_cube"]), alpha=alpha,
+                   method="skew_corrected" if prop == "skew_corrected" else "welch",
+                   relative=None if prop == "skew_corrected" else "log"), rev_label)]
+        if visits:
+            out.append(("visit_rate", proportion_test(c["visits"], c["n"], t["visits"], t["n"], alpha=alpha,
+                                                      method=prop, **kw), label))
+    return out
+
+
 def holdout_uplift(assignments: DataLike, orders: DataLike, *, experiment: str = "global_holdout",
                    treatment: str = "treatment", control: str = "holdout", window=None, segments=None,
-                   segment: str | None = None, alpha: float = 0.05, interval: str = "newcomb", as_of=None,
+                   segment: str | None = None, alpha: float = 0.05, method: str = "skew_corrected", as_of=None,
                    incomplete: str = "exclude", tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Effect of the whole CRM programme: users messaged as usual versus a global holdout.
 
@@ -371,8 +388,8 @@ def holdout_uplift(assignments: DataLike, orders: DataLike, *, experiment: str =
     ``assigned_time`` up to ``as_of`` (or the end of the data). Costs are not attributed.
     """
     return campaign_uplift(assignments, orders, experiment=experiment, treatment=treatment, control=control,
-                           window=window, segments=segments, segment=segment, alpha=alpha, interval=interval,
-                           as_of=as_of, tz=tz)
+                           window=window, segments=segments, segment=segment, alpha=alpha, method=method,
+                           as_of=as_of, incomplete=incomplete, tz=tz)
 
 
 # ----------------------------------------------------------------------------- Qini
@@ -486,7 +503,8 @@ def uplift_at_k(data: pd.DataFrame, k: float | int = 0.3, *, treatment: str = "t
     ``strategy="overall"``: the top ``k`` of all users (``ceil(k * N)`` when ``k`` is a
     fraction), then the difference of the two groups' means among them; ``"by_group"``: the
     top ``k`` of each group separately (scikit-uplift ``uplift_at_k``; Gutierrez & Gérardy
-    2017). Ties are broken by row order (stable sort on descending score).
+    2017). Users tied with the ``k``-th score enter together, as in :func:`qini_curve`: the
+    top group ends at the end of that tie group, so the result never depends on row order.
     """
     if strategy not in ("overall", "by_group"):
         raise ValueError(f"strategy={strategy!r}: allowed values are 'overall', 'by_group'")
@@ -495,20 +513,26 @@ def uplift_at_k(data: pd.DataFrame, k: float | int = 0.3, *, treatment: str = "t
     is_frac = isinstance(k, float)
     if (is_frac and not 0 < k <= 1) or (not is_frac and not 0 < int(k) <= n):
         raise ValueError(f"k={k!r}: a fraction in (0, 1] or a count in 1..{n}")
-    order = np.argsort(-s, kind="mergesort")
-    y, t = y[order], t[order]
     if strategy == "overall":
-        top = ceil(n * k) if is_frac else int(k)
-        yy, tt = y[:top], t[:top]
+        top = _top_with_ties(s, ceil(n * k) if is_frac else int(k))
+        yy, tt = y[top], t[top]
         if not (tt == 1).any() or not (tt == 0).any():
             return float("nan")
         return float(yy[tt == 1].mean() - yy[tt == 0].mean())
-    yt, yc = y[t == 1], y[t == 0]
-    kt = ceil(len(yt) * k) if is_frac else int(k)
-    kc = ceil(len(yc) * k) if is_frac else int(k)
-    if kt == 0 or kc == 0 or kt > len(yt) or kc > len(yc):
-        return float("nan")
-    return float(yt[:kt].mean() - yc[:kc].mean())
+    means = []
+    for arm in (1.0, 0.0):
+        ya, sa = y[t == arm], s[t == arm]
+        ka = ceil(len(ya) * k) if is_frac else int(k)
+        if ka == 0 or ka > len(ya):
+            return float("nan")
+        means.append(ya[_top_with_ties(sa, ka)].mean())
+    return float(means[0] - means[1])
+
+
+def _top_with_ties(score: np.ndarray, count: int) -> np.ndarray:
+    """Mask of the ``count`` highest scores, extended to everyone tied with the last of them."""
+    cut = np.sort(score)[::-1][count - 1]
+    return score >= cut
 
 
 def plot_qini(data: pd.DataFrame, *, treatment: str = "treatment", outcome: str = "outcome",

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
+from crmlab.abtest import proportion_test
 from crmlab.messages import (attribute, cart_reminder_by_delay, copy_test, fatigue, message_performance,
                              parse_windows, plot_fatigue, plot_send_time_heatmap, send_time_heatmap)
 from conftest import assert_same_frame
@@ -225,11 +226,14 @@ def test_copy_test_ratios_match_statsmodels():
     res = copy_test(msgs, orders).set_index("metric")
     for metric, idx in (("open_rate", 1), ("conversion_rate", 2)):
         xt, xc = counts["personalised"][idx], counts["generic"][idx]
-        lo, hi = confint_proportions_2indep(xt, 400, xc, 500, method="log", compare="ratio")
+        ref = proportion_test(xc, 500, xt, 400)
         r = res.loc[metric]
         assert (r["successes"], r["successes_control"]) == (xt, xc)
         assert r["ratio"] == pytest.approx((xt / 400) / (xc / 500))
-        assert (r["ratio_ci_low"], r["ratio_ci_high"]) == pytest.approx((lo, hi), rel=1e-9)
+        assert (r["ratio_ci_low"], r["ratio_ci_high"]) == pytest.approx((ref["rel_ci_low"] + 1, ref["rel_ci_high"] + 1),
+                                                                        rel=1e-9)
+        # one test, one answer: the ratio interval excludes 1 exactly when p < alpha
+        assert (r["ratio_ci_low"] > 1 or r["ratio_ci_high"] < 1) == (r["p_value"] < 0.05)
 
 
 def _cart_data():
@@ -281,8 +285,9 @@ def test_cart_reminder_randomised_with_virtual_send_times():
     assert out["n"].tolist() == [1] * 5 and out["n_control"].tolist() == [1] * 5
     assert out["converted_control"].tolist() == [0, 1, 0, 1, 0]
     assert out["uplift"].tolist() == [1.0, -1.0, 1.0, -1.0, 1.0]
-    lo, hi = confint_proportions_2indep(1, 1, 0, 1, method="newcomb", compare="diff")
-    assert (out.loc["<30 min", "uplift_ci_low"], out.loc["<30 min", "uplift_ci_high"]) == pytest.approx((lo, hi))
+    # one user per arm: no verdict, no interval, and the reason says why
+    assert (out["status"] == "insufficient").all() and (out["reason"] == "empty_arm").all()
+    assert out["uplift_ci_low"].isna().all() and out["p_value"].isna().all()
 
 
 def test_fatigue_user_weeks():
@@ -389,7 +394,10 @@ def test_cart_reminder_recovers_planted_rates(shop):
     # Earlier reminders convert better: the first bucket beats the last.
     assert res["conversion_rate"].iloc[0] > res["conversion_rate"].iloc[-1]
     planted = truth["p_convert"].values - truth["p_control"].values
-    assert ((res["uplift_ci_low"].values <= planted) & (planted <= res["uplift_ci_high"].values)).all()
+    ok = (res["status"] == "ok").values
+    assert ((res["uplift_ci_low"].values <= planted) & (planted <= res["uplift_ci_high"].values))[ok].all()
+    # the fixture's control arms per delay are small: those comparisons say so instead
+    assert set(res.loc[~ok, "reason"]) <= {"too_few_expected_events", "empty_arm"}
 
 
 def test_fatigue_recovers_planted_unsubscribe_curve(shop):

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+
+from crmlab.abtest import SampleStats, mean_test, proportion_test
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
 from conftest import assert_same_frame
@@ -97,27 +99,34 @@ def _simulated(seed=7, n=4000):
 
 def test_statistics_match_statsmodels_and_scipy():
     a, o, _, truth = _simulated()
-    res = campaign_uplift(a, o, interval="wald").set_index("metric")
     y = truth.merge(o.groupby("user_id")["revenue"].sum().rename("rev").reset_index(), how="left").fillna({"rev": 0})
     y["conv"] = (y["rev"] > 0).astype(int)
     t, c = y[y.variant == "treatment"], y[y.variant == "control"]
-    conv = res.loc["conversion_rate"]
-    lo, hi = confint_proportions_2indep(t.conv.sum(), len(t), c.conv.sum(), len(c), method="wald", compare="diff")
-    assert (conv["ci_low"], conv["ci_high"]) == pytest.approx((lo, hi), rel=1e-9)
+    # method="previous": pooled z, Newcombe interval, Katz log ratio; Welch for revenue
+    prev = campaign_uplift(a, o, method="previous").set_index("metric")
+    conv = prev.loc["conversion_rate"]
+    nlo, nhi = confint_proportions_2indep(t.conv.sum(), len(t), c.conv.sum(), len(c), method="newcomb", compare="diff")
+    assert (conv["ci_low"], conv["ci_high"]) == pytest.approx((nlo, nhi), rel=1e-9)
     _, p = proportions_ztest([t.conv.sum(), c.conv.sum()], [len(t), len(c)])
     assert conv["p_value"] == pytest.approx(p, rel=1e-9)
-    newcomb = campaign_uplift(a, o).set_index("metric").loc["conversion_rate"]
-    nlo, nhi = confint_proportions_2indep(t.conv.sum(), len(t), c.conv.sum(), len(c), method="newcomb", compare="diff")
-    assert (newcomb["ci_low"], newcomb["ci_high"]) == pytest.approx((nlo, nhi), rel=1e-9)
-    assert newcomb["p_value"] == conv["p_value"] and newcomb["estimate"] == conv["estimate"]
     rlo, rhi = confint_proportions_2indep(t.conv.sum(), len(t), c.conv.sum(), len(c), method="log", compare="ratio")
     assert (conv["relative_ci_low"] + 1, conv["relative_ci_high"] + 1) == pytest.approx((rlo, rhi), rel=1e-9)
-    rev = res.loc["revenue_per_user"]
+    rev = prev.loc["revenue_per_user"]
     welch = stats.ttest_ind(t.rev, c.rev, equal_var=False)
-    assert rev["estimate"] == pytest.approx(t.rev.mean() - c.rev.mean(), rel=1e-9)
     assert rev["p_value"] == pytest.approx(welch.pvalue, rel=1e-6)
     ci = welch.confidence_interval(0.95)
     assert (rev["ci_low"], rev["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-6)
+    # default: the A/B engine's default comparison on the same per-user values
+    res = campaign_uplift(a, o).set_index("metric")
+    ref = mean_test(SampleStats.from_values(c.rev), SampleStats.from_values(t.rev))
+    rev = res.loc["revenue_per_user"]
+    assert rev["status"] == ref["status"].item()
+    assert rev["estimate"] == pytest.approx(t.rev.mean() - c.rev.mean(), rel=1e-9)
+    np.testing.assert_allclose([rev["p_value"], rev["ci_low"], rev["ci_high"]],
+                               [ref["p_value"], ref["abs_ci_low"], ref["abs_ci_high"]], rtol=1e-9)
+    pc = proportion_test(c.conv.sum(), len(c), t.conv.sum(), len(t))
+    np.testing.assert_allclose(res.loc["conversion_rate", ["p_value", "ci_low", "ci_high"]].astype(float),
+                               [pc["p_value"], pc["abs_ci_low"], pc["abs_ci_high"]], rtol=1e-9)
     assert rev["incremental"] == pytest.approx((t.rev.mean() - c.rev.mean()) * len(t))
 
 
@@ -167,7 +176,8 @@ def test_hillstrom_uplift_of_each_email_matches_the_outcomes_file(hillstrom):
     ctrl = out[out.variant == "No E-Mail"]
     for arm in ("Mens E-Mail", "Womens E-Mail"):
         res = campaign_uplift(h.assignments, h.orders, experiment="hillstrom_email", treatment=arm,
-                              control="No E-Mail", window="14D", events=h.events, event="page_view")
+                              control="No E-Mail", window="14D", events=h.events, event="page_view",
+                              method="previous")
         res = res.set_index("metric")
         tr = out[out.variant == arm]
         for metric, col in (("visit_rate", "visit"), ("conversion_rate", "conversion")):
@@ -197,6 +207,21 @@ def test_holdout_uplift_uses_an_open_window():
     assert res.loc["revenue_per_user", "treatment_value"] == 5.0  # o3 is after as_of
     assert res.loc["revenue_per_user", "control_value"] == 2.0
     assert res.loc["conversion_rate", "estimate"] == 0.0
+
+
+def test_holdout_uplift_passes_incomplete_on():
+    """The defect: holdout_uplift accepted incomplete= and never passed it on."""
+    a = assignments_frame([("global_holdout", "t1", "treatment", D0), ("global_holdout", "h1", "holdout", D0),
+                           ("global_holdout", "t2", "treatment", D0 + pd.Timedelta("10D")),
+                           ("global_holdout", "h2", "holdout", D0 + pd.Timedelta("10D"))])
+    o = orders_frame([("o1", "t1", D0 + pd.Timedelta("2D"), 10.0), ("o2", "t2", D0 + pd.Timedelta("11D"), 4.0)])
+    kw = dict(window="7D", as_of=D0 + pd.Timedelta("12D"))
+    cut = holdout_uplift(a, o, incomplete="exclude", **kw)
+    kept = holdout_uplift(a, o, incomplete="keep", **kw)
+    assert cut.attrs["excluded"]["assignments whose window ends after as_of"] == 2
+    assert (cut["n_treatment"] == 1).all() and (kept["n_treatment"] == 2).all()
+    with pytest.raises(ValueError, match="incomplete='half'"):
+        holdout_uplift(a, o, incomplete="half", **kw)
 
 
 # ----------------------------------------------------------------------------- Qini
@@ -265,6 +290,22 @@ def test_uplift_at_k():
         uplift_at_k(df, 0)
 
 
+def test_uplift_at_k_groups_ties_as_the_qini_curve_does():
+    """The defect: ties were broken by row order, so reordering rows changed the answer."""
+    df = pd.DataFrame({"treatment": [1, 0, 1, 0, 1, 0], "outcome": [1, 1, 0, 0, 1, 0],
+                       "score": [5, 3, 3, 3, 3, 1]})
+    # top 2 cuts inside the tie at score 3: the whole tie enters (users 1-5), as in qini_curve
+    expected = np.mean([1, 0, 1]) - np.mean([1, 0])
+    assert uplift_at_k(df, 2) == pytest.approx(expected)
+    q = qini_curve(df).set_index("n")
+    assert 2 not in q.index and 5 in q.index  # the curve has no point inside a tie either
+    rng = np.random.default_rng(9)
+    for _ in range(5):
+        shuffled = df.sample(frac=1, random_state=int(rng.integers(1 << 30)))
+        assert uplift_at_k(shuffled, 2) == pytest.approx(expected)
+        assert uplift_at_k(shuffled, 0.5, strategy="by_group") == uplift_at_k(df, 0.5, strategy="by_group")
+
+
 # ----------------------------------------------------------------------------- backends
 def test_campaign_uplift_same_on_every_backend(backend):
     a, o, seg, _ = _simulated(n=600)
@@ -302,13 +343,22 @@ def test_recovers_planted_campaign_uplift():
                                ("revenue_per_user", "revenue_per_user_treatment", "revenue_per_user_control")):
             planted = (w_t * tr[pt]).sum() - (w_c * tr[pc]).sum()
             r = res.loc[(camp, metric)]
+            if r["status"] == "insufficient":  # no interval is claimed; the rule says why
+                assert np.isnan(r["ci_low"]) and r["n_needed"] > r["n_control"], (camp, metric)
+                continue
             assert r["ci_low"] <= planted <= r["ci_high"], (camp, metric, r["estimate"], planted)
     # per campaign x persona (99.9 % intervals: all 36 should hold)
     cells = campaign_uplift(shop.assignments, shop.orders, experiment=camps, segments=seg, alpha=0.001)
     cells = cells[cells.metric == "conversion_rate"].merge(truth, left_on=["experiment", "segment"],
                                                            right_on=["campaign", "persona"])
     assert len(cells) == len(truth)
-    assert ((cells.ci_low <= cells.uplift) & (cells.uplift <= cells.ci_high)).all()
+    # a campaign x persona cell holds a few dozen control users: most are too small for a
+    # verdict (fewer than 10 expected converters in the smaller arm) and say so
+    ok = cells.status == "ok"
+    assert ((cells.ci_low <= cells.uplift) & (cells.uplift <= cells.ci_high))[ok].all()
+    small = cells[~ok]
+    assert (small.reason == "too_few_expected_events").all()
+    assert ((small.n_needed > small.n_control) | small.n_needed.isna()).all()  # NaN: no converter at all
     ax = plot_uplift(cells)
     assert len(ax.get_yticklabels()) == len(cells)
 
@@ -316,7 +366,7 @@ def test_recovers_planted_campaign_uplift():
 @pytest.mark.slow
 def test_interval_coverage_over_50_seeds():
     """Across 50 generated shops, the planted uplift of each campaign x persona falls in the
-    reported 95 % interval about 95 % of the time."""
+    reported 95 % interval about 95 % of the time, wherever an interval is reported."""
     from crmlab.datasets import synthetic_shop
     parts = [_prefixed(synthetic_shop(n_users=20_000, weeks=12, seed=seed, end=END), f"s{seed}_")
              for seed in range(50)]
@@ -325,20 +375,24 @@ def test_interval_coverage_over_50_seeds():
     res = campaign_uplift(a, o, experiment=exps, segments=seg, segment="persona")
     cells = res[res.metric == "conversion_rate"].merge(truth, left_on=["experiment", "segment"],
                                                        right_on=["experiment", "persona"])
-    assert len(cells) == len(truth) == 50 * 36
-    cov = {"newcomb": ((cells.ci_low <= cells.uplift) & (cells.uplift <= cells.ci_high)).mean()}
-    # the engine's Wald interval on the same cells
-    from crmlab.abtest.frequentist import proportion_test
-    xt = np.round(cells.treatment_value * cells.n_treatment)
-    xc = np.round(cells.control_value * cells.n_control)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = proportion_test(xc, cells.n_control, xt, cells.n_treatment)
-    cov["wald"] = ((w["abs_ci_low"] <= cells.uplift) & (cells.uplift <= w["abs_ci_high"])).mean()
-    n = 50 * 36
-    tol = 3 * np.sqrt(0.95 * 0.05 / n)  # three binomial standard errors (0.015)
-    assert abs(cov["newcomb"] - 0.95) <= tol, cov
-    # The engine's Wald interval undercovers in these small cells (documented in campaign_uplift).
-    assert cov["wald"] < cov["newcomb"], cov
+    res = res.merge(truth, left_on=["experiment", "segment"], right_on=["experiment", "persona"])
+    assert len(res) == 2 * len(truth) == 2 * 50 * 36
+    cov = {}
+    for metric, planted in (("conversion_rate", "uplift"), ("revenue_per_user", "revenue_uplift")):
+        cells = res[(res.metric == metric) & (res.status == "ok")]
+        cov[metric] = ((cells.ci_low <= cells[planted]) & (cells[planted] <= cells.ci_high)).mean()
+        cov[metric + " cells"] = len(cells)
+    # Conversion cells with a verdict cover the planted truth at the nominal rate (within one
+    # point); the rest (fewer than 10 expected converters in the smaller arm) say insufficient.
+    assert cov["conversion_rate"] >= 0.94 and cov["conversion_rate cells"] >= 300, cov
+    # Revenue per user in a campaign x persona cell (median 118 control users, ~6 buyers):
+    # the previous Welch intervals covered 92.2 %; no normal-based interval is calibrated with
+    # so few buyers (docs/calibration.md), so nearly every cell says so, with the size needed.
+    rev = res[res.metric == "revenue_per_user"]
+    small = rev[rev.status == "insufficient"]
+    assert len(small) >= 0.99 * len(rev), cov
+    assert set(small.reason) <= {"too_few_effective_users", "too_few_expected_events", "empty_arm"}
+    assert ((small.n_needed > small.n_control) | small.n_needed.isna()).all()
 
 
 def test_a_user_in_two_segments_is_refused():

@@ -11,11 +11,12 @@ from .readout import Readout, heavy_tail_checks, plot_forest, readout
 from .bayes import beta_binomial, normal_means
 from .robust import bootstrap_diff, mann_whitney, winsorize
 from .sequential import always_valid_p_value, confidence_sequence_diff, confidence_sequence_prop, sequential_table
+from .result import VERDICTS, Comparison, verdict
 from .srm import SRMResult, srm_check
 from .sufficient import PairedStats, SampleStats, sufficient_stats
 
 __all__ = [
-    "SampleStats", "PairedStats", "sufficient_stats",
+    "SampleStats", "PairedStats", "sufficient_stats", "Comparison", "verdict", "VERDICTS",
     "proportion_test", "mean_test", "ratio_test", "lift", "proportions_chisquare", "compare",
     "adjust_pvalues", "correct",
     "SRMResult", "srm_check",

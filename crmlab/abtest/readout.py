@@ -120,7 +120,7 @@ def heavy_tail_checks(assignments: DataLike, outcomes: DataLike, *, metric: str,
         for arm in sorted(st):
             if arm == control:
                 continue
-            res = mean_test(st[control], st[arm], alpha=alpha, relative="log")
+            res = mean_test(st[control], st[arm], alpha=alpha, method="welch", relative="log")
             label = f"winsorized mean (cap {cap:.4g} = q{cap_quantile:g} of nonzero), Welch"
             rows.append({"metric": metric, "variant": arm, "control": control, "scale": "absolute",
                          "estimate": float(res["abs_lift"]), "ci_low": float(res["abs_ci_low"]),
@@ -161,7 +161,7 @@ def heavy_tail_checks(assignments: DataLike, outcomes: DataLike, *, metric: str,
 
 def readout(assignments: DataLike, outcomes: DataLike, *, metrics, experiment: str | None = None,
             control: str = "control", alpha: float = 0.05, correction: str = "holm", scope: str = "both",
-            relative: str = "log", heavy_tail: Sequence[str] = ("spend",), expected: Mapping[str, float] | None = None,
+            relative: str | None = None, heavy_tail: Sequence[str] = ("spend",), expected: Mapping[str, float] | None = None,
             srm_alpha: float = 0.001, covariates: Mapping[str, str] | None = None,
             kinds: Mapping[str, str] | None = None, n_boot: int = 2000, seed: int = 0, by: str = "variant",
             user: str = "user_id", tz: str = DEFAULT_TZ) -> Readout:
@@ -179,7 +179,9 @@ def readout(assignments: DataLike, outcomes: DataLike, *, metrics, experiment: s
     alpha : level of the intervals and tests.
     correction : ``"holm"`` | ``"bh"`` | ``"bonferroni"`` | ``"none"`` for ``p_adjusted``.
     scope : the family corrected together: ``"variants"``, ``"metrics"``, ``"both"``, ``"none"``.
-    relative : relative-lift interval: ``"log"`` (default), ``"delta"``, ``"fieller"``.
+    relative : relative-lift interval: ``None`` (default) inverts each comparison's own test,
+        so the relative and absolute verdicts agree; ``"log"`` / ``"delta"`` switch to the
+        unpooled z / Welch tests with that (non-dual) interval.
     heavy_tail : metrics that also get :func:`heavy_tail_checks` (names absent from
         ``metrics`` are ignored with a note).
     expected : planned allocation ``variant -> weight`` for the SRM check (default equal).

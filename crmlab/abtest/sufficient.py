@@ -26,7 +26,8 @@ __all__ = ["SampleStats", "PairedStats", "sufficient_stats", "stats_from_frame",
 
 @dataclass(frozen=True)
 class SampleStats:
-    """Sufficient statistics of one metric in one variant: ``n``, ``sum``, ``sum_sq``.
+    """Sufficient statistics of one metric in one variant: ``n``, ``sum``, ``sum_sq`` and
+    ``sum_cube`` (the third moment, for the skewness-corrected test; NaN when unknown).
 
     ``var`` is the sample variance with ``n - 1`` in the denominator.
     """
@@ -34,6 +35,7 @@ class SampleStats:
     n: float
     sum: float
     sum_sq: float
+    sum_cube: float = np.nan
 
     @property
     def mean(self):
@@ -54,7 +56,7 @@ class SampleStats:
     @classmethod
     def from_values(cls, values) -> "SampleStats":
         v = np.asarray(values, dtype=float)
-        return cls(n=float(v.size), sum=float(v.sum()), sum_sq=float((v * v).sum()))
+        return cls(n=float(v.size), sum=float(v.sum()), sum_sq=float((v * v).sum()), sum_cube=float((v ** 3).sum()))
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ def sufficient_stats(assignments: DataLike, outcomes: DataLike, *, metrics, expe
     Returns
     -------
     DataFrame
-        One row per ``variant`` and ``metric``: ``n`` (users), ``sum``, ``sum_sq``,
+        One row per ``variant`` and ``metric``: ``n`` (users), ``sum``, ``sum_sq``, ``sum_cube``,
         ``x_sum``, ``x_sum_sq``, ``xy_sum`` (the denominator or covariate; null for plain
         metrics), ``x_role`` (``denominator`` | ``covariate`` | null) and ``binary`` (every value
         is 0 or 1). ``attrs['excluded']`` counts outcome rows of unassigned users and
@@ -187,6 +189,7 @@ def sufficient_stats(assignments: DataLike, outcomes: DataLike, *, metrics, expe
         x = j[den] if den else (j[covariates[name]] if name in covariates else None)
         aggs[f"s{i}"] = y.sum()
         aggs[f"q{i}"] = (y * y).sum()
+        aggs[f"c{i}"] = (y * y * y).sum()
         aggs[f"b{i}"] = ((y != 0) & (y != 1)).ifelse(1, 0).sum()
         if x is not None:
             aggs[f"xs{i}"] = x.sum()
@@ -200,14 +203,14 @@ def sufficient_stats(assignments: DataLike, outcomes: DataLike, *, metrics, expe
             role = "denominator" if den else ("covariate" if name in covariates else None)
             rows.append({
                 "variant": r["_arm"], "metric": name, "n": int(r["n"]),
-                "sum": float(r[f"s{i}"]), "sum_sq": float(r[f"q{i}"]),
+                "sum": float(r[f"s{i}"]), "sum_sq": float(r[f"q{i}"]), "sum_cube": float(r[f"c{i}"]),
                 "x_sum": float(r[f"xs{i}"]) if role else np.nan,
                 "x_sum_sq": float(r[f"xq{i}"]) if role else np.nan,
                 "xy_sum": float(r[f"xy{i}"]) if role else np.nan,
                 "x_role": role,
                 "binary": bool(r[f"b{i}"] == 0) and role is None,
             })
-    out = pd.DataFrame(rows, columns=["variant", "metric", "n", "sum", "sum_sq", "x_sum", "x_sum_sq",
+    out = pd.DataFrame(rows, columns=["variant", "metric", "n", "sum", "sum_sq", "sum_cube", "x_sum", "x_sum_sq",
                                       "xy_sum", "x_role", "binary"])
     out.attrs["filled_zero"] = n_no_outcome
     return report_exclusions(out, {"outcome rows of users not assigned": n_unassigned}, "sufficient_stats")
@@ -217,7 +220,7 @@ def stats_from_frame(row) -> SampleStats | PairedStats:
     """The dataclass for one row of :func:`sufficient_stats` (PairedStats when ``x_role`` is set)."""
     if isinstance(row.get("x_role"), str):
         return PairedStats(row["n"], row["sum"], row["sum_sq"], row["x_sum"], row["x_sum_sq"], row["xy_sum"])
-    return SampleStats(row["n"], row["sum"], row["sum_sq"])
+    return SampleStats(row["n"], row["sum"], row["sum_sq"], row.get("sum_cube", np.nan))
 
 
 def joined_outcomes(assignments: DataLike, outcomes: DataLike, cols: list[str], *, experiment: str | None,
