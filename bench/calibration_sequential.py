@@ -20,7 +20,7 @@ experiments whose sequence contains the truth at every analysed look), ``insuffi
 final look was refused).
 
     python -m bench.calibration_sequential                  # full grid, 4,000 experiments per cell
-    python -m bench.calibration_sequential --n-sims 1000 --max-skew none   # the rule switched off
+    python -m bench.calibration_sequential --variance arm --min-arm-size 2   # the plug-in as it was
 """
 from __future__ import annotations
 
@@ -88,38 +88,40 @@ def simulate_arm(rng, shape, n_final, looks, n_sims, lift=0.0):
     return {"n": n, "mean": mean, "var": var, "skew": skew}
 
 
-def _cs(a, b, scale, n_opt, max_skew, variance):
+def _cs(a, b, scale, n_opt, options):
     rel = scale == "relative"
     if "conversions" in a:
         return seq.confidence_sequence_prop(a["conversions"], a["n"], b["conversions"], b["n"], alpha=ALPHA,
-                                            n_opt=n_opt, relative=rel, max_skew=max_skew, variance=variance)
+                                            n_opt=n_opt, relative=rel, **options)
     return seq.confidence_sequence_diff(a["n"], a["mean"], a["var"], b["n"], b["mean"], b["var"], alpha=ALPHA,
                                         n_opt=n_opt, relative=rel, skew_a=a["skew"], skew_b=b["skew"],
-                                        max_skew=max_skew, variance=variance)
+                                        **options)
 
 
-def cell(shape, split, n_control, scale, n_sims, seed, looks=LOOKS, max_skew="default", variance="guarded"):
-    """One grid cell: A/A error rates and coverage under a +20 % lift (tidy row dict)."""
+def cell(shape, split, n_control, scale, n_sims, seed, looks=LOOKS, **options):
+    """One grid cell: A/A error rates and coverage under a +20 % lift (tidy row dict).
+
+    ``options`` (``variance``, ``max_skew``, ``min_arm_size``) go to the sequence functions."""
     n_treat = int(round(n_control * SPLITS[split]))
     n_opt = n_control + n_treat
     rng = np.random.default_rng(seed)
     a, b = simulate_arm(rng, shape, n_control, looks, n_sims), simulate_arm(rng, shape, n_treat, looks, n_sims)
-    cs = _cs(a, b, scale, n_opt, max_skew, variance)
+    cs = _cs(a, b, scale, n_opt, options)
     with np.errstate(invalid="ignore"):
         win = (cs["ci_low"] > 0).any(axis=1)
         loss = (cs["ci_high"] < 0).any(axis=1)
     bad = cs["status"] == "insufficient"
     a1, b1 = (simulate_arm(rng, shape, n_control, looks, n_sims),
               simulate_arm(rng, shape, n_treat, looks, n_sims, lift=LIFT))
-    cs1 = _cs(a1, b1, scale, n_opt, max_skew, variance)
+    cs1 = _cs(a1, b1, scale, n_opt, options)
     kind, par = SHAPES[shape]
     base = par if kind == "binary" else BUY_P * spend_mean(kind, par)
     truth = LIFT if scale == "relative" else LIFT * base
     with np.errstate(invalid="ignore"):
         miss = (cs1["ci_low"] > truth) | (cs1["ci_high"] < truth)
-    used = "off" if max_skew is None else (seq.DEFAULT_MAX_SKEW if max_skew == "default" else max_skew)
+    method = "confidence sequence, n_opt=planned" + "".join(f", {k}={v}" for k, v in sorted(options.items()))
     return {"shape": shape, "split": split, "n_control": n_control, "n_treatment": n_treat, "looks": looks,
-            "scale": scale, "method": f"confidence sequence, n_opt=planned, variance={variance}, max_skew={used}", "n_sims": n_sims,
+            "scale": scale, "method": method if options else method + ", defaults", "n_sims": n_sims,
             "false_win": float(win.mean()), "false_loss": float(loss.mean()),
             "false_total": float((win | loss).mean()), "mcse": math.sqrt(0.025 * 0.975 / n_sims),
             "coverage": float(1 - miss.any(axis=1).mean()), "insufficient_share": float(bad.mean()),
@@ -127,11 +129,11 @@ def cell(shape, split, n_control, scale, n_sims, seed, looks=LOOKS, max_skew="de
 
 
 def sequential_grid(n_sims: int = 4000, seed: int = 20261201, shapes=None, splits=None, n_controls=None,
-                    scales=("absolute", "relative"), looks: int = LOOKS, max_skew="default",
-                    variance: str = "guarded") -> pd.DataFrame:
+                    scales=("absolute", "relative"), looks: int = LOOKS, **options) -> pd.DataFrame:
     """Every cell of the sequential calibration grid as a tidy frame (columns ``COLUMNS``).
 
     Seeded: cell ``i`` uses ``seed + i``, so a subset reproduces the full grid's rows.
+    ``options`` (e.g. ``variance="arm"`` for the plug-in as it was) go to :func:`cell`.
     """
     rows = []
     i = 0
@@ -143,7 +145,7 @@ def sequential_grid(n_sims: int = 4000, seed: int = 20261201, shapes=None, split
                     if ((shapes and shape not in shapes) or (splits and split not in splits)
                             or (n_controls and n_c not in n_controls) or scale not in scales):
                         continue
-                    rows.append(cell(shape, split, n_c, scale, n_sims, seed + i, looks, max_skew, variance))
+                    rows.append(cell(shape, split, n_c, scale, n_sims, seed + i, looks, **options))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -158,13 +160,20 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n-sims", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=20261201)
-    ap.add_argument("--max-skew", default="default", help="'default', 'none' or a number")
+    ap.add_argument("--variance", default=None, choices=list(seq.VARIANCES),
+                    help="variance plug-in ('arm' = as it was before issue 12)")
+    ap.add_argument("--max-skew", default=None, help="skewness rule: a number or 'none'")
+    ap.add_argument("--min-arm-size", type=float, default=None, help="fewest units per arm analysed")
     ap.add_argument("--out", default=None, help="write the grid as CSV here")
     args = ap.parse_args(argv)
-    ms = {"default": "default", "none": None}.get(args.max_skew.lower(), None)
-    if args.max_skew.lower() not in ("default", "none"):
-        ms = float(args.max_skew)
-    grid = sequential_grid(args.n_sims, args.seed, max_skew=ms)
+    options = {}
+    if args.variance is not None:
+        options["variance"] = args.variance
+    if args.max_skew is not None:
+        options["max_skew"] = None if args.max_skew.lower() == "none" else float(args.max_skew)
+    if args.min_arm_size is not None:
+        options["min_arm_size"] = args.min_arm_size
+    grid = sequential_grid(args.n_sims, args.seed, **options)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 500)
     print(grid.drop(columns=["method"]).to_string(index=False, float_format=lambda x: f"{x:.4f}"))
