@@ -120,9 +120,13 @@ def test_group_sequential_table_from_look_frame():
     pb = np.array([0.10, 0.13, 0.13, 0.13])
     looks = pd.DataFrame({"week": [1, 2, 3, 4], "n_a": n, "mean_a": pa, "var_a": pa * (1 - pa),
                           "n_b": n, "mean_b": pb, "var_b": pb * (1 - pb)})
-    out = gs.group_sequential_table(looks, n_planned=8000)
+    out = gs.group_sequential_table(looks, n_planned=8000, variance="arm")
     z = (pb - pa) / np.sqrt(pa * (1 - pa) / n + pb * (1 - pb) / n)
     np.testing.assert_allclose(out["z"], z)
+    guarded = gs.group_sequential_table(looks, n_planned=8000)
+    va, vb = pa * (1 - pa), pb * (1 - pb)
+    vp = ((n - 1) * (va + vb) + n / 2 * (pa - pb) ** 2) / (2 * n - 1)
+    np.testing.assert_allclose(guarded["z"], (pb - pa) / np.sqrt((np.maximum(va, vp) + np.maximum(vb, vp)) / n))
     np.testing.assert_allclose(out["information_fraction"], 2 * n / 8000)
     assert out["verdict"].tolist()[:2] == ["continue", "stop-win"]
     zero = looks.assign(mean_a=[0.0, 0.1, 0.1, 0.1], var_a=[0.0, 0.09, 0.09, 0.09],

@@ -47,6 +47,7 @@ from scipy import stats as sps
 
 from ..checks import alpha as alpha_check
 from ..checks import choice
+from .sequential import VARIANCES, pooled_moments
 
 __all__ = ["SPENDING_FUNCTIONS", "ALTERNATIVES", "spending_function", "GroupSequentialBoundaries",
            "group_sequential_boundaries", "crossing_probabilities", "group_sequential_test",
@@ -337,17 +338,22 @@ _LOOK_COLUMNS = ("n_a", "mean_a", "var_a", "n_b", "mean_b", "var_b")
 
 def group_sequential_table(looks: pd.DataFrame, n_planned: float, alpha: float = 0.05,
                            spending: str = "obrien_fleming", alternative: str = "two-sided",
-                           gamma: float = -4.0) -> pd.DataFrame:
+                           gamma: float = -4.0, variance: str = "guarded") -> pd.DataFrame:
     """:func:`group_sequential_test` on the same look frame as
     :func:`crmlab.abtest.sequential.sequential_table`.
 
     ``looks`` holds one row per look with the cumulative ``n_a, mean_a, var_a, n_b, mean_b,
     var_b`` (``a`` control, ``b`` variant); ``z = (mean_b - mean_a) / sqrt(var_a / n_a +
-    var_b / n_b)`` (unpooled Wald / Welch statistic, as :func:`crmlab.abtest.mean_test`) and
-    the information fraction is ``(n_a + n_b) / n_planned``. A look with a zero standard error
-    (e.g. no conversions yet in either arm) is ``insufficient``. Returns the input columns plus
-    those of :func:`group_sequential_test` (``look`` and ``information_fraction`` first).
+    var_b / n_b)`` and the information fraction is ``(n_a + n_b) / n_planned``. With
+    ``variance="guarded"`` (default) each arm's variance is ``max(own, pooled)`` as in
+    :func:`crmlab.abtest.sequential.confidence_sequence_diff` (a small arm that by chance
+    has no conversion or no big spender cannot shrink the standard error); ``"arm"`` gives the
+    unpooled Wald / Welch statistic of :func:`crmlab.abtest.mean_test`. A look with a zero
+    standard error (e.g. no conversions yet in either arm) or fewer than 2 units in an arm is
+    ``insufficient``. Returns the input columns plus those of :func:`group_sequential_test`
+    (``look`` and ``information_fraction`` first).
     """
+    choice(variance, "variance", VARIANCES)
     if not isinstance(looks, pd.DataFrame):
         raise ValueError(f"looks must be a pandas DataFrame, got {type(looks).__name__}")
     missing = [c for c in _LOOK_COLUMNS if c not in looks.columns]
@@ -357,9 +363,12 @@ def group_sequential_table(looks: pd.DataFrame, n_planned: float, alpha: float =
     if not (math.isfinite(n_planned) and n_planned > 0):
         raise ValueError(f"n_planned must be a positive number of units (both arms), got {n_planned!r}")
     na, ma, va, nb, mb, vb = (looks[c].to_numpy(float) for c in _LOOK_COLUMNS)
+    if variance == "guarded":
+        vp, _ = pooled_moments(na, ma, va, nb, mb, vb)
+        va, vb = np.fmax(va, vp), np.fmax(vb, vp)
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.sqrt(va / na + vb / nb)
-        z = np.where((se > 0) & np.isfinite(se), (mb - ma) / se, np.nan)
+        z = np.where((se > 0) & np.isfinite(se) & (np.minimum(na, nb) >= 2), (mb - ma) / se, np.nan)
     res = group_sequential_test(z, (na + nb) / n_planned, alpha, spending, alternative, gamma)
     out = looks.reset_index(drop=True).copy()
     for c in res.columns:
