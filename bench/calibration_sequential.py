@@ -17,7 +17,8 @@ below at some analysed look), ``false_total`` (either), ``mcse`` (Monte Carlo SE
 rate at its target ``alpha / 2``), ``coverage`` (true lift of +20 % relative: share of
 experiments whose sequence contains the truth at every analysed look), ``insufficient_share``
 (share of looks the method refused, A/A), ``insufficient_final`` (share of experiments whose
-final look was refused).
+final look was refused), ``power`` (share of the +20 % experiments declared winners at some
+look).
 
     python -m bench.calibration_sequential                  # full grid, 4,000 experiments per cell
     python -m bench.calibration_sequential --variance arm --min-arm-size 2   # the plug-in as it was
@@ -48,7 +49,7 @@ SPLITS = {"50/50": 1.0, "80/20": 4.0, "20/80": 0.25, "90/10": 9.0}   # treatment
 N_CONTROL = (400, 2_000, 20_000)
 COLUMNS = ["shape", "split", "n_control", "n_treatment", "looks", "scale", "method", "n_sims",
            "false_win", "false_loss", "false_total", "mcse", "coverage", "insufficient_share",
-           "insufficient_final"]
+           "insufficient_final", "power"]
 
 
 def _spend(rng, kind, par, size, scale):
@@ -119,13 +120,14 @@ def cell(shape, split, n_control, scale, n_sims, seed, looks=LOOKS, **options):
     truth = LIFT if scale == "relative" else LIFT * base
     with np.errstate(invalid="ignore"):
         miss = (cs1["ci_low"] > truth) | (cs1["ci_high"] < truth)
+        power = (cs1["ci_low"] > 0).any(axis=1)
     method = "confidence sequence, n_opt=planned" + "".join(f", {k}={v}" for k, v in sorted(options.items()))
     return {"shape": shape, "split": split, "n_control": n_control, "n_treatment": n_treat, "looks": looks,
             "scale": scale, "method": method if options else method + ", defaults", "n_sims": n_sims,
             "false_win": float(win.mean()), "false_loss": float(loss.mean()),
             "false_total": float((win | loss).mean()), "mcse": math.sqrt(0.025 * 0.975 / n_sims),
             "coverage": float(1 - miss.any(axis=1).mean()), "insufficient_share": float(bad.mean()),
-            "insufficient_final": float(bad[:, -1].mean())}
+            "insufficient_final": float(bad[:, -1].mean()), "power": float(power.mean())}
 
 
 def sequential_grid(n_sims: int = 4000, seed: int = 20261201, shapes=None, splits=None, n_controls=None,

@@ -203,7 +203,15 @@ def test_guarded_variance_is_max_of_own_and_pooled():
     va, vb = pa * (1 - pa), pb * (1 - pb)
     pooled = ((na - 1) * va + (nb - 1) * vb + na * nb / (na + nb) * (pa - pb) ** 2) / (na + nb - 1)
     out = seq.confidence_sequence_prop(120, 1000, 150, 1000, n_opt=4000)
-    assert out["se"] == pytest.approx(math.sqrt(max(va, pooled) / na + max(vb, pooled) / nb))
+    c = seq.GUARD_SHARE
+    assert c == 0.7
+    assert out["se"] == pytest.approx(math.sqrt(max(va, c * pooled) / na + max(vb, c * pooled) / nb))
+    # a small arm without conversions cannot shrink the standard error below the guard
+    low = seq.confidence_sequence_prop(0, 200, 30, 800, n_opt=4000)
+    pool = 30 / 1000 * (1 - 30 / 1000) * 1000 / 999        # pooled sample variance (ddof 1)
+    assert low["status"] == "ok"
+    assert low["se"] == pytest.approx(math.sqrt(c * pool / 200 + max(30 / 800 * (1 - 30 / 800), c * pool) / 800),
+                                      rel=1e-3)
     arm = seq.confidence_sequence_prop(120, 1000, 150, 1000, n_opt=4000, variance="arm")
     assert arm["se"] == pytest.approx(math.sqrt(va / na + vb / nb))
     assert out["status"] == "ok" and out["reason"] == "" and math.isnan(out["n_required"])

@@ -47,7 +47,7 @@ from scipy import stats as sps
 
 from ..checks import alpha as alpha_check
 from ..checks import choice
-from .sequential import VARIANCES, pooled_moments
+from .sequential import GUARD_SHARE, VARIANCES, pooled_moments
 
 __all__ = ["SPENDING_FUNCTIONS", "ALTERNATIVES", "spending_function", "GroupSequentialBoundaries",
            "group_sequential_boundaries", "crossing_probabilities", "group_sequential_test",
@@ -345,7 +345,7 @@ def group_sequential_table(looks: pd.DataFrame, n_planned: float, alpha: float =
     ``looks`` holds one row per look with the cumulative ``n_a, mean_a, var_a, n_b, mean_b,
     var_b`` (``a`` control, ``b`` variant); ``z = (mean_b - mean_a) / sqrt(var_a / n_a +
     var_b / n_b)`` and the information fraction is ``(n_a + n_b) / n_planned``. With
-    ``variance="guarded"`` (default) each arm's variance is ``max(own, pooled)`` as in
+    ``variance="guarded"`` (default) each arm's variance is ``max(own, 0.7 pooled)`` as in
     :func:`crmlab.abtest.sequential.confidence_sequence_diff` (a small arm that by chance
     has no conversion or no big spender cannot shrink the standard error); ``"arm"`` gives the
     unpooled Wald / Welch statistic of :func:`crmlab.abtest.mean_test`. A look with a zero
@@ -365,7 +365,7 @@ def group_sequential_table(looks: pd.DataFrame, n_planned: float, alpha: float =
     na, ma, va, nb, mb, vb = (looks[c].to_numpy(float) for c in _LOOK_COLUMNS)
     if variance == "guarded":
         vp, _ = pooled_moments(na, ma, va, nb, mb, vb)
-        va, vb = np.fmax(va, vp), np.fmax(vb, vp)
+        va, vb = np.fmax(va, GUARD_SHARE * vp), np.fmax(vb, GUARD_SHARE * vp)
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.sqrt(va / na + vb / nb)
         z = np.where((se > 0) & np.isfinite(se) & (np.minimum(na, nb) >= 2), (mb - ma) / se, np.nan)

@@ -36,9 +36,10 @@ Variance plug-in (``variance="guarded"``, the default). The CS is asymptotic: it
 ``se`` to be estimated well at the looks one acts on. On CRM data it is not: with few buyers
 of a long-tailed spend, an arm that by chance has no big spender has a low mean *and* a low
 sample variance, so ``z`` is inflated exactly when the estimate is off (the arms-own-variance
-plug-in of gbstats gives 14 % false wins over 20 looks at 400 / 3,600 users and lognormal
+plug-in of gbstats gives 15 % false wins over 20 looks at 400 / 3,600 users and lognormal
 sigma 1 spend, 32 % for the relative lift at sigma 2; ``bench/calibration_sequential.py``).
-The guarded plug-in uses, per arm, ``max(var_arm, var_pooled)`` with ``var_pooled`` the
+The guarded plug-in uses, per arm, ``max(var_arm, c var_pooled)`` (``c`` = :data:`GUARD_SHARE`
+= 0.7, chosen by the grid) with ``var_pooled`` the
 variance of both arms pooled into one sample (:func:`pooled_moments`): the variance of the
 pooled two-sample (score) test under ``H0`` of equal distributions (as the pooled two-proportion
 z-test, statsmodels ``proportions_ztest``), which a lucky small arm cannot drag down, while
@@ -46,7 +47,7 @@ the arm's own variance is kept when larger (so the interval stays an interval fo
 difference under ``H1``). Measured over the issue-12 grid (20 weekly looks; splits 50/50,
 80/20, 20/80, 90/10; control 400 / 2,000 / 20,000; conversion 1 / 3 / 10 %; revenue with 5 %
 buyers, lognormal sigma 1, 2, Lomax 2.5; absolute and relative) every cell keeps the A/A error
-below ``alpha / 2`` per side (worst about 1.6 %), down to 2 users per arm per look.
+below ``alpha / 2`` per side (worst 1.3 %), down to 2 users per arm per look.
 
 Minimum size. A look is ``insufficient`` (NaN interval and p-value, a ``reason`` and, where
 one can be named, ``n_required``) when an arm has fewer than ``min_arm_size`` units (default
@@ -85,6 +86,7 @@ __all__ = [
     "DEFAULT_N_OPT",
     "DEFAULT_MAX_SKEW",
     "DEFAULT_MIN_ARM_SIZE",
+    "GUARD_SHARE",
     "optimal_rho",
     "cs_radius",
     "confidence_sequence_diff",
@@ -159,7 +161,14 @@ def _resolve_rho(rho, n_opt, alpha) -> tuple[float, float | None]:
 
 VARIANCES = ("guarded", "arm")
 
-VARIANCES_DOC = {"guarded": "per arm max(own variance, pooled variance)", "arm": "each arm's own variance"}
+GUARD_SHARE = 0.7
+"""Share of the pooled variance below which no arm's variance may fall (``variance="guarded"``).
+Chosen by ``bench/calibration_sequential.py``: 1.0 holds the A/A error (worst side 1.1 %) but
+inflates the small control arm's variance by the lift squared under a true lift (power on
+Lomax revenue, 90/10, 20,000 controls: 24 % against 60 % unguarded); 0.7 keeps every cell
+within alpha / 2 per side (worst 1.3 %) with power 43 %; 0.5 lets the same cell reach 2.7 %."""
+
+VARIANCES_DOC = {"guarded": "per arm max(own variance, 0.7 x pooled variance)", "arm": "each arm's own variance"}
 
 DEFAULT_MAX_SKEW = None
 """Skewness rule off by default (module docstring: on long-tailed data it selects the wrong
@@ -313,7 +322,7 @@ def confidence_sequence_diff(n_a, mean_a, var_a, n_b, mean_b, var_b, alpha: floa
     the guarantee.
 
     The guarantee is asymptotic, so the variance plug-in is guarded (``variance=``, module
-    docstring): per arm ``max(var_arm, var_pooled)``, which holds the A/A error below
+    docstring): per arm ``max(var_arm, 0.7 var_pooled)``, which holds the A/A error below
     ``alpha / 2`` per side on skewed CRM revenue where the arms' own variances do not.
     A look is ``insufficient`` (NaN interval and p-value, with a ``reason`` and, where it can
     be named, ``n_required`` total units) when an arm has fewer than ``min_arm_size`` units
@@ -350,7 +359,7 @@ def confidence_sequence_diff(n_a, mean_a, var_a, n_b, mean_b, var_b, alpha: floa
         Largest skewness of the smaller arm's mean that is analysed; ``"default"`` is
         :data:`DEFAULT_MAX_SKEW` (off), ``None`` switches the rule off.
     variance : ``"guarded"`` | ``"arm"``
-        Variance plug-in: per arm ``max(own sample variance, pooled variance)`` (default) or
+        Variance plug-in: per arm ``max(own sample variance, 0.7 x pooled variance)`` (default) or
         each arm's own variance (gbstats' choice; miscalibrated on skewed revenue).
     min_arm_size : float or ``"default"``
         Fewest units per arm analysed (>= 2); default :data:`DEFAULT_MIN_ARM_SIZE`.
@@ -371,7 +380,7 @@ def confidence_sequence_diff(n_a, mean_a, var_a, n_b, mean_b, var_b, alpha: floa
     var_p, skew_p = pooled_moments(n_a, mean_a, var_a, n_b, mean_b, var_b, skew_a, skew_b)
     guarded = variance == "guarded"
     if guarded:
-        var_a, var_b = np.fmax(var_a, var_p), np.fmax(var_b, var_p)
+        var_a, var_b = np.fmax(var_a, GUARD_SHARE * var_p), np.fmax(var_b, GUARD_SHARE * var_p)
     est, se, t = _diff_and_se(n_a, mean_a, var_a, n_b, mean_b, var_b, relative)
     status, reason, n_required = _sufficiency(n_a, mean_a, var_a, n_b, mean_b, var_b, relative,
                                               skew_p, var_p, max_skew if skew_a is not None else None,
