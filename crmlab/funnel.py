@@ -124,8 +124,8 @@ from .schema import DEFAULT_TZ
 from .sessions import NONE_LABEL, _cut_as_of, _interval, _with_sessions
 from .validate import canonical
 
-__all__ = ["funnel", "funnel_users", "time_to_convert", "dropped_users", "compare_groups",
-           "plot_funnel", "plot_time_to_convert"]
+__all__ = ["funnel", "funnel_users", "time_to_convert", "funnel_trend", "dropped_users", "compare_groups",
+           "plot_funnel", "plot_time_to_convert", "plot_funnel_trend"]
 
 _MODES = ("ordered", "adjacent", "any_order", "anchored", "windowfunnel")
 _CH_MODES = ("strict_order", "strict_deduplication", "strict_increase")
@@ -809,6 +809,133 @@ def time_to_convert(events: DataLike, steps, *, output: str = "summary",
     out = pd.DataFrame(rows)
     out.attrs["excluded"] = per_user.attrs["excluded"]
     return out
+
+
+# --------------------------------------------------------------------------- trends
+_TREND_PERIODS = ("D", "W")
+
+
+def funnel_trend(events: DataLike, steps, *, period: str = "W", alpha: float = 0.05, as_of=None,
+                 tz: str = DEFAULT_TZ, **kwargs) -> pd.DataFrame:
+    """Conversion and time to convert by **entry** period (the day or ISO week of the counted
+    attempt's step-1 event, in the shop's zone).
+
+    Parameters
+    ----------
+    events, steps
+        As in :func:`funnel`; further keyword arguments (``window``, ``mode``, ``count``,
+        ``exclude``, ``by``, ...) go to :func:`funnel_users`.
+    period : {"D", "W"}
+        Day, or ISO week starting on Monday.
+    alpha : the intervals are ``1 - alpha`` Wilson score intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (``by``,) ``period`` and step ``2..n``: ``step``, ``step_name``,
+        ``entered`` (users whose counted attempt started in the period), ``users`` (of them,
+        reached the step), ``conversion = users / entered`` with ``ci_low``, ``ci_high``
+        (Wilson 1927; :func:`crmlab.abtest.frequentist.wilson_interval`, as statsmodels
+        ``proportion_confint(method="wilson")``), ``median_seconds`` and ``p75_seconds`` from
+        step 1 to the step (users who reached it), ``complete`` (False when the period's last
+        entrant's window -- a fixed ``window`` -- ends after ``as_of`` or the last event, so
+        late entrants have had less time to convert and the period's rate is biased down) and
+        ``method``.
+    """
+    from .abtest.frequentist import wilson_interval
+    from .checks import alpha as check_alpha
+
+    _check("period", period, _TREND_PERIODS)
+    alpha = check_alpha(alpha, "alpha")
+    u = funnel_users(events, steps, as_of=as_of, tz=tz, **kwargs)
+    names = u.attrs["steps"]
+    keys = (["by"] if "by" in u.columns else []) + ["period"]
+    t1 = u["t_1"].dt.tz_localize(None) if getattr(u["t_1"].dt, "tz", None) is not None else u["t_1"]
+    u = u.assign(period=t1.dt.to_period(period).dt.start_time)
+    rows = []
+    for k in range(2, len(names) + 1):
+        secs = (u[f"t_{k}"] - u["t_1"]) / pd.Timedelta(seconds=1)
+        d = u.assign(_hit=u["reached"] >= k, _s=secs.where(u["reached"] >= k))
+        g = d.groupby(keys, sort=True).agg(entered=("user_id", "size"), users=("_hit", "sum"),
+                                           median_seconds=("_s", "median"),
+                                           p75_seconds=("_s", lambda x: x.quantile(0.75)))
+        rows.append(g.reset_index().assign(step=k, step_name=names[k - 1]))
+    cols = keys + ["step", "step_name", "entered", "users", "conversion", "ci_low", "ci_high",
+                   "median_seconds", "p75_seconds", "complete", "method"]
+    if not rows or not len(u):
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(rows, ignore_index=True)
+    out["users"] = out["users"].astype("int64")
+    out["entered"] = out["entered"].astype("int64")
+    out["conversion"] = out["users"] / out["entered"]
+    out["ci_low"], out["ci_high"] = wilson_interval(out["users"], out["entered"], alpha)
+    out["complete"] = _complete_periods(out["period"], period, kwargs.get("window", "1D"), events, as_of, tz)
+    out["method"] = f"Wilson score interval, {1 - alpha:.0%}"
+    out = out[cols].sort_values(keys[:-1] + ["step", "period"], kind="stable").reset_index(drop=True)
+    out.attrs.update(steps=names, period=period, excluded=u.attrs.get("excluded", {}))
+    return out
+
+
+def _complete_periods(periods: pd.Series, period: str, window, events, as_of, tz) -> pd.Series:
+    """Whether every entrant of the period had its whole window before the data's end."""
+    from .engine import local_time
+    if as_of is not None:
+        end = local_time(as_of, tz)
+    else:
+        t = canonical(events, "events", tz=tz)
+        end = pd.Timestamp(to_pandas(t.aggregate(m=t.time.max()), None)["m"].iloc[0])
+    w = _parse_window(window)
+    span = pd.Timedelta(days=1) if period == "D" else pd.Timedelta(weeks=1)
+    last_entry = periods + span - pd.Timedelta(microseconds=1)
+    if isinstance(w, pd.Timedelta):
+        return (last_entry + w) <= end
+    return last_entry <= end  # session or no window: at least the period itself is observed
+
+
+def plot_funnel_trend(trend: pd.DataFrame, *, step: int | None = None, unit: str | None = None):
+    """Two panels over the entry periods: conversion to ``step`` (default the last) with its
+    Wilson band, and the median (line) and 75th percentile (dashed) time to reach it, in
+    ``unit`` (``"s"``, ``"min"``, ``"h"``, ``"D"``; default: minutes below 2 hours, else hours).
+    Incomplete periods are drawn hollow. Returns the Figure."""
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
+
+    from .plotting import setup
+    scale = {"s": 1.0, "min": 60.0, "h": 3600.0, "D": 86400.0}
+    if not len(trend):
+        raise ValueError("trend is empty: nothing to draw")
+    step = int(trend["step"].max()) if step is None else step
+    _check("step", step, tuple(sorted(trend["step"].unique())))
+    d = trend[trend["step"] == step]
+    if unit is None:
+        unit = "min" if d["p75_seconds"].max() < 7200 else "h"
+    _check("unit", unit, tuple(scale))
+    setup()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True, height_ratios=[3, 2])
+    groups = d.groupby("by", sort=True) if "by" in d.columns else [(None, d)]
+    for name, g in groups:
+        x = pd.to_datetime(g["period"])
+        line, = ax1.plot(x, g["conversion"], marker="o", label=name)
+        ax1.fill_between(x, g["ci_low"], g["ci_high"], color=line.get_color(), alpha=0.18, lw=0)
+        hollow = ~g["complete"].astype(bool)
+        ax1.scatter(x[hollow], g["conversion"][hollow], s=60, facecolor="white", edgecolor=line.get_color(), zorder=3)
+        ax2.plot(x, g["median_seconds"] / scale[unit], marker="o", color=line.get_color())
+        ax2.plot(x, g["p75_seconds"] / scale[unit], ls="--", color=line.get_color(), alpha=0.7)
+    name = d["step_name"].iloc[0]
+    ax1.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax1.set_ylim(bottom=0)
+    ax1.set_ylabel(f"conversion to {name}")
+    ax1.set_title(f"conversion to {name} by entry {'week' if trend.attrs.get('period', 'W') == 'W' else 'day'}"
+                  " (band: Wilson interval; hollow: incomplete)")
+    if "by" in d.columns:
+        ax1.legend(title="by", fontsize=8)
+    ax2.set_ylabel(f"time to {name} ({unit})")
+    ax2.set_ylim(bottom=0)
+    ax2.set_title("median (line) and 75th percentile (dashed) time from step 1", fontsize=10)
+    ax2.set_xticks(sorted(pd.to_datetime(d["period"].unique())))
+    ax2.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+    return fig
 
 
 # --------------------------------------------------------------------------- dropped users

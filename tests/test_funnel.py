@@ -580,3 +580,41 @@ def test_windowfunnel_backends_agree(backend, random_events, options):
     steps = [{"A"}, {"B", "C"}, {"C"}]
     assert_same_frame(funnel_users(backend(random_events), steps, **kw), funnel_users(random_events, steps, **kw),
                       sort_by="user_id")
+
+
+# --------------------------------------------------------------------------- trends
+def test_funnel_trend_hand_counted_and_wilson_matches_statsmodels():
+    from statsmodels.stats.proportion import proportion_confint
+
+    from crmlab.funnel import funnel_trend, plot_funnel_trend
+    w1, w2 = D0, D0 + pd.Timedelta(weeks=1)  # D0 is a Monday
+    data = ev([("u1", w1, "A"), ("u1", w1 + pd.Timedelta(minutes=10), "B"),
+               ("u2", w1 + pd.Timedelta(days=2), "A"),
+               ("u3", w1 + pd.Timedelta(days=6, hours=13, minutes=59), "A"),   # Sunday 23:59: week 1
+               ("u3", w1 + pd.Timedelta(days=6, hours=14, minutes=29), "B"),  # converts 30 min later, week 2
+               ("u4", w2, "A"), ("u4", w2 + pd.Timedelta(minutes=20), "B"), ("u5", w2 + pd.Timedelta(days=6), "A")])
+    tr = funnel_trend(data, ["A", "B"], window="1D").set_index("period")
+    p1, p2 = pd.Timestamp("2024-03-04"), pd.Timestamp("2024-03-11")
+    assert tr.loc[p1, "entered"] == 3 and tr.loc[p1, "users"] == 2 and tr.loc[p2, "entered"] == 2
+    assert tr.loc[p1, "median_seconds"] == 1200  # 600 s and 1800 s
+    lo, hi = proportion_confint(2, 3, alpha=0.05, method="wilson")
+    assert (tr.loc[p1, "ci_low"], tr.loc[p1, "ci_high"]) == pytest.approx((lo, hi))
+    # week 2's last entrant (Sunday) has not had a whole day before the data ends
+    assert tr.loc[p1, "complete"] and not tr.loc[p2, "complete"]
+    fig = plot_funnel_trend(funnel_trend(data, ["A", "B"], window="1D"))
+    assert fig.axes[0].get_ylabel() == "conversion to B"
+    with pytest.raises(ValueError, match="period='M'"):
+        funnel_trend(data, ["A", "B"], period="M")
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+def test_funnel_trend_adds_up_to_the_funnel(shop):
+    from crmlab.funnel import funnel_trend
+    steps = shop.truth["funnel"].sort_values("step")["event"].tolist()
+    tr = funnel_trend(shop.events, steps, period="D", window="session")
+    f = funnel(shop.events, steps, window="session")
+    for k in range(2, len(steps) + 1):
+        d = tr[tr["step"] == k]
+        assert d["entered"].sum() == f["users"].iloc[0]
+        assert d["users"].sum() == f.loc[f["step"] == k, "users"].iloc[0]
