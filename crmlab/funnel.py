@@ -441,24 +441,37 @@ def _anchored_attempts(r, spec: _Spec):
     return r, _reached_in_any_order(a, spec, 2, a.time, sel)
 
 
-def _windowfunnel_events(t, spec: _Spec):
+def _windowfunnel_events(t, spec: _Spec, levels_only: bool = False):
     """ClickHouse's event list: one row per (event row, step it matches) -- a row matching two
     steps appears twice -- plus, with ``strict_order``, one row of step 0 per row matching no
-    step; positions by (time, step index), ClickHouse's sort."""
-    parts = []
-    for k, s in enumerate(spec.sets, start=1):
-        parts.append(t.filter(t.event.isin(list(s))).mutate(_k=ibis.literal(k).cast("int64")))
-    if "strict_order" in spec.ch:
-        any_step = t.event.isin(sorted(set().union(*map(set, spec.sets))))
-        parts.append(t.filter(~any_step).mutate(_k=ibis.literal(0).cast("int64")))
-    e = parts[0]
-    for p in parts[1:]:
-        e = e.union(p)
-    order = [e.time, e._k, e.event] + ([e[spec.by_col]] if spec.by_col else [])
+    step; positions by (time, step index), ClickHouse's sort (then event and ``by`` value, so
+    that step rows' positions are deterministic; levels alone do not need them)."""
+    strict = "strict_order" in spec.ch
+    if sum(len(x) for x in spec.sets) == len(set().union(*map(set, spec.sets))):
+        # disjoint steps: each row has at most one step index, one scan of the events
+        k = ibis.cases(*[(t.event.isin(list(s)), i) for i, s in enumerate(spec.sets, start=1)], else_=0)
+        e = t.mutate(_k=k.cast("int64"))
+        e = e if strict else e.filter(e._k > 0)
+    else:
+        parts = [t.filter(t.event.isin(list(s))).mutate(_k=ibis.literal(k).cast("int64"))
+                 for k, s in enumerate(spec.sets, start=1)]
+        if strict:
+            any_step = t.event.isin(sorted(set().union(*map(set, spec.sets))))
+            parts.append(t.filter(~any_step).mutate(_k=ibis.literal(0).cast("int64")))
+        e = parts[0]
+        for p in parts[1:]:
+            e = e.union(p)
+    keep = [*spec.part, "time", "_k"] + ([] if levels_only else ["event"] + ([spec.by_col] if spec.by_col else []))
+    e = e.select(*dict.fromkeys(keep))  # narrow rows through the sorts
+    if levels_only and not spec.ch:
+        # Rows with equal (time, step) are interchangeable for the levels: order by them alone,
+        # no positions (one sort fewer).
+        return e.mutate(_pos=ibis.literal(None).cast("int64"), _cx=ibis.literal(0))
+    order = [e.time, e._k] + ([] if levels_only else [e.event] + ([e[spec.by_col]] if spec.by_col else []))
     return e.mutate(_pos=ibis.row_number().over(group_by=spec.part, order_by=order), _cx=ibis.literal(0))
 
 
-def _windowfunnel_chain(t, spec: _Spec):
+def _windowfunnel_chain(t, spec: _Spec, levels_only: bool = False):
     """ClickHouse ``windowFunnel``'s state machine, one level per pass of window functions.
 
     ClickHouse scans the sorted event list keeping, for each level k, the chain that reached k
@@ -471,26 +484,41 @@ def _windowfunnel_chain(t, spec: _Spec):
     repeated step (``strict_deduplication``) and, after the first step-1 event, at a non-step
     event or a step whose previous level is unreached (``strict_order``). The level is the
     highest reached before the stop; the chain reported is the last one at that level.
+    ``levels_only`` (for counts, as :func:`funnel` needs): carry only each chain's start and
+    last time, and return the level alone (no step times or positions).
     """
     n, part = spec.n, spec.part
-    r = _windowfunnel_events(t, spec)
-    before = ibis.window(group_by=part, order_by="_pos", rows=(None, -1))
+    r = _windowfunnel_events(t, spec, levels_only)
+    lean = levels_only and not spec.ch
+    before = ibis.window(group_by=part, order_by=["time", "_k"] if lean else "_pos", rows=(None, -1))
+    own_time = bool(spec.ch & {"strict_increase", "strict_deduplication"})
+
+    def carry(i, k):  # which step's time/position a level-k chain carries
+        # levels only: the start, and its own time when a mode reads it
+        return not levels_only or i == 1 or (i == k and own_time)
+
     is1 = r._k == 1
     r = r.mutate(_ct1_1=is1.ifelse(r.time, ibis.null("timestamp")), _cp1_1=is1.ifelse(r._pos, ibis.null("int64")),
-                 _lvl=is1.ifelse(1, 0), _seen1=is1.ifelse(1, 0).max().over(before).fill_null(0))
+                 _lvl=is1.ifelse(1, 0))
+    if "strict_order" in spec.ch:
+        r = r.mutate(_seen1=is1.ifelse(1, 0).max().over(before).fill_null(0))
     stop = ibis.literal(False)
     for k in range(2, n + 1):
-        last = {f"_lt{i}": r[f"_ct{k - 1}_{i}"].max().over(before) for i in range(1, k)}
-        last |= {f"_lp{i}": r[f"_cp{k - 1}_{i}"].max().over(before) for i in range(1, k)}
+        prev = [i for i in range(1, k) if carry(i, k - 1)]
+        last = {f"_lt{i}": r[f"_ct{k - 1}_{i}"].max().over(before) for i in prev}
+        if not levels_only:
+            last |= {f"_lp{i}": r[f"_cp{k - 1}_{i}"].max().over(before) for i in prev}
         r = r.mutate(**last)
         here = r._k == k
         ok = (here & r._lt1.notnull() & spec.within(r.time, r._lt1)).fill_null(False)
         if "strict_increase" in spec.ch:
             ok = (ok & (r[f"_lt{k - 1}"] < r.time)).fill_null(False)
-        carried = {f"_ct{k}_{i}": ok.ifelse(r[f"_lt{i}"], ibis.null("timestamp")) for i in range(1, k)}
-        carried |= {f"_cp{k}_{i}": ok.ifelse(r[f"_lp{i}"], ibis.null("int64")) for i in range(1, k)}
-        carried[f"_ct{k}_{k}"] = ok.ifelse(r.time, ibis.null("timestamp"))
-        carried[f"_cp{k}_{k}"] = ok.ifelse(r._pos, ibis.null("int64"))
+        carried = {f"_ct{k}_{i}": ok.ifelse(r[f"_lt{i}"], ibis.null("timestamp")) for i in prev if carry(i, k)}
+        if carry(k, k):
+            carried[f"_ct{k}_{k}"] = ok.ifelse(r.time, ibis.null("timestamp"))
+        if not levels_only:
+            carried |= {f"_cp{k}_{i}": ok.ifelse(r[f"_lp{i}"], ibis.null("int64")) for i in prev}
+            carried[f"_cp{k}_{k}"] = ok.ifelse(r._pos, ibis.null("int64"))
         if "strict_order" in spec.ch:  # a step whose previous level is unreached breaks the chain
             stop = stop | (here & r._lt1.isnull() & (r._seen1 == 1))
         r = r.mutate(**carried, _lvl=ok.ifelse(k, r._lvl), _stop=stop)
@@ -503,18 +531,31 @@ def _windowfunnel_chain(t, spec: _Spec):
         stop = stop | dup
     if "strict_order" in spec.ch:
         stop = stop | ((r._k == 0) & (r._seen1 == 1))
+    if levels_only and not spec.ch:
+        # Without strict modes nothing stops the scan before the last level, and ClickHouse's
+        # early return at the last level cannot lower the maximum: the level is max(_lvl).
+        g = r.group_by(part).agg(reached=r._lvl.max().cast("int64"))
+        g = g.filter(g.reached > 0)
+        return r, g.mutate(_t0=ibis.null("timestamp"), _p1=ibis.null("int64"), _plast=ibis.null("int64"),
+                           _cx1=ibis.literal(0).cast("int64"),
+                           **{f"t_{i}": ibis.null("timestamp") for i in range(1, n + 1)})
     stop = stop | (r._lvl == n)  # ClickHouse returns as soon as the last level is reached
     r = r.mutate(_stop=stop)
     r = r.mutate(_cut=r._stop.ifelse(r._pos, ibis.null("int64")).min().over(group_by=part))
     c = r.filter(r._cut.isnull() | (r._pos <= r._cut))
     c = c.mutate(_best=c._lvl.max().over(group_by=part))
     c = c.filter((c._lvl == c._best) & (c._lvl > 0))
+    if levels_only:
+        c = c.group_by(part).agg(_lvl=c._lvl.max())
+        return r, c.select(*part, reached=c._lvl.cast("int64"), _t0=ibis.null("timestamp"), _p1=ibis.null("int64"),
+                           _plast=ibis.null("int64"), _cx1=ibis.literal(0).cast("int64"),
+                           **{f"t_{i}": ibis.null("timestamp") for i in range(1, n + 1)})
     c = c.mutate(_rn=ibis.row_number().over(group_by=part, order_by=ibis.desc(c._pos)))
     c = c.filter(c._rn == 0)
     sel = {}
     for i in range(1, n + 1):
-        sel[f"t_{i}"] = ibis.coalesce(*[c[f"_ct{k}_{i}"] for k in range(max(i, 1), n + 1)] + [ibis.null("timestamp")])
-        sel[f"_p{i}"] = ibis.coalesce(*[c[f"_cp{k}_{i}"] for k in range(max(i, 1), n + 1)] + [ibis.null("int64")])
+        sel[f"t_{i}"] = ibis.coalesce(*[c[f"_ct{k}_{i}"] for k in range(i, n + 1)] + [ibis.null("timestamp")])
+        sel[f"_p{i}"] = ibis.coalesce(*[c[f"_cp{k}_{i}"] for k in range(i, n + 1)] + [ibis.null("int64")])
     a = c.select(*part, **sel, reached=c._lvl.cast("int64"), _cx1=ibis.literal(0).cast("int64"), _plast=c._pos)
     return r, a.mutate(_t0=a.t_1)
 
@@ -569,25 +610,31 @@ _STRATEGIES = {"ordered": _ordered_attempts, "adjacent": _adjacent_attempts,
                "any_order": _any_order_attempts, "anchored": _anchored_attempts}
 
 
-def _attempts(events, steps, *, window, mode, count, clickhouse_modes=(), exclude, by, by_step, as_of, timeout, tz):
+def _attempts(events, steps, *, window, mode, count, clickhouse_modes=(), exclude, by, by_step, as_of, timeout, tz,
+              levels_only=False):
     """The chosen attempt of each user as an Ibis table, plus exclusion counts and metadata.
 
     Columns: ``user_id``, (``session_id``,) ``by`` (when given; text), ``reached`` (1..n),
     ``t_1..t_n`` (time of each reached step). The strategy is picked as the module docstring
-    ("Design") says.
+    ("Design") says. ``levels_only`` (counts without step times, :func:`funnel`): ``t_k`` may
+    be null, and ordered mode with ``count="best"`` on disjoint steps without exclusions or a
+    step-row breakdown runs ClickHouse's scan, its equal (tested against chdb), in fewer passes.
     """
     spec, t, n_after = _prepare(events, steps, window=window, mode=mode, count=count,
                                 clickhouse_modes=clickhouse_modes, exclude=exclude, by=by, by_step=by_step,
                                 as_of=as_of, timeout=timeout, tz=tz)
     one_per_user = False
-    if spec.mode == "windowfunnel":
-        r, a = _windowfunnel_chain(t, spec)
+    disjoint = sum(len(x) for x in spec.sets) == len(set().union(*map(set, spec.sets)))
+    step_row_by = spec.by_col is not None and spec.by_step != "first"
+    best_as_scan = (levels_only and spec.mode == "ordered" and spec.count == "best" and not spec.ex and disjoint
+                    and not step_row_by)
+    if spec.mode == "windowfunnel" or best_as_scan:
+        r, a = _windowfunnel_chain(t, spec, levels_only=levels_only and not step_row_by)
         one_per_user = spec.part == ["user_id"]
     else:
         base, m, r = _positioned(t, spec)
         first_only = spec.mode == "ordered" and spec.count == "first" and not spec.ex
-        disjoint = sum(len(x) for x in spec.sets) == len(set().union(*map(set, spec.sets)))
-        if first_only and disjoint and not (spec.by_col is not None and spec.by_step != "first"):
+        if first_only and disjoint and not step_row_by:
             a = _first_attempt_by_time(base, m, spec)
         elif first_only:
             a = _first_attempt_by_position(r, spec)
@@ -691,7 +738,8 @@ def funnel(events: DataLike, steps, *, window="1D", mode: str = "ordered", count
     """
     a, excluded, meta = _attempts(events, steps, window=window, mode=mode, count=count,
                                   clickhouse_modes=clickhouse_modes, exclude=exclude,
-                                  by=by, by_step=by_step, as_of=as_of, timeout=timeout, tz=tz)
+                                  by=by, by_step=by_step, as_of=as_of, timeout=timeout, tz=tz,
+                                  levels_only=True)
     n = len(meta["steps"])
     keys = ["by"] if by is not None else []
     aggs = {f"s{k}": (a.reached >= k).ifelse(1, 0).sum() for k in range(1, n + 1)}

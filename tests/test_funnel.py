@@ -618,3 +618,28 @@ def test_funnel_trend_adds_up_to_the_funnel(shop):
         d = tr[tr["step"] == k]
         assert d["entered"].sum() == f["users"].iloc[0]
         assert d["users"].sum() == f.loc[f["step"] == k, "users"].iloc[0]
+
+
+@pytest.mark.parametrize("kw", [dict(window="40min"), dict(window="session"), dict(window=None, by="device", by_step="first"),
+                                dict(window="40min", by="segment"),
+                                dict(window="40min", mode="windowfunnel", clickhouse_modes=("strict_order",)),
+                                dict(window="40min", mode="windowfunnel", clickhouse_modes=("strict_deduplication",))])
+def test_counts_only_scan_equals_the_attempts(random_events, kw):
+    """funnel() counts ordered/best on disjoint steps with ClickHouse's scan (levels only); the
+    per-user attempts of funnel_users must give the same counts."""
+    rng = np.random.default_rng(2)
+    e = random_events.assign(device=rng.choice(["app", "mobile", None], len(random_events)))
+    kw = dict(kw)
+    if kw.get("by") == "segment":
+        users = sorted(e["user_id"].unique())
+        kw["by"] = pd.DataFrame({"user_id": users[::3], "segment": "third"})
+    if "mode" not in kw:
+        kw["count"] = "best"
+    f = funnel(e, STEPS, **kw)
+    u = funnel_users(e, STEPS, **kw)
+    keys = ["by"] if "by" in kw else []
+    ref = pd.DataFrame([{**({"by": b} if keys else {}), "step": k, "users": int((g["reached"] >= k).sum())}
+                        for b, g in (u.groupby("by") if keys else [(None, u)]) for k in (1, 2, 3)])
+    got = f[keys + ["step", "users"]].reset_index(drop=True)
+    assert_same_frame(got, ref, sort_by=keys + ["step"])
+    assert f["users"].iloc[-1] > 0
