@@ -46,11 +46,11 @@ import pandas as pd
 
 from .engine import DataLike, as_table, report_exclusions, to_pandas
 from .schema import DEFAULT_TZ
-from .sessions import _cut_as_of, _epoch_us, _label, _with_sessions
+from .sessions import _cut_as_of, _epoch_us, _interval, _label, _with_sessions
 from .validate import canonical
 
 __all__ = ["transitions", "step_matrix", "step_flows", "top_paths", "dropped_paths", "compare_paths",
-           "plot_transition_heatmap", "plot_flow"]
+           "plot_transition_heatmap", "plot_flow", "abandonment_causes", "CAUSES"]
 
 ENDED = "(ended)"
 SEP = " > "
@@ -465,3 +465,112 @@ def plot_flow(flows: pd.DataFrame, *, ax=None, min_share: float = 0.0):
         ax.spines[side].set_visible(False)
     ax.set_title("flow of paths between steps (band width = paths; ended paths leave the diagram)")
     return ax
+
+
+# --------------------------------------------------------------------------- why carts are abandoned
+CAUSES = ("price", "checkout friction", "new visitor", "unclear")
+
+
+def abandonment_causes(events: DataLike, orders: DataLike | None = None, customers: DataLike | None = None, *,
+                       within="24h", lookback="7D", timeout="30min", as_of=None,
+                       tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """The likely cause of each cart abandonment, read from the abandoner's flow, with the evidence.
+
+    Abandoners are those of :func:`crmlab.segments.cart_abandonment` (same ``within`` and
+    ``as_of``). For each, the events from ``lookback`` before the abandonment (the latest cart
+    or checkout action) to ``within`` after it are read:
+
+    - ``removals``: ``remove_from_cart`` events;
+    - ``cheaper_views``: ``product_view`` events of the category of the user's latest
+      ``add_to_cart`` at a lower ``price`` than that item (``carted_category``,
+      ``carted_price``; none when either is missing);
+    - ``reached_checkout``: the abandonment happened at checkout (``stage == "checkout"``);
+    - ``first_visit``: no event of the user before the session of the abandonment
+      (sessions: ``session_id``, else ``timeout`` of inactivity); ``signed_up``: the customer's
+      ``signup_time`` is at or before the abandonment (missing without ``customers``).
+
+    ``likely_cause`` takes the first that applies, in this order: ``"price"`` (a removal or a
+    cheaper view), ``"checkout friction"`` (reached checkout), ``"new visitor"`` (first visit
+    and not signed up; needs ``customers``), else ``"unclear"``. The order is a rule of thumb
+    for choosing a reminder (a price message, a checkout-help message, a welcome offer), not
+    an estimate; measure each cause's reminder with :mod:`crmlab.uplift`. ``evidence`` says it
+    in words. Returns one row per abandoner, sorted by user.
+    """
+    from .checks import duration
+    from .segments import cart_abandonment
+
+    back = duration(lookback, "lookback")
+    ahead = duration(within, "within")
+    ab = cart_abandonment(events, orders, within=within, as_of=as_of, tz=tz)
+    cols = ["user_id", "stage", "abandoned_time", "removals", "cheaper_views", "carted_category", "carted_price",
+            "reached_checkout", "first_visit", "signed_up", "likely_cause", "evidence"]
+    if not len(ab):
+        return report_exclusions(pd.DataFrame(columns=cols), ab.attrs.get("excluded", {}), "abandonment_causes")
+    t = canonical(events, "events", tz=tz)
+    t, _ = _cut_as_of(t, "time", as_of, tz)
+    t, _ = _with_sessions(t, timeout, False)
+    a = as_table(ab[["user_id", "stage", "abandoned_time"]], tz)
+    a = a.select(_a_uid=a.user_id.cast(t.schema()["user_id"]), stage=a.stage, _at=a.abandoned_time)
+    j = t.join(a, t.user_id == a._a_uid)
+    # the item behind the abandonment: the latest add_to_cart at or before it
+    adds = j.filter((j.event == "add_to_cart") & (j.time <= j._at))
+    adds = adds.mutate(_rn=ibis.row_number().over(group_by="user_id", order_by=[ibis.desc(adds.time),
+                                                                                  ibis.desc(adds.price)]))
+    item = adds.filter(adds._rn == 0).select(_i_uid=adds.user_id, carted_category=adds.category,
+                                             carted_price=adds.price)
+    j = j.left_join(item, j.user_id == item._i_uid).select(*j.columns, "carted_category", "carted_price")
+    near = j.filter((j.time >= j._at - _interval(back)) & (j.time <= j._at + _interval(ahead)))
+    cheaper = ((near.event == "product_view") & (near.category == near.carted_category)
+               & (near.price < near.carted_price)).fill_null(False)
+    ev = near.group_by("user_id").agg(removals=(near.event == "remove_from_cart").ifelse(1, 0).sum(),
+                                      cheaper_views=cheaper.ifelse(1, 0).sum())
+    # the abandonment's session: the session of the user's last event at or before it
+    upto = j.filter(j.time <= j._at)
+    upto = upto.mutate(_rn=ibis.row_number().over(group_by="user_id", order_by=[ibis.desc(upto.time), upto.session_id]))
+    sess = upto.filter(upto._rn == 0).select(_s_uid=upto.user_id, _sid=upto.session_id)
+    js = j.join(sess, [j.user_id == sess._s_uid, j.session_id == sess._sid])
+    starts = js.group_by("user_id").agg(_start=js.time.min())
+    first = t.group_by("user_id").agg(_first=t.time.min())
+    fv = starts.join(first, "user_id").select("user_id", first_visit=lambda x: x._first >= x._start)
+    base = j.select("user_id", "stage", "_at", "carted_category", "carted_price").distinct()
+    out = base.left_join(ev, "user_id").select(base.user_id, base.stage, base._at, base.carted_category,
+                                               base.carted_price, ev.removals, ev.cheaper_views)
+    out = out.left_join(fv, "user_id").select(*out.columns, "first_visit")
+    df = to_pandas(out, tz).rename(columns={"_at": "abandoned_time"})
+    for c in ("removals", "cheaper_views"):
+        df[c] = df[c].fillna(0).astype("int64")
+    df["reached_checkout"] = df["stage"] == "checkout"
+    df["first_visit"] = df["first_visit"].fillna(False).astype(bool)
+    df["signed_up"] = _signed_up(df, customers, tz)
+    df["likely_cause"] = _likely_cause(df)
+    df["evidence"] = [_evidence(r) for r in df.itertuples()]
+    df = df[cols].sort_values("user_id", kind="stable").reset_index(drop=True)
+    return report_exclusions(df, ab.attrs.get("excluded", {}), "abandonment_causes")
+
+
+def _signed_up(df: pd.DataFrame, customers, tz) -> pd.Series:
+    if customers is None:
+        return pd.Series(pd.NA, index=df.index, dtype="boolean")
+    c = to_pandas(canonical(customers, "customers", tz=tz).select("user_id", "signup_time"), tz)
+    m = df[["user_id", "abandoned_time"]].merge(c, on="user_id", how="left")
+    return pd.Series((m["signup_time"].notna() & (m["signup_time"] <= m["abandoned_time"])).to_numpy(),
+                     index=df.index, dtype="boolean")
+
+
+def _likely_cause(df: pd.DataFrame) -> np.ndarray:
+    price = (df["removals"] > 0) | (df["cheaper_views"] > 0)
+    new = df["first_visit"] & (df["signed_up"] == False).fillna(False)  # noqa: E712 -- NA stays not new
+    return np.select([price, df["reached_checkout"], new], list(CAUSES[:3]), CAUSES[3])
+
+
+def _evidence(r) -> str:
+    parts = []
+    if r.removals:
+        parts.append(f"removed {r.removals} item(s)")
+    if r.cheaper_views:
+        parts.append(f"viewed {r.cheaper_views} cheaper {r.carted_category} product(s) (carted at {r.carted_price:,.0f})")
+    if r.reached_checkout:
+        parts.append("reached checkout and left")
+    if r.first_visit:
+        parts.append("first visit" + ("" if pd.isna(r.signed_up) else (", signed up" if r.signed_up else ", not signed up")))
+    return "; ".join(parts) or "no sign in the flow"

@@ -219,3 +219,67 @@ def test_backends_agree(backend, random_events):
     assert_same_frame(dropped_paths(data, ["view", "cart", "buy"], top=None, window="2h"),
                       dropped_paths(random_events, ["view", "cart", "buy"], top=None, window="2h"),
                       sort_by=["last_step_name", "path"])
+
+
+# --------------------------------------------------------------------------- abandonment causes
+def _row(u, m, e, cat=None, price=None):
+    return {"user_id": u, "time": D0 + pd.Timedelta(minutes=m), "event": e, "category": cat, "price": price}
+
+
+CARTS = pd.DataFrame([
+    _row("p1", -3000, "page_view"), _row("p1", 0, "product_view", "shoes", 100.0),
+    _row("p1", 1, "add_to_cart", "shoes", 100.0), _row("p1", 5, "product_view", "shoes", 80.0),   # cheaper view
+    _row("p1", 6, "product_view", "shoes", 120.0), _row("p1", 7, "product_view", "bags", 10.0),  # not cheaper / other category
+    _row("p2", -3000, "page_view"), _row("p2", 0, "add_to_cart", "bags", 50.0),
+    _row("p2", 2, "remove_from_cart", "bags", 50.0), _row("p2", 3, "add_to_cart", "bags", 60.0),  # a removal
+    _row("c1", -3000, "page_view"), _row("c1", 0, "add_to_cart", "bags", 50.0), _row("c1", 2, "begin_checkout"),
+    _row("n1", 0, "page_view"), _row("n1", 1, "add_to_cart", "hats", 20.0),   # first visit, signed up before
+    _row("n2", 0, "page_view"), _row("n2", 1, "add_to_cart", "hats", 20.0),   # first visit, signs up later
+    _row("b1", 0, "add_to_cart", "hats", 20.0), _row("b1", 5, "purchase"),    # bought: not an abandoner
+    _row("z", 5000, "page_view"),
+])
+CUSTOMERS = pd.DataFrame({"user_id": ["p1", "p2", "c1", "n1", "n2", "b1", "z"],
+                          "signup_time": [D0 - pd.Timedelta(days=30)] * 4 + [D0 + pd.Timedelta(days=2), D0, D0]})
+
+
+def test_abandonment_causes_hand_counted():
+    from crmlab.paths import abandonment_causes
+    c = abandonment_causes(CARTS, customers=CUSTOMERS).set_index("user_id")
+    assert c["likely_cause"].to_dict() == {"c1": "checkout friction", "n1": "unclear", "n2": "new visitor",
+                                           "p1": "price", "p2": "price"}
+    assert c.loc["p1", "cheaper_views"] == 1 and c.loc["p1", "carted_price"] == 100
+    assert c.loc["p2", "removals"] == 1 and c.loc["p2", "carted_price"] == 60  # the latest add
+    assert bool(c.loc["n2", "first_visit"]) and not bool(c.loc["c1", "first_visit"])
+    assert "reached checkout" in c.loc["c1", "evidence"]
+    # without customers nobody is called a new visitor (signup unknown)
+    assert "new visitor" not in set(abandonment_causes(CARTS)["likely_cause"])
+
+
+def test_abandonment_causes_match_brute_force_and_backends(backend):
+    from crmlab.paths import abandonment_causes
+    from crmlab.segments import cart_abandonment
+    rng = np.random.default_rng(5)
+    n = 3000
+    e = pd.DataFrame({"user_id": [f"u{u:03d}" for u in rng.integers(0, 150, n)],
+                      "time": D0 + pd.to_timedelta(rng.integers(0, 10 * 24 * 60, n), unit="min"),
+                      "event": rng.choice(["page_view", "product_view", "add_to_cart", "remove_from_cart",
+                                           "begin_checkout", "purchase"], n, p=[.25, .4, .15, .07, .08, .05]),
+                      "category": rng.choice(["a", "b"], n), "price": rng.integers(1, 10, n).astype(float)})
+    got = abandonment_causes(backend(e))
+    ab = cart_abandonment(e).set_index("user_id")
+    assert list(got["user_id"]) == sorted(ab.index) and len(got) > 30
+    tz = "Asia/Seoul"
+    ev = e.assign(t=e["time"].dt.tz_localize(tz)).sort_values(["user_id", "t"])
+    for r in got.itertuples():
+        g = ev[ev["user_id"] == r.user_id]
+        at = ab.loc[r.user_id, "abandoned_time"]
+        adds = g[(g["event"] == "add_to_cart") & (g["t"] <= at)].sort_values(["t", "price"])
+        cat, price = (adds["category"].iloc[-1], adds["price"].iloc[-1]) if len(adds) else (None, np.nan)
+        near = g[(g["t"] >= at - pd.Timedelta("7D")) & (g["t"] <= at + pd.Timedelta("24h"))]
+        assert r.removals == (near["event"] == "remove_from_cart").sum()
+        assert r.cheaper_views == ((near["event"] == "product_view") & (near["category"] == cat)
+                                   & (near["price"] < price)).sum()
+        gaps = g["t"].diff() > pd.Timedelta("30min")
+        start = g["t"][(gaps | (g["t"] == g["t"].iloc[0])) & (g["t"] <= at)].max()
+        assert r.first_visit == (g["t"].min() >= start)
+    assert set(got["likely_cause"]) <= {"price", "checkout friction", "unclear"}
