@@ -50,7 +50,8 @@ from .sessions import _cut_as_of, _epoch_us, _interval, _label, _with_sessions
 from .validate import canonical
 
 __all__ = ["transitions", "step_matrix", "step_flows", "top_paths", "dropped_paths", "compare_paths",
-           "plot_transition_heatmap", "plot_flow", "abandonment_causes", "CAUSES"]
+           "plot_transition_heatmap", "plot_flow", "abandonment_causes", "CAUSES", "lapse_signals",
+           "plot_lapse_signals", "SIGNALS"]
 
 ENDED = "(ended)"
 SEP = " > "
@@ -574,3 +575,141 @@ def _evidence(r) -> str:
     if r.first_visit:
         parts.append("first visit" + ("" if pd.isna(r.signed_up) else (", signed up" if r.signed_up else ", not signed up")))
     return "; ".join(parts) or "no sign in the flow"
+
+
+# --------------------------------------------------------------------------- signals before lapse
+SIGNALS = ("long_product_view", "cart_removal", "repeated_category_views", "search", "sessions_per_week")
+
+
+def _user_signals(t: ir.Table, *, last_sessions: int, dwell_s: float, repeat_views: int, weeks: int) -> ir.Table:
+    """Per user, over their last ``last_sessions`` sessions: 0/1 flags of each behaviour, and
+    sessions per week over the ``weeks`` weeks up to their last session's start."""
+    w = ibis.window(group_by=["user_id", "session_id"], order_by=[t.time, t.event])
+    e = t.mutate(_next=t.time.lead().over(w))
+    e = e.mutate(_dwell=(_epoch_us(e._next) - _epoch_us(e.time)).cast("float64") / 1e6)
+    s = e.group_by(["user_id", "session_id"]).agg(
+        _start=e.time.min(),
+        _long=((e.event == "product_view") & (e._dwell >= dwell_s)).fill_null(False).ifelse(1, 0).max(),
+        _removal=(e.event == "remove_from_cart").ifelse(1, 0).max(),
+        _search=(e.event == "search").ifelse(1, 0).max())
+    pv = e.filter((e.event == "product_view") & e.category.notnull())
+    cat = pv.group_by(["user_id", "session_id", "category"]).agg(_n=pv.count())
+    cat = cat.group_by(["user_id", "session_id"]).agg(_maxcat=cat._n.max())
+    s = s.left_join(cat, ["user_id", "session_id"]).select(*s.columns, _rep=(cat._maxcat >= repeat_views).fill_null(False))
+    s = s.mutate(_rk=ibis.row_number().over(group_by="user_id", order_by=[ibis.desc(s._start), ibis.desc(s.session_id)]),
+                 _last=s._start.max().over(group_by="user_id"))
+    recent = s.filter(s._rk < last_sessions)
+    flags = recent.group_by("user_id").agg(long_product_view=recent._long.max(), cart_removal=recent._removal.max(),
+                                           repeated_category_views=recent._rep.ifelse(1, 0).max(),
+                                           search=recent._search.max())
+    span = s.filter(s._start > s._last - _interval(pd.Timedelta(weeks=weeks)))
+    freq = span.group_by("user_id").agg(sessions_per_week=span.count().cast("float64") / weeks)
+    return flags.join(freq, "user_id").select(flags.user_id, *[c for c in SIGNALS[:4]], "sessions_per_week")
+
+
+def lapse_signals(events: DataLike, orders: DataLike, *, as_of=None, last_sessions: int = 3, min_dwell="3min",
+                  repeat_views: int = 3, weeks: int = 4, factor: float = 1.0, lapse_days: float = 60,
+                  alpha: float = 0.05, timeout="30min", tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """Behaviour in the last sessions of customers who lapse, against retained customers'.
+
+    Groups: ``lapsing`` are the buyers :func:`crmlab.segments.churn_risk` flags at ``as_of``
+    (inactive longer than their own repurchase cycle times ``factor``, or ``lapse_days`` for
+    one-time buyers: churn-risk and churned alike); ``retained`` are the other buyers with
+    events. For each user, over their last ``last_sessions`` sessions up to ``as_of``:
+
+    - ``long_product_view``: a product view followed, in the session, by the next event at
+      least ``min_dwell`` later (the dwell rule of :func:`crmlab.segments.explorers`);
+    - ``cart_removal``: a ``remove_from_cart``;
+    - ``repeated_category_views``: ``repeat_views`` or more product views of one category in
+      one session;
+    - ``search``: a ``search`` event;
+    - ``sessions_per_week``: sessions started in the ``weeks`` weeks up to the user's last
+      session start, divided by ``weeks`` (a rate before the lapse, not diluted by it).
+
+    Returns one row per signal: ``signal``, for each group ``n_*``, ``value_*`` (share of users
+    with the signal, or the mean sessions per week), ``ci_low_*``, ``ci_high_*`` (Wilson
+    score intervals, :func:`crmlab.abtest.frequentist.wilson_interval`; for the mean, the t
+    interval ``mean +- t_{n-1} s / sqrt(n)``), ``difference = value_lapsing - value_retained``,
+    ``p_value`` (two-proportion z-test, statsmodels ``proportions_ztest``; Welch's t-test,
+    ``scipy.stats.ttest_ind(equal_var=False)``, for the mean) and ``method``. Buyers without
+    events are counted in ``attrs["excluded"]``.
+    """
+    from scipy import stats
+    from statsmodels.stats.proportion import proportions_ztest
+
+    from .abtest.frequentist import wilson_interval
+    from .checks import alpha as check_alpha
+    from .checks import duration
+    from .segments import churn_risk
+
+    _check_int("last_sessions", last_sessions, 1)
+    _check_int("repeat_views", repeat_views, 2)
+    _check_int("weeks", weeks, 1)
+    alpha = check_alpha(alpha, "alpha")
+    dwell_s = duration(min_dwell, "min_dwell").total_seconds()
+    risk = churn_risk(orders, events, as_of=as_of, factor=factor, lapse_days=lapse_days, tz=tz)
+    o = canonical(orders, "orders", tz=tz)
+    o, _ = _cut_as_of(o, "time", risk.attrs["as_of"], tz)
+    buyers = to_pandas(o.select("user_id").distinct(), tz)["user_id"]
+    t = canonical(events, "events", tz=tz)
+    t, n_after = _cut_as_of(t, "time", risk.attrs["as_of"], tz)
+    t, _ = _with_sessions(t, timeout, False)
+    sig = to_pandas(_user_signals(t, last_sessions=last_sessions, dwell_s=dwell_s, repeat_views=repeat_views,
+                                  weeks=weeks), tz)
+    sig = sig[sig["user_id"].isin(set(buyers))]
+    sig["group"] = np.where(sig["user_id"].isin(set(risk["user_id"])), "lapsing", "retained")
+    rows = []
+    for name in SIGNALS:
+        row = {"signal": name}
+        g = {k: sig.loc[sig["group"] == k, name].astype(float) for k in ("lapsing", "retained")}
+        for k, x in g.items():
+            n = len(x)
+            row[f"n_{k}"] = n
+            if name == "sessions_per_week":
+                m, se = x.mean(), x.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+                tq = stats.t.ppf(1 - alpha / 2, max(n - 1, 1))
+                row.update({f"value_{k}": m, f"ci_low_{k}": m - tq * se, f"ci_high_{k}": m + tq * se})
+            else:
+                lo, hi = wilson_interval(x.sum(), n, alpha)
+                row.update({f"value_{k}": x.mean() if n else np.nan, f"ci_low_{k}": float(lo), f"ci_high_{k}": float(hi)})
+        a, b = g["lapsing"], g["retained"]
+        if name == "sessions_per_week":
+            p = stats.ttest_ind(a, b, equal_var=False).pvalue if len(a) > 1 and len(b) > 1 else np.nan
+            method = "Welch t-test; t interval"
+        else:
+            ok = len(a) and len(b) and 0 < a.sum() + b.sum() < len(a) + len(b)
+            p = proportions_ztest([a.sum(), b.sum()], [len(a), len(b)])[1] if ok else np.nan
+            method = "two-proportion z-test; Wilson interval"
+        row.update(difference=row["value_lapsing"] - row["value_retained"], p_value=float(p), method=method)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    n_no_events = int((~buyers.isin(set(sig["user_id"]))).sum())
+    out.attrs["as_of"] = risk.attrs["as_of"]
+    return report_exclusions(out, {"buyers without events": n_no_events, "events after as_of": n_after},
+                             "lapse_signals")
+
+
+def plot_lapse_signals(result: pd.DataFrame, *, ax=None):
+    """The share of users with each signal, lapsing against retained, with their intervals
+    (sessions per week, another unit, stays in the table). Returns the Axes."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
+
+    from .plotting import setup
+    setup()
+    d = result[result["signal"] != "sessions_per_week"].reset_index(drop=True)
+    ax = ax or plt.subplots(figsize=(7.5, 0.7 * len(d) + 1.5))[1]
+    y = np.arange(len(d))
+    for off, k, colour in ((-0.12, "lapsing", "#c0392b"), (0.12, "retained", "#2e86c1")):
+        v = d[f"value_{k}"]
+        # clip: at a share of 0 the Wilson bound can come out as -1e-18 in floating point
+        err = np.clip(np.vstack([v - d[f"ci_low_{k}"], d[f"ci_high_{k}"] - v]), 0, None)
+        ax.errorbar(v, y + off, xerr=err, fmt="o", color=colour, capsize=3, label=k)
+    ax.set_yticks(y)
+    ax.set_yticklabels([s.replace("_", " ") for s in d["signal"]])
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("share of users (last sessions), with interval")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    ax.set_title("behaviour in the last sessions: lapsing vs retained customers")
+    return ax

@@ -283,3 +283,75 @@ def test_abandonment_causes_match_brute_force_and_backends(backend):
         start = g["t"][(gaps | (g["t"] == g["t"].iloc[0])) & (g["t"] <= at)].max()
         assert r.first_visit == (g["t"].min() >= start)
     assert set(got["likely_cause"]) <= {"price", "checkout friction", "unclear"}
+
+
+# --------------------------------------------------------------------------- signals before lapse
+def _lapse_data():
+    rng = np.random.default_rng(8)
+    n = 6000
+    users = [f"u{u:03d}" for u in rng.integers(0, 200, n)]
+    e = pd.DataFrame({"user_id": users,
+                      "time": D0 + pd.to_timedelta(rng.integers(0, 60 * 24 * 60, n) // 7 * 7, unit="min"),
+                      "event": rng.choice(["page_view", "product_view", "search", "remove_from_cart", "add_to_cart"], n,
+                                          p=[.25, .45, .12, .06, .12]),
+                      "category": rng.choice(["a", "b", None], n, p=[.5, .4, .1])})
+    m = 500
+    o = pd.DataFrame({"order_id": [f"o{i}" for i in range(m)], "user_id": [f"u{u:03d}" for u in rng.integers(0, 150, m)],
+                      "time": D0 + pd.to_timedelta(rng.integers(0, 60 * 24 * 60, m), unit="min"),
+                      "revenue": 10.0})
+    # a third of the users stop after 20 days: they lapse
+    stop = D0 + pd.Timedelta(days=20)
+    quits = lambda d: d["user_id"].str[1:].astype(int) < 60  # noqa: E731
+    return e[~quits(e) | (e["time"] < stop)].reset_index(drop=True), o[~quits(o) | (o["time"] < stop)].reset_index(drop=True)
+
+
+def test_lapse_signals_match_brute_force_and_statsmodels():
+    from scipy import stats
+    from statsmodels.stats.proportion import proportions_ztest
+
+    from crmlab.paths import lapse_signals, plot_lapse_signals
+    from crmlab.segments import churn_risk
+    e, o = _lapse_data()
+    got = lapse_signals(e, o).set_index("signal")
+    risk = set(churn_risk(o, e)["user_id"])
+    assert got.attrs["excluded"]["events after as_of"] > 0  # as_of is the last order: later events are cut
+    e = e[e["time"] <= got.attrs["as_of"].tz_localize(None)]
+    flags = {}
+    for u, g in e.sort_values(["user_id", "time", "event"]).groupby("user_id"):
+        if u not in set(o["user_id"]):
+            continue
+        g = g.reset_index(drop=True)
+        sess = (g["time"].diff() > pd.Timedelta("30min")).cumsum()
+        starts = g.groupby(sess)["time"].min()
+        last = starts.sort_values(ascending=False).index[:3]
+        nxt = g.groupby(sess)["time"].shift(-1)
+        long = (g["event"] == "product_view") & ((nxt - g["time"]) >= pd.Timedelta("3min"))
+        pv = g[g["event"] == "product_view"].dropna(subset=["category"])
+        rep = pv.groupby([sess[pv.index], pv["category"]]).size().groupby(level=0).max() >= 3
+        inl = sess.isin(last)
+        flags[u] = {"long_product_view": long[inl].any(), "cart_removal": (g["event"][inl] == "remove_from_cart").any(),
+                    "repeated_category_views": bool(rep.reindex(last, fill_value=False).any()),
+                    "search": (g["event"][inl] == "search").any(),
+                    "sessions_per_week": (starts > starts.max() - pd.Timedelta(weeks=4)).sum() / 4,
+                    "group": "lapsing" if u in risk else "retained"}
+    ref = pd.DataFrame.from_dict(flags, orient="index")
+    la, re_ = ref[ref["group"] == "lapsing"], ref[ref["group"] == "retained"]
+    assert got.loc["search", "n_lapsing"] == len(la) > 20 and got.loc["search", "n_retained"] == len(re_) > 20
+    for s in ("long_product_view", "cart_removal", "repeated_category_views", "search"):
+        assert got.loc[s, "value_lapsing"] == pytest.approx(la[s].mean())
+        assert got.loc[s, "value_retained"] == pytest.approx(re_[s].mean())
+        assert got.loc[s, "p_value"] == pytest.approx(proportions_ztest([la[s].sum(), re_[s].sum()], [len(la), len(re_)])[1], nan_ok=True)
+    spw = "sessions_per_week"
+    assert got.loc[spw, "value_lapsing"] == pytest.approx(la[spw].mean())
+    assert got.loc[spw, "p_value"] == pytest.approx(stats.ttest_ind(la[spw], re_[spw], equal_var=False).pvalue)
+    assert (got["ci_low_lapsing"] <= got["value_lapsing"] + 1e-12).all()
+    ax = plot_lapse_signals(got.reset_index())
+    assert len(ax.get_yticklabels()) == 4
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+def test_lapse_signals_backends_agree(backend):
+    from crmlab.paths import lapse_signals
+    e, o = _lapse_data()
+    assert_same_frame(lapse_signals(backend(e), backend(o)), lapse_signals(e, o))
