@@ -362,6 +362,7 @@ class CohortResult:
     scores: pd.DataFrame | None = None
     value: pd.DataFrame | None = None  # clv.value_by_segment
     value_total: float = float("nan")
+    lapse: pd.DataFrame | None = None  # crmlab.paths.lapse_signals: last sessions, lapsing vs retained
     notes: list[str] = field(default_factory=list)  # modules missing
     problems: list[str] = field(default_factory=list)  # sections the data does not allow, and why
 
@@ -405,6 +406,11 @@ def cohort_rfm(data, as_of: pd.Timestamp, *, period: str = "W", repurchase_days:
             out.notes.append("crmlab.clv")
         except ValueError as e:  # e.g. no repeat buyers: the models cannot be fitted
             out.problems.append(f"CLV: {e}")
+    if data.events is not None:
+        try:
+            out.lapse = importlib.import_module("crmlab.paths").lapse_signals(data.events, orders, as_of=as_of, tz=tz)
+        except ImportError:
+            out.notes.append("crmlab.paths")
     return out
 
 
