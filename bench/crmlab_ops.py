@@ -32,6 +32,11 @@ def funnel(data, con=None):
     return f(_tables(data, con)["events"], list(FUNNEL), window=f"{FUNNEL_WINDOW_HOURS}h", mode="ordered", count="first")
 
 
+def funnel_best(data, con=None):
+    from crmlab.funnel import funnel as f
+    return f(_tables(data, con)["events"], list(FUNNEL), window=f"{FUNNEL_WINDOW_HOURS}h", mode="ordered", count="best")
+
+
 def retention(data, con=None):
     from crmlab.cohort import retention as f
     return f(_tables(data, con)["orders"], period="M", metric="users", mode="on", as_of=AS_OF)

@@ -161,6 +161,45 @@ def funnel_pandas(data: Path) -> pd.DataFrame:
     return pd.DataFrame({"step": np.arange(1, len(FUNNEL) + 1), "users": counts})
 
 
+# ---------------------------------------------------------------- four-step funnel, best attempt
+def funnel_best_sql(data: Path) -> pd.DataFrame:
+    """Ordered funnel, each user's best attempt (ClickHouse windowFunnel's level; disjoint steps):
+    events sorted by (time, step); a step-k event extends the latest step-(k-1) chain before it
+    when it is within 24 h of that chain's start (the latest start reaching k-1 is the best)."""
+    s = FUNNEL
+    case = " ".join(f"WHEN '{e}' THEN {i + 1}" for i, e in enumerate(s))
+    win = "WINDOW w AS (PARTITION BY user_id ORDER BY time, k ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+    within = f"time <= p + INTERVAL {FUNNEL_WINDOW_HOURS} HOUR"
+    q = f"""
+    WITH e AS (SELECT user_id, time, CASE event {case} END AS k FROM {_p(data, 'events')} WHERE event IN {tuple(s)}),
+    c1 AS (SELECT *, CASE WHEN k = 1 THEN time END AS c FROM e),
+    l2 AS (SELECT user_id, time, k, c AS c1, max(c) OVER w AS p FROM c1 {win}),
+    c2 AS (SELECT *, CASE WHEN k = 2 AND {within} THEN p END AS c2 FROM l2),
+    l3 AS (SELECT user_id, time, k, c1, c2, max(c2) OVER w AS p FROM c2 {win}),
+    c3 AS (SELECT *, CASE WHEN k = 3 AND {within} THEN p END AS c3 FROM l3),
+    l4 AS (SELECT user_id, time, k, c1, c2, c3, max(c3) OVER w AS p FROM c3 {win}),
+    lv AS (SELECT user_id, max(CASE WHEN k = 4 AND {within} THEN 4 WHEN c3 IS NOT NULL THEN 3
+                                    WHEN c2 IS NOT NULL THEN 2 WHEN c1 IS NOT NULL THEN 1 END) AS lvl
+           FROM l4 GROUP BY user_id)
+    SELECT s.step, count(*) AS users FROM lv JOIN (VALUES (1), (2), (3), (4)) s(step) ON lv.lvl >= s.step
+    GROUP BY s.step ORDER BY s.step"""
+    return _con().sql(q).df()
+
+
+def funnel_best_chdb(data: Path) -> pd.DataFrame:
+    """The same with ClickHouse's own windowFunnel (in-process, chdb), microsecond timestamps."""
+    import chdb
+    conds = ", ".join(f"event = '{e}'" for e in FUNNEL)
+    path = Path(data) / "events.parquet"
+    q = f"""
+    SELECT step, countIf(lvl >= step) AS users
+    FROM (SELECT user_id, windowFunnel({FUNNEL_WINDOW_HOURS * 3600 * 1_000_000})(
+              toUInt64(toUnixTimestamp64Micro(toDateTime64(time, 6, 'UTC'))), {conds}) AS lvl
+          FROM file('{path}', Parquet) WHERE event IN {tuple(FUNNEL)} GROUP BY user_id)
+    ARRAY JOIN [1, 2, 3, 4] AS step GROUP BY step ORDER BY step"""
+    return chdb.query(q, "DataFrame")
+
+
 # ---------------------------------------------------------------- attribution
 def attribution_sql(data: Path) -> pd.DataFrame:
     """Receipt-based, half-open 3-day window after delivery, one credit per order and campaign

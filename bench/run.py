@@ -24,8 +24,8 @@ from pathlib import Path
 from .generate import ORDER_SCALES, generate
 
 HERE = Path(__file__).resolve().parent
-OPS = ("sessionize", "funnel", "retention", "rfm", "rfm_lifetimes", "attribution", "abstats", "weekly_report")
-IMPLS = ("crmlab", "crmlab_warm", "sql", "pandas", "spark", "lifetimes")
+OPS = ("sessionize", "funnel", "funnel_best", "retention", "rfm", "rfm_lifetimes", "attribution", "abstats", "weekly_report")
+IMPLS = ("crmlab", "crmlab_warm", "sql", "pandas", "spark", "lifetimes", "chdb")
 LIFETIMES_VENV = HERE / ".venv-lifetimes"
 TIME = Path("/usr/bin/time")  # Debian package `time`
 
@@ -87,6 +87,10 @@ def applicable(op: str, impl: str, scale: str = "10M") -> bool:
         return False
     if impl == "lifetimes":  # the peer computes lifetimes' definitions: compared with the same call
         return op == "rfm_lifetimes"
+    if impl == "chdb":  # ClickHouse's windowFunnel is the peer of the best-attempt funnel only
+        return op == "funnel_best"
+    if op == "funnel_best" and impl == "pandas":
+        return False
     if op == "weekly_report":
         return impl == "crmlab"
     return True
@@ -154,8 +158,10 @@ def render(rows: list[dict]) -> str:
              "A run with `--scales`, `--ops` or `--impls` replaces only its own cells; results.json keeps",
              "when each cell was measured (UTC). *10M-orders* holds orders alone (RFM and retention on 10M",
              "orders); the other scales count events, with orders and messages in proportion.", "",
-             "| scale | operation | crmlab s | warm s | SQL s | pandas s | Spark s | lifetimes s | crmlab/SQL | warm/SQL | pandas/crmlab | Spark/crmlab | lifetimes/crmlab | crmlab peak MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "*funnel_best* is the ordered funnel counting each user's best attempt; its peer *chdb* is",
+             "ClickHouse's `windowFunnel` run in-process by chdb (no pandas peer).", "",
+             "| scale | operation | crmlab s | warm s | SQL s | pandas s | Spark s | lifetimes s | chdb s | crmlab/SQL | warm/SQL | pandas/crmlab | Spark/crmlab | lifetimes/crmlab | chdb/crmlab | crmlab peak MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def sec(r):
         if r is None:
@@ -172,10 +178,10 @@ def render(rows: list[dict]) -> str:
             c = by.get((s, op, "crmlab"))
             if c is None and not any(k[:2] == (s, op) for k in by):
                 continue
-            wm, q, p, sp, lt = (by.get((s, op, i)) for i in ("crmlab_warm", "sql", "pandas", "spark", "lifetimes"))
+            wm, q, p, sp, lt, ch = (by.get((s, op, i)) for i in ("crmlab_warm", "sql", "pandas", "spark", "lifetimes", "chdb"))
             mem = f"{c['peak_rss_mib']:.0f}" if c and "peak_rss_mib" in c else "—"
-            lines.append(f"| {s} | {op} | {sec(c)} | {sec(wm)} | {sec(q)} | {sec(p)} | {sec(sp)} | {sec(lt)} | "
-                         f"{ratio(c, q)} | {ratio(wm, q)} | {ratio(p, c)} | {ratio(sp, c)} | {ratio(lt, c)} | {mem} |")
+            lines.append(f"| {s} | {op} | {sec(c)} | {sec(wm)} | {sec(q)} | {sec(p)} | {sec(sp)} | {sec(lt)} | {sec(ch)} | "
+                         f"{ratio(c, q)} | {ratio(wm, q)} | {ratio(p, c)} | {ratio(sp, c)} | {ratio(lt, c)} | {ratio(ch, c)} | {mem} |")
     return "\n".join(lines) + "\n"
 
 

@@ -18,6 +18,10 @@ def implementations() -> dict[str, dict[str, object]]:
             ops[op]["crmlab"] = getattr(crmlab_ops, op)
             ops[op]["crmlab_warm"] = getattr(crmlab_ops, op)
             ops[op]["spark"] = lambda data, _op=op: crmlab_ops.on_spark(_op, data)
+    # the best attempt: no pandas peer (a per-user scan); ClickHouse's windowFunnel (chdb) instead
+    ops["funnel_best"] = {"sql": reference.funnel_best_sql, "chdb": reference.funnel_best_chdb,
+                          "crmlab": crmlab_ops.funnel_best, "crmlab_warm": crmlab_ops.funnel_best,
+                          "spark": lambda data: crmlab_ops.on_spark("funnel_best", data)}
     ops["weekly_report"] = {"crmlab": crmlab_ops.weekly_report}
     return ops
 

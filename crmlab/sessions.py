@@ -82,10 +82,12 @@ def _label(col: ir.Column) -> ir.StringValue:
     return col.cast("string").fill_null(NONE_LABEL)
 
 
-def _epoch_s(x: ir.TimestampValue) -> ir.FloatingValue:
-    """Seconds since 1970 at millisecond precision, the same on DuckDB (fractional epoch) and
-    Spark (whole-second ``unix_timestamp``): whole seconds plus the millisecond field."""
-    return x.epoch_seconds().cast("float64").floor().cast("float64") + x.millisecond().cast("float64") / 1000.0
+def _epoch_us(x: ir.TimestampValue) -> ir.IntegerValue:
+    """Microseconds since 1970, exact and the same on DuckDB and Spark: whole seconds (DuckDB's
+    fractional epoch floored, Spark's ``unix_timestamp``) plus the microsecond field (``%f``;
+    PySpark cannot extract microseconds directly). Millisecond fields would floor each end:
+    a session from 0.0008 s to 10 s would last 10.0 s."""
+    return x.epoch_seconds().cast("float64").floor().cast("int64") * 1_000_000 + x.strftime("%f").cast("int64")
 
 
 def _derive_sessions(t: ir.Table, timeout: pd.Timedelta) -> ir.Table:
@@ -208,8 +210,9 @@ def sessions_table(events: DataLike, *, by=None, as_of=None, timeout="30min",
 
     Columns: ``user_id``, ``session_id``, ``start``, ``end``, ``duration_s`` (end minus start,
     seconds), ``n_events``, ``page_views``, ``conversions``, ``add_to_cart``,
-    ``begin_checkout``, ``purchase`` (0/1: the session holds such an event), ``bounce``,
-    ``engaged`` and the ``by`` columns (value of the session's first event).
+    ``begin_checkout``, ``purchase`` (0/1: the session holds such an event), ``bounce``
+    (Universal Analytics), ``engaged`` and ``ga4_bounce = 1 - engaged`` (GA4) and the ``by``
+    columns (value of the session's first event).
     """
     cols = _by_list(by)
     s, n_after, _ = _prepared_sessions(events, cols, as_of, tz, timeout, page_events, conversion_events)
@@ -219,11 +222,13 @@ def sessions_table(events: DataLike, *, by=None, as_of=None, timeout="30min",
 
 
 def _flags(s: ir.Table, engaged_seconds: float = 10.0) -> ir.Table:
-    dur = _epoch_s(s.end) - _epoch_s(s.start)
-    s = s.mutate(duration_s=dur)
-    return s.mutate(
-        bounce=((s.n_events == 1) & (s.page_views == 1)).ifelse(1, 0),
-        engaged=((s.duration_s >= engaged_seconds) | (s.page_views >= 2) | (s.conversions > 0)).ifelse(1, 0))
+    """Duration (exact to the microsecond, never floored), UA bounce, GA4 engagement and bounce."""
+    s = s.mutate(duration_s=(_epoch_us(s.end) - _epoch_us(s.start)).cast("float64") / 1e6)
+    # GA4: engaged when the session lasts *more than* 10 s (not "at least"), or has a key event,
+    # or 2+ page views; GA4's bounce is a session that is not engaged.
+    engaged = (s.duration_s > engaged_seconds) | (s.page_views >= 2) | (s.conversions > 0)
+    return s.mutate(bounce=((s.n_events == 1) & (s.page_views == 1)).ifelse(1, 0),
+                    engaged=engaged.ifelse(1, 0), ga4_bounce=engaged.ifelse(0, 1))
 
 
 def _period_col(s: ir.Table, period: str | None, col: str = "start"):
@@ -254,7 +259,7 @@ def traffic(events: DataLike, *, period: str = "D", by=None, as_of=None, timeout
     timeout : inactivity ending a derived session.
     page_events : event names counted as page/screen views (default page_view, product_view).
     conversion_events : event names that are conversions (GA4 "key events"), default purchase.
-    engaged_seconds : session length that makes a session engaged (default 10 s).
+    engaged_seconds : a session lasting *more than* this is engaged (default 10 s, GA4's).
     tz : time zone.
 
     Returns
@@ -271,15 +276,19 @@ def traffic(events: DataLike, *, period: str = "D", by=None, as_of=None, timeout
         - ``avg_session_duration_s``: mean over sessions of last minus first event time, in
           seconds (a single-event session lasts 0 s; the time spent on the last page is not
           observed, as in Universal Analytics).
-        - ``bounce_rate = bounces / sessions``: a bounce is a session with exactly one event,
-          a page view (Universal Analytics' single-page session; Google Analytics Help,
-          "Bounce rate", UA definition).
+        - ``bounce_rate = bounces / sessions`` (Universal Analytics): a bounce is a session with
+          exactly one event, a page view (UA's single-page session; Google Analytics Help,
+          "Bounce rate", UA definition). A session of one non-page event (a lone ``search``)
+          is not a UA bounce; add such events to ``page_events`` to count them as pages.
         - ``engagement_rate = engaged_sessions / sessions`` (Google Analytics 4): an engaged
-          session lasted at least ``engaged_seconds`` (GA4's default 10 s; GA4 help says
-          "longer than 10 seconds" and measures foreground time, here last minus first event),
-          **or** had at least 2 page/screen views, **or** a conversion (key event). GA4's
-          bounce rate is ``1 - engagement_rate`` (Google Analytics Help, "Engagement rate and
-          bounce rate").
+          session lasted **more than** ``engaged_seconds`` (GA4: "lasts longer than 10
+          seconds"; exactly 10 s is not engaged; GA4 measures foreground time, here last minus
+          first event, exact to the microsecond, not floored), **or** had at least 2
+          page/screen views, **or** a conversion (key event) (Google Analytics Help,
+          "Engagement rate and bounce rate").
+        - ``ga4_bounces = sessions - engaged_sessions`` and ``ga4_bounce_rate = 1 -
+          engagement_rate`` (GA4's bounce rate, same source): every session is either engaged
+          or a GA4 bounce, so the two rates add up to 1, which UA's ``bounce_rate`` need not.
     """
     if period not in _PERIODS:
         raise ValueError(f"period={period!r} is not allowed; use one of {list(_PERIODS)}")
@@ -293,22 +302,23 @@ def traffic(events: DataLike, *, period: str = "D", by=None, as_of=None, timeout
     main = s.group_by(keys).agg(
         unique_visitors=s.user_id.nunique(), page_views=s.page_views.sum(), sessions=s.count(),
         avg_session_duration_s=s.duration_s.mean(), bounces=s.bounce.sum(),
-        engaged_sessions=s.engaged.sum())
+        engaged_sessions=s.engaged.sum(), ga4_bounces=s.ga4_bounce.sum())
     ud = s.select(*keys, "user_id", "_day").distinct()
     ud = ud.group_by(keys).agg(visitors=ud.count())
     df = to_pandas(main, tz).merge(to_pandas(ud, tz), on=keys, how="left")
-    for c in ("unique_visitors", "page_views", "sessions", "bounces", "engaged_sessions", "visitors"):
+    for c in ("unique_visitors", "page_views", "sessions", "bounces", "engaged_sessions", "ga4_bounces", "visitors"):
         df[c] = df[c].fillna(0).astype("int64")
     df["avg_session_duration_s"] = df["avg_session_duration_s"].astype(float)
     df["pages_per_session"] = df["page_views"] / df["sessions"]
     df["bounce_rate"] = df["bounces"] / df["sessions"]
     df["engagement_rate"] = df["engaged_sessions"] / df["sessions"]
+    df["ga4_bounce_rate"] = df["ga4_bounces"] / df["sessions"]
     df = df[keys + ["visitors", "unique_visitors", "page_views", "sessions", "pages_per_session",
                     "avg_session_duration_s", "bounces", "bounce_rate", "engaged_sessions",
-                    "engagement_rate"]]
+                    "engagement_rate", "ga4_bounces", "ga4_bounce_rate"]]
     df = df.sort_values(keys, kind="stable").reset_index(drop=True)
     df.attrs["sessions"] = how
-    df.attrs["denominators"] = {"bounce_rate": "sessions", "engagement_rate": "sessions",
+    df.attrs["denominators"] = {"bounce_rate": "sessions", "engagement_rate": "sessions", "ga4_bounce_rate": "sessions",
                                 "pages_per_session": "sessions"}
     return report_exclusions(df, {"events after as_of": n_after}, "traffic")
 

@@ -83,6 +83,14 @@ def test_funnel_same(data):
     assert list(sql["users"]) == list(pdv["users"]) == list(cr["users"])
 
 
+def test_funnel_best_same(data):
+    """The best-attempt funnel: the hand-written SQL, ClickHouse's windowFunnel (chdb) and crmlab."""
+    pytest.importorskip("chdb")
+    sql, ch, cr = ref.funnel_best_sql(data), ref.funnel_best_chdb(data), ops.funnel_best(data)
+    assert list(sql["users"]) == [int(x) for x in ch["users"]] == list(cr["users"])
+    assert list(cr["users"]) != list(ops.funnel(data)["users"])  # best differs from first here
+
+
 def test_attribution_same(data):
     sql, pdv, cr = ref.attribution_sql(data), ref.attribution_pandas(data), ops.attribution(data)
     assert len(sql) > 0
@@ -117,4 +125,6 @@ def test_default_run_plan():
     assert not {c for c in cells if c[0] == "100M" and (c[1] == "sessionize" or c[2] in ("pandas", "spark"))}
     assert {c[1] for c in cells if c[0] == "10M-orders"} == {"retention", "rfm", "rfm_lifetimes"}
     assert {c[1] for c in cells if c[2] == "lifetimes"} == {"rfm_lifetimes"}
+    assert {c[1] for c in cells if c[2] == "chdb"} == {"funnel_best"}
+    assert not {c for c in cells if c[1] == "funnel_best" and c[2] == "pandas"}
     assert ("10M", "weekly_report", "crmlab") in cells and ("10M", "weekly_report", "sql") not in cells

@@ -45,7 +45,7 @@ MODES_DATA = ev([
 
 @pytest.mark.parametrize("mode, expected", [
     ("ordered", {"u1": 3, "u2": 1, "u3": 3}),
-    ("strict", {"u1": 1, "u2": 1, "u3": 3}),
+    ("adjacent", {"u1": 1, "u2": 1, "u3": 3}),
     ("any_order", {"u1": 3, "u2": 3, "u3": 3}),
 ])
 def test_modes_differ(mode, expected):
@@ -80,14 +80,14 @@ def test_step_sets_and_labels():
 def test_equal_timestamps_ordered_by_step():
     # B is listed before A but at the same instant: ties are ordered by step, so A -> B counts.
     data = ev([("u1", 0, "B"), ("u1", 0, "A"), ("u1", 1, "C")])
-    for mode in ("ordered", "strict"):
+    for mode in ("ordered", "adjacent"):
         assert reached(funnel_users(data, STEPS, mode=mode)) == {"u1": 3}
 
 
-def test_equal_timestamp_other_event_breaks_strict():
-    # X at the same instant as A sorts after A (non-step events after step events): strict breaks.
+def test_equal_timestamp_other_event_breaks_adjacent():
+    # X at the same instant as A sorts after A (non-step events after step events): adjacent breaks.
     data = ev([("u1", 0, "X"), ("u1", 0, "A"), ("u1", 1, "B")])
-    assert reached(funnel_users(data, STEPS, mode="strict")) == {"u1": 1}
+    assert reached(funnel_users(data, STEPS, mode="adjacent")) == {"u1": 1}
     assert reached(funnel_users(data, STEPS, mode="ordered")) == {"u1": 2}
 
 
@@ -126,10 +126,10 @@ def test_repeated_steps_and_first_vs_best():
     # the counted attempt's times: first starts at day 0, best at day 3
     assert first.set_index("user_id").loc["u1", "t_1"] == (D0).tz_localize("Asia/Seoul")
     assert best.set_index("user_id").loc["u1", "t_1"] == (D0 + pd.Timedelta(days=3)).tz_localize("Asia/Seoul")
-    # strict: A, A, B: only the second A's attempt is adjacent to B
+    # adjacent: A, A, B: only the second A's attempt is adjacent to B
     s = ev([("u1", 0, "A"), ("u1", 1, "A"), ("u1", 2, "B")])
-    assert reached(funnel_users(s, ["A", "B"], mode="strict", count="first")) == {"u1": 1}
-    assert reached(funnel_users(s, ["A", "B"], mode="strict", count="best")) == {"u1": 2}
+    assert reached(funnel_users(s, ["A", "B"], mode="adjacent", count="first")) == {"u1": 1}
+    assert reached(funnel_users(s, ["A", "B"], mode="adjacent", count="best")) == {"u1": 2}
 
 
 def test_best_takes_earliest_among_equal_attempts():
@@ -220,11 +220,11 @@ def _reference(data, sets, window, mode, count, exclude):
         def rank(e):
             return next((k for k, s in enumerate(sets) if e in s), n)
         rows = sorted(zip(g["time"], g["event"]), key=lambda r: (r[0], rank(r[1]), r[1]))
-        if mode != "strict":
+        if mode != "adjacent":
             rows = [r for r in rows if rank(r[1]) < n or r[1] in exclude]
         attempts = []
         for i, (t0, e0) in enumerate(rows):
-            if mode in ("ordered", "strict") and e0 in sets[0]:
+            if mode in ("ordered", "adjacent") and e0 in sets[0]:
                 cur, got = i, 1
                 for k in range(1, n):
                     if mode == "ordered":
@@ -235,6 +235,13 @@ def _reference(data, sets, window, mode, count, exclude):
                         break
                     cur, got = j, k + 1
                 last = cur
+            elif mode == "anchored" and e0 in sets[0]:
+                got, last = 1, i
+                for k in range(1, n):
+                    j = next((j for j in range(i + 1, len(rows)) if rows[j][1] in sets[k]), None)
+                    if j is None or (window is not None and rows[j][0] > t0 + window):
+                        break
+                    got, last = k + 1, max(last, j)
             elif mode == "any_order" and rank(e0) < n:
                 got, last = 0, i
                 for k in range(n):
@@ -265,7 +272,7 @@ def random_events():
                          "time": D0 + pd.to_timedelta(minutes, unit="min"), "event": events})
 
 
-@pytest.mark.parametrize("mode", ["ordered", "strict", "any_order"])
+@pytest.mark.parametrize("mode", ["ordered", "adjacent", "any_order", "anchored"])
 @pytest.mark.parametrize("count", ["first", "best"])
 def test_matches_brute_force_reference(random_events, mode, count):
     sets = [("A",), ("B", "C"), ("C",)]  # overlapping steps: C may fill step 2 or 3
@@ -375,7 +382,7 @@ def test_plots_return_axes():
 
 
 # --------------------------------------------------------------------------- backends
-@pytest.mark.parametrize("mode", ["ordered", "strict", "any_order"])
+@pytest.mark.parametrize("mode", ["ordered", "adjacent", "any_order", "anchored"])
 def test_backends_agree(backend, random_events, mode):
     kw = dict(window="40min", mode=mode, exclude="Y")
     ref = funnel_users(random_events, [{"A"}, {"B", "C"}, {"C"}], count="best", **kw)
@@ -457,3 +464,182 @@ def test_first_attempt_disjoint_paths_agree(random_events, window, by, by_step):
     pd.testing.assert_frame_equal(fast, general)
     pd.testing.assert_frame_equal(funnel(e, STEPS, **kw), funnel(e, STEPS, exclude="never_logged", **kw),
                                   check_like=True)
+
+
+# --------------------------------------------------------------------------- ClickHouse windowFunnel
+def test_windowfunnel_hand_counted_cases_from_the_issue():
+    # A B B C: a repeated step does not break strict_order (ClickHouse reaches 3).
+    abbc = ev([("u1", 0, "A"), ("u1", 1, "B"), ("u1", 2, "B"), ("u1", 3, "C")])
+    assert reached(funnel_users(abbc, STEPS, mode="windowfunnel", clickhouse_modes={"strict_order"})) == {"u1": 3}
+    assert reached(funnel_users(abbc, STEPS, mode="adjacent")) == {"u1": 2}
+    # ... but strict_deduplication stops at the repeated B (level reached so far: 2).
+    assert reached(funnel_users(abbc, STEPS, mode="windowfunnel", clickhouse_modes={"strict_deduplication"})) == {"u1": 2}
+    # A X A B: the non-step X after the first A ends the scan (ClickHouse 1).
+    axab = ev([("u1", 0, "A"), ("u1", 1, "X"), ("u1", 2, "A"), ("u1", 3, "B")])
+    assert reached(funnel_users(axab, STEPS, mode="windowfunnel", clickhouse_modes="strict_order")) == {"u1": 1}
+    assert reached(funnel_users(axab, STEPS, mode="adjacent", count="best")) == {"u1": 2}
+    # A tie with a non-step event: ClickHouse sorts it first, so it precedes A and is skipped.
+    tie = ev([("u1", 0, "A"), ("u1", 0, "X"), ("u1", 1, "B")])
+    assert reached(funnel_users(tie, STEPS, mode="windowfunnel", clickhouse_modes="strict_order")) == {"u1": 2}
+    # one row may fill several steps: A > A > B reaches 3 from the events A, B.
+    aab = ev([("u1", 0, "A"), ("u1", 1, "B")])
+    assert reached(funnel_users(aab, ["A", "A", "B"], mode="windowfunnel")) == {"u1": 3}
+    assert reached(funnel_users(aab, ["A", "A", "B"], mode="ordered")) == {"u1": 1}
+    # strict_increase: B at the same second as A does not count.
+    same = ev([("u1", 0, "A"), ("u1", 0, "B")])
+    assert reached(funnel_users(same, ["A", "B"], mode="windowfunnel")) == {"u1": 2}
+    assert reached(funnel_users(same, ["A", "B"], mode="windowfunnel", clickhouse_modes="strict_increase")) == {"u1": 1}
+
+
+def test_windowfunnel_reports_the_chain_times():
+    # the last step-1 event before B starts the chain ClickHouse keeps (latest start)
+    data = ev([("u1", 0, "A"), ("u1", 5, "A"), ("u1", 9, "B")])
+    u = funnel_users(data, ["A", "B"], mode="windowfunnel").set_index("user_id")
+    assert u.loc["u1", "t_1"] == (D0 + pd.Timedelta(minutes=5)).tz_localize("Asia/Seoul")
+    assert u.loc["u1", "t_2"] == (D0 + pd.Timedelta(minutes=9)).tz_localize("Asia/Seoul")
+
+
+def test_anchored_any_order_starts_at_step_1():
+    # C before A does not count (anchored), B and C after A count in any order.
+    data = ev([("u1", 0, "C"), ("u1", 1, "A"), ("u1", 2, "B"),
+               ("u2", 0, "A"), ("u2", 1, "C"), ("u2", 2, "B"),
+               ("u3", 0, "B"), ("u3", 1, "A")])
+    assert reached(funnel_users(data, STEPS, mode="anchored")) == {"u1": 2, "u2": 3, "u3": 1}
+    assert reached(funnel_users(data, STEPS, mode="any_order")) == {"u1": 3, "u2": 3, "u3": 2}
+
+
+def test_renamed_and_clickhouse_parameters():
+    with pytest.raises(ValueError, match="mode='strict'.*adjacent"):
+        funnel(MODES_DATA, STEPS, mode="strict")
+    with pytest.raises(ValueError, match="clickhouse_modes="):
+        funnel(MODES_DATA, STEPS, mode="windowfunnel", clickhouse_modes={"strict_once"})
+    with pytest.raises(ValueError, match="clickhouse_modes="):
+        funnel(MODES_DATA, STEPS, mode="ordered", clickhouse_modes={"strict_order"})
+    with pytest.raises(ValueError, match="count='first'"):
+        funnel(MODES_DATA, STEPS, mode="windowfunnel", count="first")
+    with pytest.raises(ValueError, match="exclude="):
+        funnel(MODES_DATA, STEPS, mode="windowfunnel", exclude="X")
+
+
+CH_OPTIONS = [(), ("strict_order",), ("strict_deduplication",), ("strict_increase",),
+              ("strict_order", "strict_deduplication"), ("strict_order", "strict_increase"),
+              ("strict_deduplication", "strict_increase"),
+              ("strict_order", "strict_deduplication", "strict_increase")]
+CH_STEPS = [[["A"], ["B"], ["C"]], [["A"], ["A"], ["B"]], [["A"], ["B", "C"], ["C"]], [["A"], ["B"], ["B"], ["C"]]]
+
+
+@pytest.fixture(scope="module")
+def ch_events():
+    """Whole-second times on a coarse grid (many ties), repeated steps and non-step events."""
+    rng = np.random.default_rng(11)
+    n = 4000
+    secs = rng.integers(0, 3 * 3600, n) // 60 * 60
+    return pd.DataFrame({"user_id": [f"u{u:03d}" for u in rng.integers(0, 300, n)],
+                         "time": D0 + pd.to_timedelta(secs, unit="s"), "_ts": secs.astype("int64"),
+                         "event": rng.choice(["A", "B", "C", "X", "Y"], n, p=[.3, .25, .2, .15, .1])})
+
+
+def _clickhouse_levels(events, steps, window_s, options):
+    """ClickHouse's windowFunnel per user, run by chdb on the same rows."""
+    chdb = pytest.importorskip("chdb")
+    conds = ", ".join("event IN (" + ", ".join(f"'{e}'" for e in s) + ")" for s in steps)
+    opts = "".join(f", '{o}'" for o in options)
+    p = events[["user_id", "_ts", "event"]]  # noqa: F841 -- read by chdb's Python() table function
+    q = (f"SELECT user_id, toInt64(windowFunnel({window_s}{opts})(toUInt64(_ts), {conds})) AS level "
+         "FROM Python(p) GROUP BY user_id")
+    r = chdb.query(q, "DataFrame")
+    return {u: int(v) for u, v in zip(r["user_id"], r["level"]) if v > 0}
+
+
+@pytest.mark.parametrize("steps", CH_STEPS, ids=lambda s: ">".join("|".join(x) for x in s))
+def test_windowfunnel_equals_clickhouse_per_user(ch_events, steps):
+    """mode="windowfunnel" claims ClickHouse's windowFunnel: per user, every mode combination."""
+    sets = [set(s) for s in steps]
+    for options in CH_OPTIONS:
+        expected = _clickhouse_levels(ch_events, steps, 2400, options)
+        got = reached(funnel_users(ch_events.drop(columns="_ts"), sets, window="2400s", mode="windowfunnel",
+                                   clickhouse_modes=options))
+        assert len(expected) > 250  # the comparison covers most users
+        assert got == expected, options
+
+
+def test_ordered_best_equals_clickhouse_for_disjoint_steps(ch_events):
+    """The documented equivalence of mode="ordered", count="best" (disjoint steps only)."""
+    expected = _clickhouse_levels(ch_events, STEPS, 2400, ())
+    got = reached(funnel_users(ch_events.drop(columns="_ts"), STEPS, window="2400s", count="best"))
+    assert got == expected
+    # with overlapping steps it is not equivalent (one row fills one step only): a real difference
+    over = [["A"], ["A"], ["B"]]
+    got_o = reached(funnel_users(ch_events.drop(columns="_ts"), [set(s) for s in over], window="2400s", count="best"))
+    assert got_o != _clickhouse_levels(ch_events, over, 2400, ())
+
+
+@pytest.mark.parametrize("options", [(), ("strict_order", "strict_deduplication"), ("strict_increase",)])
+def test_windowfunnel_backends_agree(backend, random_events, options):
+    kw = dict(window="40min", mode="windowfunnel", clickhouse_modes=options, by="event", by_step="last")
+    steps = [{"A"}, {"B", "C"}, {"C"}]
+    assert_same_frame(funnel_users(backend(random_events), steps, **kw), funnel_users(random_events, steps, **kw),
+                      sort_by="user_id")
+
+
+# --------------------------------------------------------------------------- trends
+def test_funnel_trend_hand_counted_and_wilson_matches_statsmodels():
+    from statsmodels.stats.proportion import proportion_confint
+
+    from crmlab.funnel import funnel_trend, plot_funnel_trend
+    w1, w2 = D0, D0 + pd.Timedelta(weeks=1)  # D0 is a Monday
+    data = ev([("u1", w1, "A"), ("u1", w1 + pd.Timedelta(minutes=10), "B"),
+               ("u2", w1 + pd.Timedelta(days=2), "A"),
+               ("u3", w1 + pd.Timedelta(days=6, hours=13, minutes=59), "A"),   # Sunday 23:59: week 1
+               ("u3", w1 + pd.Timedelta(days=6, hours=14, minutes=29), "B"),  # converts 30 min later, week 2
+               ("u4", w2, "A"), ("u4", w2 + pd.Timedelta(minutes=20), "B"), ("u5", w2 + pd.Timedelta(days=6), "A")])
+    tr = funnel_trend(data, ["A", "B"], window="1D").set_index("period")
+    p1, p2 = pd.Timestamp("2024-03-04"), pd.Timestamp("2024-03-11")
+    assert tr.loc[p1, "entered"] == 3 and tr.loc[p1, "users"] == 2 and tr.loc[p2, "entered"] == 2
+    assert tr.loc[p1, "median_seconds"] == 1200  # 600 s and 1800 s
+    lo, hi = proportion_confint(2, 3, alpha=0.05, method="wilson")
+    assert (tr.loc[p1, "ci_low"], tr.loc[p1, "ci_high"]) == pytest.approx((lo, hi))
+    # week 2's last entrant (Sunday) has not had a whole day before the data ends
+    assert tr.loc[p1, "complete"] and not tr.loc[p2, "complete"]
+    fig = plot_funnel_trend(funnel_trend(data, ["A", "B"], window="1D"))
+    assert fig.axes[0].get_ylabel() == "conversion to B"
+    with pytest.raises(ValueError, match="period='M'"):
+        funnel_trend(data, ["A", "B"], period="M")
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+def test_funnel_trend_adds_up_to_the_funnel(shop):
+    from crmlab.funnel import funnel_trend
+    steps = shop.truth["funnel"].sort_values("step")["event"].tolist()
+    tr = funnel_trend(shop.events, steps, period="D", window="session")
+    f = funnel(shop.events, steps, window="session")
+    for k in range(2, len(steps) + 1):
+        d = tr[tr["step"] == k]
+        assert d["entered"].sum() == f["users"].iloc[0]
+        assert d["users"].sum() == f.loc[f["step"] == k, "users"].iloc[0]
+
+
+@pytest.mark.parametrize("kw", [dict(window="40min"), dict(window="session"), dict(window=None, by="device", by_step="first"),
+                                dict(window="40min", by="segment"),
+                                dict(window="40min", mode="windowfunnel", clickhouse_modes=("strict_order",)),
+                                dict(window="40min", mode="windowfunnel", clickhouse_modes=("strict_deduplication",))])
+def test_counts_only_scan_equals_the_attempts(random_events, kw):
+    """funnel() counts ordered/best on disjoint steps with ClickHouse's scan (levels only); the
+    per-user attempts of funnel_users must give the same counts."""
+    rng = np.random.default_rng(2)
+    e = random_events.assign(device=rng.choice(["app", "mobile", None], len(random_events)))
+    kw = dict(kw)
+    if kw.get("by") == "segment":
+        users = sorted(e["user_id"].unique())
+        kw["by"] = pd.DataFrame({"user_id": users[::3], "segment": "third"})
+    if "mode" not in kw:
+        kw["count"] = "best"
+    f = funnel(e, STEPS, **kw)
+    u = funnel_users(e, STEPS, **kw)
+    keys = ["by"] if "by" in kw else []
+    ref = pd.DataFrame([{**({"by": b} if keys else {}), "step": k, "users": int((g["reached"] >= k).sum())}
+                        for b, g in (u.groupby("by") if keys else [(None, u)]) for k in (1, 2, 3)])
+    got = f[keys + ["step", "users"]].reset_index(drop=True)
+    assert_same_frame(got, ref, sort_by=keys + ["step"])
+    assert f["users"].iloc[-1] > 0

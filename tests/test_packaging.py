@@ -19,7 +19,8 @@ def _name_spec(req: str):
 
 
 def test_environment_yml_matches_pyproject():
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"] + project["optional-dependencies"]["test"]  # the test extra too
     want = {CONDA_NAME.get(n, n): spec for n, spec in map(_name_spec, deps)}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     have = {}

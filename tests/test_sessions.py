@@ -218,3 +218,51 @@ def test_ties_at_a_session_start_share_the_session_in_any_row_order():
         assert by_time.map(len).max() == 1  # tied events share a session
         assert s.groupby("time")["session_id"].first().tolist() == ["u-1", "u-2", "u-2", "u-3"]
         assert s["time"].is_monotonic_increasing and len(s) == len(base)
+
+
+# --------------------------------------------------------------------------- GA4 boundaries
+GA4_EDGES = ev([
+    # duration exactly 10 s: GA4 needs *more than* 10 s -> not engaged, a GA4 bounce
+    ("u10", "2024-03-04 10:00:00", "search"), ("u10", "2024-03-04 10:00:10", "search"),
+    # 9.9992 s (starts 0.8 ms after the second): must not be floored to 10 s
+    ("u9", "2024-03-04 10:00:00.000800", "search"), ("u9", "2024-03-04 10:00:10", "search"),
+    # 10.001 s: engaged
+    ("u11", "2024-03-04 10:00:00", "search"), ("u11", "2024-03-04 10:00:10.001", "search"),
+    # a lone search: not a UA bounce (no page view), not engaged, a GA4 bounce
+    ("s1", "2024-03-04 10:00:00", "search"),
+    # a lone page view: a bounce in both definitions
+    ("p1", "2024-03-04 10:00:00", "page_view"),
+    # 2 page views in 1 s, and a lone purchase (key event): engaged
+    ("p2", "2024-03-04 10:00:00", "page_view"), ("p2", "2024-03-04 10:00:01", "product_view"),
+    ("k1", "2024-03-04 10:00:00", "purchase"),
+])
+GA4_EXPECTED = {  # user: (duration_s, UA bounce, engaged, GA4 bounce)
+    "u10": (10.0, 0, 0, 1), "u9": (9.9992, 0, 0, 1), "u11": (10.001, 0, 1, 0), "s1": (0.0, 0, 0, 1),
+    "p1": (0.0, 1, 0, 1), "p2": (1.0, 0, 1, 0), "k1": (0.0, 0, 1, 0),
+}
+
+
+def test_ga4_engagement_boundaries_per_session():
+    s = sessions_table(GA4_EDGES).set_index("user_id")
+    for user, (dur, ua, engaged, ga4) in GA4_EXPECTED.items():
+        row = s.loc[user]
+        assert row["duration_s"] == pytest.approx(dur, abs=1e-9), user
+        assert (row["bounce"], row["engaged"], row["ga4_bounce"]) == (ua, engaged, ga4), user
+
+
+def test_ga4_bounce_and_engagement_add_up_ua_bounce_need_not():
+    d = traffic(GA4_EDGES, period="D").iloc[0]
+    assert d["sessions"] == 7 and d["engaged_sessions"] == 3 and d["ga4_bounces"] == 4 and d["bounces"] == 1
+    assert d["ga4_bounce_rate"] + d["engagement_rate"] == pytest.approx(1.0)
+    assert d["bounce_rate"] + d["engagement_rate"] == pytest.approx(4 / 7)  # the lone search and the ties
+    lone = traffic(GA4_EDGES[GA4_EDGES["user_id"] == "s1"]).iloc[0]
+    assert (lone["bounce_rate"], lone["engagement_rate"], lone["ga4_bounce_rate"]) == (0.0, 0.0, 1.0)
+    # engaged_seconds is a strict bound too: 9.9992 s is engaged above 9.9991 s, not above 9.9992 s
+    assert traffic(GA4_EDGES[GA4_EDGES["user_id"] == "u9"], engaged_seconds=9.9991).iloc[0]["engaged_sessions"] == 1
+    assert traffic(GA4_EDGES[GA4_EDGES["user_id"] == "u9"], engaged_seconds=9.9992).iloc[0]["engaged_sessions"] == 0
+
+
+def test_ga4_boundaries_backends_agree(backend):
+    got = sessions_table(backend(GA4_EDGES))
+    assert_same_frame(got, sessions_table(GA4_EDGES), sort_by="user_id", rtol=0)
+    assert got.set_index("user_id").loc["u9", "duration_s"] == pytest.approx(9.9992, abs=1e-9)

@@ -362,6 +362,7 @@ class CohortResult:
     scores: pd.DataFrame | None = None
     value: pd.DataFrame | None = None  # clv.value_by_segment
     value_total: float = float("nan")
+    lapse: pd.DataFrame | None = None  # crmlab.paths.lapse_signals: last sessions, lapsing vs retained
     notes: list[str] = field(default_factory=list)  # modules missing
     problems: list[str] = field(default_factory=list)  # sections the data does not allow, and why
 
@@ -405,6 +406,11 @@ def cohort_rfm(data, as_of: pd.Timestamp, *, period: str = "W", repurchase_days:
             out.notes.append("crmlab.clv")
         except ValueError as e:  # e.g. no repeat buyers: the models cannot be fitted
             out.problems.append(f"CLV: {e}")
+    if data.events is not None:
+        try:
+            out.lapse = importlib.import_module("crmlab.paths").lapse_signals(data.events, orders, as_of=as_of, tz=tz)
+        except ImportError:
+            out.notes.append("crmlab.paths")
     return out
 
 
@@ -426,6 +432,8 @@ class FunnelResult:
     ordered_by: pd.DataFrame | None = None  # the same by ``by``
     groups_test: pd.DataFrame | None = None  # crmlab.funnel.compare_groups
     time_to_convert: pd.DataFrame | None = None  # crmlab.funnel.time_to_convert summary
+    trend: pd.DataFrame | None = None  # crmlab.funnel.funnel_trend by entry week over the trend weeks
+    flows: pd.DataFrame | None = None  # crmlab.paths.step_flows of the week's sessions
     behaviour: pd.DataFrame | None = None  # segment, users
     notes: list[str] = field(default_factory=list)
 
@@ -489,8 +497,17 @@ def funnel_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: 
                 out.ordered_by = F.funnel(wk, st, window=window, by=by, as_of=last_instant(end), tz=tz)
                 out.groups_test = F.compare_groups(out.ordered_by)
             out.time_to_convert = F.time_to_convert(wk, st, window=window, as_of=last_instant(end), tz=tz)
+        if len(recent):
+            out.trend = F.funnel_trend(recent, st, period="W", window=window, as_of=last_instant(end), tz=tz)
     except ImportError:
         out.notes.append("crmlab.funnel")
+    try:
+        P = importlib.import_module("crmlab.paths")
+        wk = recent[pd.to_datetime(recent["time"]) >= start]
+        if len(wk):
+            out.flows = P.step_flows(wk, per="session", max_steps=5, top=5, as_of=last_instant(end), tz=tz)
+    except ImportError:
+        out.notes.append("crmlab.paths")
     try:
         G = importlib.import_module("crmlab.segments")
         rows = []
