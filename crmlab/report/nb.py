@@ -33,8 +33,15 @@ def optional(module: str):
 
 @lru_cache(maxsize=4)
 def _load(source: str):
+    """The source's tables, each checked whole by the data model's row rules before any report
+    filters it: a null ``sent_time`` raises :class:`crmlab.DataError` here (as in the library)
+    instead of silently falling out of a week filter."""
     from crmlab.datasets import load_source
-    return load_source(source)
+    from crmlab.validate import canonical
+    data = load_source(source)
+    for table, df in data.tables().items():
+        canonical(df, table)
+    return data
 
 
 def _display(obj) -> None:
