@@ -242,3 +242,50 @@ def test_hillstrom_readout_needs_no_orders():
     cover the week, so the readout is ready for any week."""
     assert problems(["experiment_readout"], "hillstrom") == []
     assert [p.kind for p in problems(["cohort_rfm"], "hillstrom")] == ["stale"]
+
+
+# ------------------------------------------------------------------------------ shop settings
+def test_shop_settings_order_and_checks(good, tmp_path):
+    from crmlab.report.params import ParamError
+    from crmlab.report.shop import Shop, resolve
+    assert resolve("sample") == Shop("KRW", "Asia/Seoul", "en")
+    assert resolve("sample", lang="ko") == Shop("KRW", "Asia/Seoul", "ko_KR")
+    assert resolve("cdnow").currency == "USD"
+    folder = tmp_path / "shop"
+    shutil.copytree(good, folder)
+    (folder / "shop.yaml").write_text("currency: USD\ntimezone: America/New_York\nlocale: en_US\n")
+    assert resolve(str(folder)) == Shop("USD", "America/New_York", "en_US")
+    assert resolve(str(folder), currency="EUR", locale="de_DE") == Shop("EUR", "America/New_York", "de_DE")
+    for kw, message in [({"currency": "WON"}, "currency='WON': not an ISO 4217"),
+                        ({"timezone": "Asia/Seul"}, "timezone='Asia/Seul': not an IANA time zone"),
+                        ({"locale": "xx_YY"}, "locale='xx_YY': not a locale")]:
+        with pytest.raises(ParamError, match=message):
+            resolve("sample", **kw)
+    (folder / "shop.yaml").write_text("currncy: USD\n")
+    with pytest.raises(ParamError, match=r"unknown setting\(s\) \['currncy'\]"):
+        resolve(str(folder))
+
+
+def test_numbers_follow_the_shop(good, tmp_path):
+    from crmlab.report import text as T
+    from crmlab.report.nb import Report
+    folder = tmp_path / "shop"
+    shutil.copytree(good, folder)
+    (folder / "shop.yaml").write_text("currency: USD\nlocale: en_US\n")
+    try:
+        rep = Report("cohort_rfm", week=WEEK, source=str(folder))
+        assert (rep.shop.currency, rep.tz) == ("USD", "Asia/Seoul")
+        assert T.money(12345.6) == "$12,345.60" and T.money(-5) == "-$5.00"
+        Report("cohort_rfm", week=WEEK, source=str(folder), locale="de_DE", currency="EUR")
+        assert T.money(12345.6) == "12.345,60\xa0€" and T.num(1234567) == "1.234.567" and T.pct(0.125) == "12,5%"
+        Report("cohort_rfm", week=WEEK, source="sample", lang="ko")
+        assert T.money(12345.6) == "₩12,346"
+    finally:
+        T.use_shop("KRW", "en")
+
+
+def test_cli_bad_shop_setting_exits_2(good, tmp_path, capsys):
+    out = tmp_path / "reports"
+    assert main(weekly_args(good, out, "--set", "currency=WON")) == 2
+    err = capsys.readouterr().err
+    assert "currency='WON': not an ISO 4217 currency code" in err and err.count("\n") == 1 and not out.exists()

@@ -196,24 +196,33 @@ def check_plans(names: Iterable[str], plans: Mapping[str, Mapping[str, Any]],
     """Problems of every notebook of a run (parameters as planned by the runner, the notebook's
     defaults filling the rest). Each data source is loaded and validated once."""
     from crmlab.datasets import load_source
-    loaded: dict[str, Any] = {}
-    validated: dict[str, dict] = {}
+
+    from .shop import resolve
+    loaded: dict[tuple[str, str], Any] = {}
+    validated: dict[tuple[str, str], dict] = {}
     out: list[Problem] = []
     for n in names:
-        if not needs(n).tables:
-            continue  # not a registered report: nothing declared to check
         p = {k: v["default"] for k, v in declared[n].items()} | dict(plans[n])
         source = str(p.get("source") or "sample")
-        if source not in loaded:
+        try:  # the shop's settings (its zone sets the week's bounds): a bad one is a bad parameter
+            zone = resolve(source, currency=p.get("currency") or "", timezone=p.get("timezone") or "",
+                           locale=p.get("locale") or "", lang=p.get("lang") or "en").timezone
+        except ParamError as e:
+            out.append(Problem(n, "param", str(e)))
+            continue
+        if not needs(n).tables:
+            continue  # not a registered report: nothing declared to check
+        key = (source, zone if "timezone" in declared[n] else tz)
+        if key not in loaded:
             try:
-                loaded[source] = load_source(source, tz=tz)
+                loaded[key] = load_source(source, tz=key[1])
             except (FileNotFoundError, OSError, ValueError) as e:
                 out.append(Problem(n, "missing", f"source {source!r} cannot be read: {e}"))
-                loaded[source] = None
-        if loaded[source] is None:
+                loaded[key] = None
+        if loaded[key] is None:
             continue
-        out += check_notebook(n, p, loaded[source], week, tolerance_hours=tolerance_hours, tz=tz,
-                              _validated=validated.setdefault(source, {}))
+        out += check_notebook(n, p, loaded[key], week, tolerance_hours=tolerance_hours, tz=key[1],
+                              _validated=validated.setdefault(key, {}))
     return out
 
 

@@ -438,9 +438,21 @@ def _nan(x) -> bool:
         return False
 
 
+#: The shop's currency and number locale used by :func:`money`, :func:`num` and :func:`pct`
+#: (set once per report by :meth:`crmlab.report.nb.Report` from the shop settings).
+SHOP = {"currency": "KRW", "locale": "en"}
+
+
+def use_shop(currency: str, locale: str) -> None:
+    """Format every later number of this process with ``currency`` and ``locale`` (Babel)."""
+    SHOP.update(currency=currency, locale=locale)
+
+
 def pct(x: float, digits: int = 1) -> str:
-    """0.1234 -> '12.3%'."""
-    return "–" if _nan(x) else f"{x * 100:.{digits}f}%"
+    """0.1234 -> '12.3%' (in the shop's locale)."""
+    from babel.numbers import format_percent
+    return "–" if _nan(x) else format_percent(x, format="#,##0" + ("." + "0" * digits if digits else "") + "%",
+                                              locale=SHOP["locale"])
 
 
 def pp(x: float, digits: int = 1) -> str:
@@ -449,12 +461,15 @@ def pp(x: float, digits: int = 1) -> str:
 
 
 def num(x: float, digits: int = 0) -> str:
-    return "–" if _nan(x) else f"{x:,.{digits}f}"
+    from babel.numbers import format_decimal
+    return "–" if _nan(x) else format_decimal(x, format="#,##0" + ("." + "0" * digits if digits else ""),
+                                              locale=SHOP["locale"])
 
 
 def money(x: float) -> str:
-    """Shop currency (won): 12345.6 -> '₩12,346'."""
-    return "–" if _nan(x) else (f"-₩{-x:,.0f}" if x < 0 else f"₩{x:,.0f}")
+    """In the shop's currency and locale (Babel): 12345.6 -> '₩12,346' (KRW), '$12,345.60' (USD)."""
+    from babel.numbers import format_currency
+    return "–" if _nan(x) else format_currency(x, SHOP["currency"], locale=SHOP["locale"])
 
 
 def pval(p: float) -> str:
