@@ -432,3 +432,33 @@ def test_campaign_names_are_drawn_as_plain_text():
     uplift = plots.uplift_plot(pd.DataFrame({"experiment": [r"$\badcmd$"], "estimate": [0.01], "ci_low": [0.0],
                                              "ci_high": [0.02]}))
     uplift.figure.savefig(io.BytesIO(), format="png")
+
+
+@pytest.mark.browser
+def test_crafted_file_name_runs_no_script_in_chromium(tmp_path):
+    """The old index ran this name's onerror handler in Chromium (the page's title became PWNED)."""
+    import shutil as sh
+    exe = next((sh.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if sh.which(n)), None)
+    if exe is None:
+        pytest.skip("no Chromium")
+    out = tmp_path / "reports"
+    (out / WEEK).mkdir(parents=True)
+    (out / WEEK / "<img src=x onerror=\"top['document']['title']='PWNED'\">.failed.ipynb").write_text("{}")
+    write_index(out)
+    dom = subprocess.run([exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (out / "index.html").as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert "<title>crmlab reports</title>" in dom and "PWNED</title>" not in dom
+    assert "<img" not in dom
+
+
+def test_escaped_import_in_a_table_does_not_fail_the_export(tmp_path):
+    """A campaign named '@import url(https://…)' is text in a table: the page is published."""
+    from crmlab.report.export import notebook_to_html
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("rep.table(df)")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={
+        "text/html": "<table><tr><td>@import url(https://evil.example/x.css) &lt;b&gt;</td></tr></table>"})]
+    nb.cells = [cell]
+    html = notebook_to_html(nb, tmp_path / "x.html")  # raised: "report HTML would fetch from the network"
+    assert "@import url(https://evil.example/x.css)" in html
