@@ -143,6 +143,7 @@ def test_an_error_at_any_publishing_step_keeps_the_old_week_whole(nbdir, tmp_pat
             assert week_state(out) in ({"fast"}, {"slow"}), k
         assert main(run_args(nbdir, out)) == 0 and week_state(out) == {"fast"}  # back to run A
         assert_clean(out)
+    print(f"error points: {k - 1} failed runs, then a clean one")
     assert k > 8  # every copy, rename, symlink and delete of the publishing was a fault point
 
 
@@ -211,6 +212,7 @@ def test_killed_at_any_publishing_step_leaves_a_whole_week(nbdir, tmp_path, monk
         assert_clean(out)  # ... and the next run removed what the killed one left
         outcomes[k] += f" ({len(leftovers)} leftovers)"
     # killed before the switch: the old week; after it: the new one; both happened
+    print(f"kill points: {k - 1} killed runs, then a clean one; week shown after each kill: {outcomes}")
     states = [v.split()[0] for v in outcomes.values()]
     assert "fast" in states and "slow" in states, outcomes
     assert k > 8
