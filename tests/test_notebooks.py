@@ -190,3 +190,5 @@ def test_cdnow_cohort_report_shows_dollars(tmp_path):
     assert "₩" not in html
     amounts = re.findall(r"\$[0-9]{1,3}(?:,[0-9]{3})*\.[0-9]{2}", html)
     assert len(amounts) > 20, amounts[:5]
+    # 'Lost' and 'Hibernating' (one-time buyers) show P(alive) 100%: the page says why
+    assert "P(alive) is 100% for a customer with no repeat purchase" in html and re.search(r"P\(alive\) is 100%[^<]*'Lost' are mostly one-time buyers", html)
