@@ -14,3 +14,6 @@ def setup() -> None:
         pass
     matplotlib.rcParams["font.family"] = "NanumGothic"
     matplotlib.rcParams["axes.unicode_minus"] = False
+    # Labels are data (campaign names, segments): a name like "$\badcmd$" must be drawn as
+    # written, not parsed as mathtext (which draws "$x$" as math or fails the whole chart).
+    matplotlib.rcParams["text.parse_math"] = False

@@ -177,3 +177,18 @@ def test_advertised_message_options_are_accepted_by_the_library():
     declared = notebook_parameters(NB_DIR / "message_performance.ipynb")
     assert set(choices(declared["attribution"]["help"], declared["attribution"]["default"])) == set(messages.BASES)
     assert set(choices(declared["share"]["help"], declared["share"]["default"])) == set(messages.SHARES)
+
+
+def test_cdnow_cohort_report_shows_dollars(tmp_path):
+    """CDNOW sold in dollars: its report printed ₩. The shop settings (the source's own here)
+    format every amount on the page with Babel."""
+    from crmlab.__main__ import main
+    code = main(["report", "cohort_rfm", "--source", "cdnow", "--week", "1998-W26", "--set", "period=M",
+                 "--out", str(tmp_path), "--no-progress"])
+    assert code == 0
+    html = (tmp_path / "1998-W26" / "cohort_rfm.html").read_text(encoding="utf-8")
+    assert "₩" not in html
+    amounts = re.findall(r"\$[0-9]{1,3}(?:,[0-9]{3})*\.[0-9]{2}", html)
+    assert len(amounts) > 20, amounts[:5]
+    # 'Lost' and 'Hibernating' (one-time buyers) show P(alive) 100%: the page says why
+    assert "P(alive) is 100% for a customer with no repeat purchase" in html and re.search(r"P\(alive\) is 100%[^<]*'Lost' are mostly one-time buyers", html)

@@ -5,7 +5,8 @@ Command line: ``python -m crmlab report weekly --week 2026-W47 --params params/w
 (see ``python -m crmlab report --help``).
 """
 from .params import ParamError, last_complete_week, notebook_parameters, parse_week, validate
-from .runner import NOTEBOOKS, Outcome, available, plan, run_notebook, run_reports, select
+from .registry import NOTEBOOKS
+from .runner import Outcome, available, plan, run_notebook, run_reports, select
 
 __all__ = ["ParamError", "last_complete_week", "notebook_parameters", "parse_week", "validate",
            "NOTEBOOKS", "Outcome", "available", "plan", "run_notebook", "run_reports", "select"]

@@ -8,7 +8,9 @@ would still be fetched, and :func:`notebook_to_html` refuses to write a page tha
 """
 from __future__ import annotations
 
+import html as _html
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -27,6 +29,8 @@ body.jp-Notebook { max-width: 1100px; margin: 0 auto; padding: 1.5rem 2rem;
 .crm-note { color: #555; }
 .crm-warn { background: #fff8e6; border-left: 4px solid #d69e2e; padding: 0.5rem 1rem; }
 .crm-meta { color: #666; font-size: 0.9rem; }
+.crm-partial { background: #fdecea; border: 2px solid #b00020; color: #5f0010; padding: 0.8rem 1.2rem;
+  margin: 0 0 1rem; font-weight: bold; }
 """
 
 TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
@@ -37,16 +41,55 @@ TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
 {%- block extra_css -%}<style type="text/css">""" + _CSS + r"""</style>{%- endblock extra_css -%}
 """
 
-_EXTERNAL = re.compile(
-    r"""<(?:script|link|img|iframe|source|video|audio)\b[^>]*?\b(?:src|href)\s*=\s*["']?\s*((?:https?:)?//[^"'\s>]+)""",
-    re.IGNORECASE)
-_CSS_IMPORT = re.compile(r"""@import\s+(?:url\()?["']?((?:https?:)?//[^"')\s]+)""", re.IGNORECASE)
+#: Elements whose attribute makes the browser fetch something when the page opens.
+_FETCHING = {"script": ("src",), "img": ("src", "srcset"), "iframe": ("src",), "source": ("src", "srcset"),
+             "video": ("src", "poster"), "audio": ("src",), "link": ("href",), "embed": ("src",),
+             "object": ("data",), "input": ("src",), "track": ("src",)}
+_REMOTE = re.compile(r"""^\s*((?:https?:)?//\S+)""", re.IGNORECASE)
+_CSS_URL = re.compile(r"""(?:@import\s+(?:url\(\s*)?|url\(\s*)["']?((?:https?:)?//[^"')\s]+)""", re.IGNORECASE)
+
+
+class _Refs(HTMLParser):
+    """Walks the markup: fetching attributes, ``<style>`` contents and ``style=`` attributes.
+    Text (table cells, sentences) is never looked at, so an escaped ``@import`` in a campaign
+    name is not mistaken for a stylesheet import."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self._style = 0
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if value is None:
+                continue
+            if name in _FETCHING.get(tag, ()):
+                for part in value.split(",") if name == "srcset" else [value]:
+                    m = _REMOTE.match(part)
+                    if m:
+                        self.found.append(m.group(1).split()[0])
+            elif name == "style":
+                self.found += _CSS_URL.findall(value)
+        if tag == "style":
+            self._style += 1
+
+    def handle_endtag(self, tag):
+        if tag == "style" and self._style:
+            self._style -= 1
+
+    def handle_data(self, data):
+        if self._style:
+            self.found += _CSS_URL.findall(data)
 
 
 def external_refs(html: str) -> list[str]:
-    """URLs an HTML page would fetch when opened: script/link/img/iframe sources on another host,
-    and CSS ``@import`` of remote sheets. Plain ``<a href>`` links are not fetched and not listed."""
-    return _EXTERNAL.findall(html) + _CSS_IMPORT.findall(html)
+    """URLs an HTML page would fetch when opened: script/link/img/iframe... sources on another
+    host, and CSS ``@import``/``url()`` of remote resources in ``<style>`` or ``style=``. Plain
+    ``<a href>`` links are not fetched and not listed; neither is any text of the page."""
+    parser = _Refs()
+    parser.feed(html)
+    parser.close()
+    return parser.found
 
 
 def _exporter(lang: str = "en"):
@@ -65,7 +108,7 @@ def _exporter(lang: str = "en"):
 
 
 def notebook_to_html(nb: nbformat.NotebookNode | str | Path, out: str | Path | None = None, *,
-                     lang: str = "en", title: str | None = None) -> str:
+                     lang: str = "en", title: str | None = None, banner: str | None = None) -> str:
     """Render an executed notebook as a self-contained HTML page without code cells.
 
     Parameters
@@ -78,6 +121,9 @@ def notebook_to_html(nb: nbformat.NotebookNode | str | Path, out: str | Path | N
         The page's ``<html lang>``.
     title : str, optional
         The page's title (default: the notebook's metadata title or name).
+    banner : str, optional
+        Plain text shown above everything else in a red box (a report published with
+        ``--allow-partial``); escaped.
 
     Raises
     ------
@@ -99,6 +145,9 @@ def notebook_to_html(nb: nbformat.NotebookNode | str | Path, out: str | Path | N
     if title:
         nb.metadata["title"] = title
     html, _ = _exporter(lang).from_notebook_node(nb)
+    if banner:
+        box = f'<div class="crm-partial" role="alert">{_html.escape(banner)}</div>'
+        html = re.sub(r"(<body\b[^>]*>)", lambda m: m.group(1) + box, html, count=1)
     bad = external_refs(html)
     if bad:
         raise RuntimeError(f"report HTML would fetch from the network: {bad[:5]}")

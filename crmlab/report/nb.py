@@ -32,9 +32,16 @@ def optional(module: str):
 
 
 @lru_cache(maxsize=4)
-def _load(source: str):
+def _load(source: str, tz: str = "Asia/Seoul"):
+    """The source's tables, each checked whole by the data model's row rules before any report
+    filters it: a null ``sent_time`` raises :class:`crmlab.DataError` here (as in the library)
+    instead of silently falling out of a week filter."""
     from crmlab.datasets import load_source
-    return load_source(source)
+    from crmlab.validate import canonical
+    data = load_source(source, tz=tz)
+    for table, df in data.tables().items():
+        canonical(df, table, tz=tz)
+    return data
 
 
 def _display(obj) -> None:
@@ -59,19 +66,25 @@ class Report:
     source : str
         Data source for :func:`crmlab.datasets.load_source`.
     lang : {"en", "ko"}
-    tz : str
-        Shop time zone for week boundaries.
+    currency, timezone, locale : str
+        Shop settings; empty means ``shop.yaml`` beside the data, else the source's own
+        (:func:`crmlab.report.shop.resolve`). Every number on the page uses them.
+    tz : str, optional
+        Shop time zone for week boundaries (an alias of ``timezone``).
     """
 
     def __init__(self, name: str, *, week: str | None = None, source: str = "sample", lang: str = "en",
-                 tz: str = "Asia/Seoul"):
+                 currency: str = "", timezone: str = "", locale: str = "", tz: str = ""):
+        from .shop import resolve
         if lang not in T.TEXT:
             raise ValueError(f"lang={lang!r}: allowed values are {list(T.TEXT)}")
-        self.name, self.lang, self.source, self.tz = name, lang, source, tz
+        self.shop = resolve(source, currency=currency, timezone=timezone or tz, locale=locale, lang=lang)
+        self.name, self.lang, self.source, self.tz = name, lang, source, self.shop.timezone
+        T.use_shop(self.shop.currency, self.shop.locale)
         self.week = week or last_complete_week()
         monday, next_monday = parse_week(self.week)
-        self.start = zoned_time(monday, tz)
-        self.end = zoned_time(next_monday, tz)
+        self.start = zoned_time(monday, self.tz)
+        self.end = zoned_time(next_monday, self.tz)
         #: The week's last instant: every analysis counts rows up to and including it (the
         #: library's ``as_of`` is inclusive), so nothing at next Monday 00:00 leaks in.
         self.as_of = self.end - pd.Timedelta(microseconds=1)
@@ -83,7 +96,7 @@ class Report:
     @property
     def data(self):
         """The source's :class:`~crmlab.datasets.ShopData` (loaded once per kernel)."""
-        return _load(str(self.source))
+        return _load(str(self.source), self.tz)
 
     def in_week(self, df: pd.DataFrame, col: str, *, previous: bool = False) -> pd.DataFrame:
         """Rows of ``df`` whose ``col`` falls in the report week (or the week before)."""

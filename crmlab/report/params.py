@@ -18,7 +18,7 @@ NAMED_SOURCES = ("sample", "hillstrom", "cdnow")
 #: Report languages.
 LANGS = ("en", "ko")
 
-_WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+_WEEK_RE = re.compile(r"([0-9]{4})-W([0-9]{2})")  # ASCII digits only; used with fullmatch
 
 
 class ParamError(ValueError):
@@ -39,7 +39,9 @@ def parse_week(week: str, *, name: str = "week") -> tuple[dt.date, dt.date]:
     """
     if not isinstance(week, str):
         raise ParamError(f"{name}={week!r}: expected an ISO week such as '2026-W47' (a string)")
-    m = _WEEK_RE.match(week.strip())
+    # fullmatch, no strip: " 2026-W47" or "2026-W47\n" would make a folder the index never
+    # lists (or a second section for the same week), so only the exact form is accepted.
+    m = _WEEK_RE.fullmatch(week)
     if not m:
         raise ParamError(f"{name}={week!r}: malformed ISO week; expected 'YYYY-Www' such as '2026-W47'")
     year, wk = int(m.group(1)), int(m.group(2))
@@ -190,7 +192,39 @@ def validate(notebook: str, params: Mapping[str, Any], declared: Mapping[str, Ma
             raise ParamError(f"{notebook}: {key}={value!r}: allowed values are {allowed}")
         if key == "alpha" and not 0 < float(value) < 1:
             raise ParamError(f"{notebook}: alpha={value!r}: must be between 0 and 1 (exclusive)")
+        check_range(notebook, key, value)
     return out
+
+
+def _allowed(low, high, low_inclusive: bool) -> str:
+    lo = "" if low is None else (f">= {low:g}" if low_inclusive else f"> {low:g}")
+    hi = "" if high is None else f"<= {high:g}"
+    return " and ".join(x for x in (lo, hi) if x)
+
+
+def _in_range(value: float, low, high, low_inclusive: bool) -> bool:
+    if value != value:  # NaN
+        return False
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        return False
+    return high is None or value <= high
+
+
+def check_range(notebook: str, key: str, value: Any) -> None:
+    """Raise if a numeric parameter is outside its range (:data:`~crmlab.report.registry.RANGES`):
+    ``lookback_weeks=0`` would publish a page saying "no campaign" although there were some."""
+    from .registry import DAY_MAPS, RANGES
+    if key in DAY_MAPS and isinstance(value, dict):
+        low, high, inc = RANGES["window_days"]
+        for ch, days in value.items():
+            if isinstance(days, (int, float)) and not _in_range(float(days), low, high, inc):
+                raise ParamError(f"{notebook}: {key}[{ch!r}]={days!r}: must be {_allowed(low, high, inc)} (days)")
+        return
+    if key not in RANGES or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    low, high, inc = RANGES[key]
+    if not _in_range(float(value), low, high, inc):
+        raise ParamError(f"{notebook}: {key}={value!r}: must be {_allowed(low, high, inc)}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,36 +1,30 @@
 """Run report notebooks with Papermill and publish them safely.
 
-Each notebook is executed into a temporary folder beside the output folder and exported to
-HTML there; only when both succeed are they moved over ``reports/<week>/<name>.ipynb`` and
-``<name>.html``. A failing notebook therefore never replaces the last good report: the
-executed notebook with its error is kept as ``<name>.failed.ipynb`` and the error is returned
-(the CLI prints the failing cell and exits non-zero).
+A run (:func:`run_reports`) resolves and validates every parameter, checks the data
+(:mod:`crmlab.report.preflight`) and only then takes the reports folder's lock
+(:func:`crmlab.report.publish.locked`). Each notebook is executed and exported to HTML in the
+run's private ``.tmp-run-*`` folder; then a complete new version of the week (the notebooks of
+this run, the week's other reports carried over, ``manifest.json``) is switched in at once
+(:func:`crmlab.report.publish.switch`). A failing notebook never replaces its last good report:
+the executed notebook with its error is published as ``<name>.failed.ipynb`` and the error is
+returned (the CLI prints the failing cell and exits 1).
 """
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from . import params as P
 
-#: Every report notebook, in the order reports are run and listed, with its group.
-NOTEBOOKS: dict[str, str] = {
-    "weekly_uplift": "weekly",
-    "message_performance": "weekly",
-    "cohort_rfm": "analyst",
-    "funnel": "analyst",
-    "experiment_readout": "analyst",
-}
-GROUPS = ("weekly", "all")
+from . import publish as PUB
+from .registry import GROUPS, NOTEBOOKS  # noqa: F401  (re-exported: crmlab.report.runner.NOTEBOOKS)
 
 #: The kernel every report runs in (resolved to this interpreter, see :func:`kernel_env`).
 KERNEL_NAME = "python3"
@@ -95,10 +89,18 @@ class Outcome:
 def plan(names: Iterable[str], *, week: str | None = None, params_file: str | Path | None = None,
          overrides: Mapping[str, Any] | None = None,
          notebooks_dir: str | Path | None = None) -> tuple[str, dict[str, dict[str, Any]]]:
+    """See :func:`plan_declared`; returns ``(week, {name: parameters})``."""
+    week, plans, _ = plan_declared(names, week=week, params_file=params_file, overrides=overrides,
+                                   notebooks_dir=notebooks_dir)
+    return week, plans
+
+
+def plan_declared(names: Iterable[str], *, week: str | None = None, params_file: str | Path | None = None,
+                  overrides: Mapping[str, Any] | None = None, notebooks_dir: str | Path | None = None):
     """Resolve and validate every notebook's parameters before any kernel starts.
 
     ``week`` (command line) wins over the file's ``week``, which wins over the last complete
-    ISO week. Returns ``(week, {name: parameters})``.
+    ISO week. Returns ``(week, {name: parameters}, {name: declared parameters})``.
 
     Raises
     ------
@@ -127,7 +129,7 @@ def plan(names: Iterable[str], *, week: str | None = None, params_file: str | Pa
         if "week" in declared[n]:
             merged["week"] = week
         out[n] = P.validate(n, merged, declared[n])
-    return week, out
+    return week, out, declared
 
 
 def format_error(exc: BaseException) -> str:
@@ -141,13 +143,26 @@ def format_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def run_notebook(name: str, parameters: Mapping[str, Any], week: str, *, out_dir: str | Path = "reports",
-                 notebooks_dir: str | Path | None = None, progress: bool = True,
-                 lang: str | None = None) -> Outcome:
-    """Execute one notebook into a temporary folder, export it, and publish both atomically.
 
-    On failure the previous ``<name>.ipynb``/``<name>.html`` stay as they were and the executed
-    notebook with the error is written to ``<name>.failed.ipynb``.
+
+#: The banner of a report published with ``--allow-partial`` (shown above everything else).
+PARTIAL_BANNER = {
+    "en": "Partial data: this report was published although the data check found problems, so some "
+          "numbers may be missing or wrong: {problems}",
+    "ko": "불완전한 데이터: 데이터 점검에서 문제가 발견되었지만 이 리포트를 게시했습니다. 일부 숫자가 빠졌거나 "
+          "틀릴 수 있습니다: {problems}",
+}
+
+
+def execute(name: str, parameters: Mapping[str, Any], week: str, work: Path, *,
+            notebooks_dir: str | Path | None = None, progress: bool = True, lang: str | None = None,
+            banner: str | None = None) -> Outcome:
+    """Execute one notebook into ``work`` and export its HTML there (nothing is published).
+
+    On success ``work`` holds ``<name>.ipynb`` and ``<name>.html``; when the notebook fails it
+    holds ``<name>.failed.ipynb`` (if the kernel got that far) and the outcome carries the error.
+    An ``OSError`` of the runner itself (disk full, read-only folder) is not a failing notebook:
+    it is raised as :class:`~crmlab.report.publish.PublishError`.
     """
     import nbformat
     import papermill as pm
@@ -157,79 +172,133 @@ def run_notebook(name: str, parameters: Mapping[str, Any], week: str, *, out_dir
 
     kernel_env()
     d = Path(notebooks_dir or default_notebooks_dir())
-    src = d / f"{name}.ipynb"
-    week_dir = Path(out_dir) / week
-    week_dir.mkdir(parents=True, exist_ok=True)
     lang = lang or parameters.get("lang", "en")
     t0 = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=week_dir))
     out = Outcome(name=name, ok=False, params=dict(parameters))
+    executed = work / f"{name}.ipynb"
     try:
-        executed = tmp / f"{name}.ipynb"
-        try:
-            pm.execute_notebook(str(src), str(executed), parameters=dict(parameters), kernel_name=KERNEL_NAME,
-                                progress_bar={"leave": False, "desc": f"  {name}"} if progress else False,
-                                cwd=str(d), start_timeout=120)
-            html = tmp / f"{name}.html"
-            nb = nbformat.read(str(executed), as_version=4)
-            notebook_to_html(nb, html, lang=lang, title=f"{report_title(name, lang)} · {week}")
-        except Exception as exc:  # noqa: BLE001 - any failure is reported, never published
-            out.error = format_error(exc)
-            if executed.exists():
-                failed = week_dir / f"{name}.failed.ipynb"
-                os.replace(executed, failed)
-                out.failed_ipynb = failed
-            return out
-        os.replace(executed, week_dir / f"{name}.ipynb")
-        os.replace(html, week_dir / f"{name}.html")
-        stale = week_dir / f"{name}.failed.ipynb"
-        if stale.exists():
-            stale.unlink()
-        out.ok, out.ipynb, out.html = True, week_dir / f"{name}.ipynb", week_dir / f"{name}.html"
-        _record(week_dir, name, lang, parameters, time.perf_counter() - t0)
-        return out
+        pm.execute_notebook(str(d / f"{name}.ipynb"), str(executed), parameters=dict(parameters),
+                            kernel_name=KERNEL_NAME,
+                            progress_bar={"leave": False, "desc": f"  {name}"} if progress else False,
+                            cwd=str(d), start_timeout=120)
+        nb = nbformat.read(str(executed), as_version=4)
+        notebook_to_html(nb, work / f"{name}.html", lang=lang, title=f"{report_title(name, lang)} · {week}",
+                         banner=banner)
+        out.ok = True
+    except OSError as exc:  # the runner could not write: not the notebook's fault
+        raise PUB.cannot_write(work, exc) from None
+    except Exception as exc:  # noqa: BLE001 - any failure is reported, never published
+        out.error = format_error(exc)
+        if executed.exists():
+            os.replace(executed, work / f"{name}.failed.ipynb")
     finally:
         out.seconds = time.perf_counter() - t0
-        shutil.rmtree(tmp, ignore_errors=True)
+    return out
 
 
-def _record(week_dir: Path, name: str, lang: str, parameters: Mapping[str, Any], seconds: float) -> None:
-    """Keep what each published report was run with in ``<week>/manifest.json`` (for the index)."""
+def _entry(name: str, outcome: Outcome, lang: str, partial: list[str]) -> dict[str, Any]:
     from .text import report_title
-    path = week_dir / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except json.JSONDecodeError:
-        manifest = {}
-    manifest[name] = {"title": report_title(name, lang), "lang": lang,
-                      "executed": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                      "seconds": round(seconds, 1), "parameters": dict(parameters)}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    entry = {"title": report_title(name, lang), "lang": lang,
+             "executed": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+             "seconds": round(outcome.seconds, 1), "parameters": dict(outcome.params)}
+    if partial:
+        entry["partial"] = list(partial)
+    return entry
+
+
+def publish_week(out_dir: Path, week: str, work: Path, outcomes: list[Outcome], *,
+                 partial: Mapping[str, list[str]] | None = None) -> Path:
+    """Build the week's new version from the current one and this run's results, switch to it.
+
+    A notebook that succeeded replaces its ``.ipynb``/``.html`` (and clears an older
+    ``.failed.ipynb``); one that failed keeps its last good report and adds ``.failed.ipynb``.
+    """
+    staged = PUB.stage(out_dir, week, work / "version")
+    manifest = PUB.read_manifest(staged)
+    for o in outcomes:
+        if o.ok:
+            for ext in ("ipynb", "html"):
+                os.replace(work / f"{o.name}.{ext}", staged / f"{o.name}.{ext}")
+            (staged / f"{o.name}.failed.ipynb").unlink(missing_ok=True)
+            manifest[o.name] = _entry(o.name, o, o.params.get("lang", "en"), (partial or {}).get(o.name, []))
+        elif (work / f"{o.name}.failed.ipynb").exists():
+            os.replace(work / f"{o.name}.failed.ipynb", staged / f"{o.name}.failed.ipynb")
+    PUB.write_manifest(staged, manifest)
+    return PUB.switch(out_dir, week, staged)
+
+
+def _set_paths(outcomes: list[Outcome], week_dir: Path) -> None:
+    for o in outcomes:
+        if o.ok:
+            o.ipynb, o.html = week_dir / f"{o.name}.ipynb", week_dir / f"{o.name}.html"
+        elif (week_dir / f"{o.name}.failed.ipynb").exists():
+            o.failed_ipynb = week_dir / f"{o.name}.failed.ipynb"
 
 
 def run_reports(names: Iterable[str], *, week: str | None = None, params_file: str | Path | None = None,
                 overrides: Mapping[str, Any] | None = None, out_dir: str | Path = "reports",
-                notebooks_dir: str | Path | None = None, progress: bool = True) -> tuple[str, list[Outcome]]:
-    """Validate all parameters, run each notebook (tqdm bar over notebooks), update the index.
+                notebooks_dir: str | Path | None = None, progress: bool = True, allow_partial: bool = False,
+                lock_timeout: float | None = 600.0, tolerance_hours: float | None = None,
+                on_wait: Callable[[str], None] | None = None) -> tuple[str, list[Outcome]]:
+    """Validate all parameters, check the data, run each notebook (tqdm bar over notebooks),
+    publish the week in one switch and update the index.
 
-    Returns ``(week, outcomes)``; a :class:`~crmlab.report.params.ParamError` is raised before
-    any kernel starts if a parameter is wrong.
+    Returns ``(week, outcomes)``. Before any kernel starts: a wrong parameter raises
+    :class:`~crmlab.report.params.ParamError`; data that is not ready raises
+    :class:`~crmlab.report.preflight.DataNotReady` (unless ``allow_partial``, which publishes
+    with a banner; invalid rows are never allowed). A folder that cannot be written, or whose
+    lock another run holds past ``lock_timeout`` seconds, raises
+    :class:`~crmlab.report.publish.PublishError`.
     """
     from tqdm.auto import tqdm
 
+    from . import preflight
     from .index import write_index
 
     names = list(names)
-    week, plans = plan(names, week=week, params_file=params_file, overrides=overrides,
-                       notebooks_dir=notebooks_dir)
-    outcomes = []
-    bar = tqdm(names, desc=f"reports {week}", unit="notebook", disable=not progress)
-    for n in bar:
-        bar.set_postfix_str(n)
-        outcomes.append(run_notebook(n, plans[n], week, out_dir=out_dir, notebooks_dir=notebooks_dir,
-                                     progress=progress))
-    bar.close()
-    write_index(out_dir)
+    week, plans, declared = plan_declared(names, week=week, params_file=params_file, overrides=overrides,
+                                          notebooks_dir=notebooks_dir)
+    found = preflight.check_plans(names, plans, declared, week, tolerance_hours=tolerance_hours)
+    partial = preflight.enforce(found, allow_partial=allow_partial)
+    out = Path(out_dir)
+    with PUB.locked(out, timeout=lock_timeout, on_wait=on_wait):
+        try:
+            PUB.clean_leftovers(out)
+            work = PUB.work_dir(out)
+            try:
+                outcomes = []
+                bar = tqdm(names, desc=f"reports {week}", unit="notebook", disable=not progress)
+                for n in bar:
+                    bar.set_postfix_str(n)
+                    lang = plans[n].get("lang", declared[n].get("lang", {}).get("default", "en")) or "en"
+                    banner = (PARTIAL_BANNER.get(lang, PARTIAL_BANNER["en"]).format(problems="; ".join(partial[n]))
+                              if partial.get(n) else None)
+                    outcomes.append(execute(n, plans[n], week, work, notebooks_dir=notebooks_dir,
+                                            progress=progress, lang=lang, banner=banner))
+                bar.close()
+                publish_week(out, week, work, outcomes, partial=partial)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            write_index(out)
+        except OSError as e:
+            raise PUB.cannot_write(out, e) from None
+    _set_paths(outcomes, out / week)
     return week, outcomes
+
+
+def run_notebook(name: str, parameters: Mapping[str, Any], week: str, *, out_dir: str | Path = "reports",
+                 notebooks_dir: str | Path | None = None, progress: bool = True,
+                 lang: str | None = None) -> Outcome:
+    """Execute one notebook with already validated ``parameters`` and publish it (under the
+    lock, in one switch). No preflight: use :func:`run_reports` for scheduled runs."""
+    out = Path(out_dir)
+    with PUB.locked(out):
+        PUB.clean_leftovers(out)
+        work = PUB.work_dir(out)
+        try:
+            o = execute(name, parameters, week, work, notebooks_dir=notebooks_dir, progress=progress, lang=lang)
+            publish_week(out, week, work, [o])
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    _set_paths([o], out / week)
+    return o

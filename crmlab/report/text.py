@@ -148,6 +148,7 @@ TEXT: dict[str, dict[str, str]] = {
         "rfm_risk": "'{segment}' holds {n} customers ({share}) who used to buy well but have not bought for {days} days on average.",
         "clv_total": "All current customers are expected to bring {total} over the next {h} weeks; '{segment}' accounts for {share} of it.",
         "clv_note": "Expected value combines the BG/NBD purchase model with the Gamma-Gamma spend model fitted on weekly data.",
+        "clv_palive_note": "P(alive) is 100% for a customer with no repeat purchase: the BG/NBD model lets customers drop out only after a repeat purchase. {segments} are mostly one-time buyers, so their P(alive) says nothing about whether they are still active.",
         "rfm_do": "Do: send a win-back offer to the {n} '{segment}' customers now, and protect '{top}' with loyalty benefits rather than discounts.",
         "cohort_axis": "{period_name}s since first purchase",
         "seg_Champions": "Champions",
@@ -324,6 +325,7 @@ TEXT: dict[str, dict[str, str]] = {
         "rfm_risk": "'{segment}'에는 예전에 많이 샀지만 평균 {days}일째 구매가 없는 고객 {n}명({share})이 있습니다.",
         "clv_total": "현재 고객 전체의 향후 {h}주 기대 가치는 {total}이며, '{segment}'가 그중 {share}를 차지합니다.",
         "clv_note": "기대 가치는 주 단위 데이터로 적합한 BG/NBD 구매 모델과 Gamma-Gamma 구매액 모델을 결합한 값입니다.",
+        "clv_palive_note": "재구매가 없는 고객의 생존 확률(P(alive))은 100%로 나옵니다. BG/NBD 모델은 재구매 뒤에만 이탈할 수 있다고 가정하기 때문입니다. {segments}은(는) 대부분 한 번만 구매한 고객이므로 이들의 생존 확률은 아직 활동 중인지를 알려주지 않습니다.",
         "rfm_do": "할 일: '{segment}' 고객 {n}명에게 지금 윈백 혜택을 보내고, '{top}' 고객은 할인보다 로열티 혜택으로 지키세요.",
         "cohort_axis": "첫 구매 후 경과 {period_name}",
         "seg_Champions": "챔피언",
@@ -451,9 +453,21 @@ def _nan(x) -> bool:
         return False
 
 
+#: The shop's currency and number locale used by :func:`money`, :func:`num` and :func:`pct`
+#: (set once per report by :meth:`crmlab.report.nb.Report` from the shop settings).
+SHOP = {"currency": "KRW", "locale": "en"}
+
+
+def use_shop(currency: str, locale: str) -> None:
+    """Format every later number of this process with ``currency`` and ``locale`` (Babel)."""
+    SHOP.update(currency=currency, locale=locale)
+
+
 def pct(x: float, digits: int = 1) -> str:
-    """0.1234 -> '12.3%'."""
-    return "–" if _nan(x) else f"{x * 100:.{digits}f}%"
+    """0.1234 -> '12.3%' (in the shop's locale)."""
+    from babel.numbers import format_percent
+    return "–" if _nan(x) else format_percent(x, format="#,##0" + ("." + "0" * digits if digits else "") + "%",
+                                              locale=SHOP["locale"])
 
 
 def pp(x: float, digits: int = 1) -> str:
@@ -462,12 +476,15 @@ def pp(x: float, digits: int = 1) -> str:
 
 
 def num(x: float, digits: int = 0) -> str:
-    return "–" if _nan(x) else f"{x:,.{digits}f}"
+    from babel.numbers import format_decimal
+    return "–" if _nan(x) else format_decimal(x, format="#,##0" + ("." + "0" * digits if digits else ""),
+                                              locale=SHOP["locale"])
 
 
 def money(x: float) -> str:
-    """Shop currency (won): 12345.6 -> '₩12,346'."""
-    return "–" if _nan(x) else (f"-₩{-x:,.0f}" if x < 0 else f"₩{x:,.0f}")
+    """In the shop's currency and locale (Babel): 12345.6 -> '₩12,346' (KRW), '$12,345.60' (USD)."""
+    from babel.numbers import format_currency
+    return "–" if _nan(x) else format_currency(x, SHOP["currency"], locale=SHOP["locale"])
 
 
 def pval(p: float) -> str:
