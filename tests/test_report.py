@@ -443,3 +443,17 @@ def test_weekly_uplift_leaves_out_windows_that_end_after_the_week():
     assert text.summary_uplift(pending, 0.05, "en", week="2026-W47", weeks=1, window_days=3) == [
         "120 messaged or control users are waiting for their 3-day window to end; they are left out until it has."]
     assert "120명" in text.summary_uplift(pending, 0.05, "ko", week="2026-W47", weeks=1, window_days=3)[0]
+
+
+def test_insufficient_uplift_rows_say_so_in_both_languages():
+    """The defect: an insufficient revenue row read 'this could be chance (p = -, ...)'."""
+    from crmlab.report.text import explain_uplift
+    row = {"experiment": "camp", "metric": "revenue_per_user", "treatment_value": 5018.0, "control_value": 1697.0,
+           "estimate": 3321.0, "ci_low": float("nan"), "ci_high": float("nan"), "p_value": float("nan"),
+           "incremental": 5.4e6, "status": "insufficient", "reason": "too_few_effective_users", "n_needed": 595.0}
+    en = explain_uplift(row, 0.05, "en")
+    assert "too few buyers" in en and "595 control users" in en and "p =" not in en
+    ko = explain_uplift(row, 0.05, "ko")
+    assert "595" in ko and "판정하지 않습니다" in ko
+    ok = dict(row, status="ok", p_value=0.01, ci_low=100.0, ci_high=6000.0)
+    assert "p = 0.01" in explain_uplift(ok, 0.05, "en")

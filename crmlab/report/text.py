@@ -81,6 +81,10 @@ TEXT: dict[str, dict[str, str]] = {
         "upl_do_stop": "Do: stop or rework '{campaign}'.",
         "upl_do_wait": "Do: no campaign showed a clear effect; keep the control groups and review again next week.",
         "upl_row": "'{campaign}': {metric} was {t} with the message and {c} without ({diff}; interval {lo} to {hi}); {sure}. That is about {inc} extra {unit}.",
+        "upl_insufficient": "'{campaign}': {metric} was {t} with the message and {c} without ({diff}); too few {why} to judge this difference, so no verdict is given (about {need} control users would be needed at this split).",
+        "why_too_few_expected_events": "conversions", "why_too_few_effective_users": "buyers for such uneven spend",
+        "why_skewed_difference": "users for such skewed spend at this split", "why_empty_arm": "users in one arm",
+        "why_no_variance": "differences between users",
         "unit_conversion_rate": "buyers",
         "unit_revenue_per_user": "in revenue",
         "seg_row": "'{campaign}' works best for {best} customers ({best_diff}) and least for {worst} customers ({worst_diff}).",
@@ -260,6 +264,10 @@ TEXT: dict[str, dict[str, str]] = {
         "upl_do_stop": "할 일: '{campaign}'을(를) 중단하거나 수정하세요.",
         "upl_do_wait": "할 일: 뚜렷한 효과를 보인 캠페인이 없습니다. 대조군을 유지하고 다음 주에 다시 확인하세요.",
         "upl_row": "'{campaign}': {metric}은(는) 메시지를 받은 고객 {t}, 받지 않은 고객 {c}였습니다 ({diff}; 구간 {lo} ~ {hi}). {sure}. 약 {inc}의 추가 {unit}에 해당합니다.",
+        "upl_insufficient": "'{campaign}': {metric}은(는) 메시지를 받은 고객 {t}, 받지 않은 고객 {c}였습니다 ({diff}). {why}이(가) 너무 적어 이 차이는 판정하지 않습니다 (이 비율이라면 대조군 약 {need}명이 필요합니다).",
+        "why_too_few_expected_events": "전환 수", "why_too_few_effective_users": "편차가 큰 매출에 비해 구매자 수",
+        "why_skewed_difference": "치우친 매출에 비해 고객 수", "why_empty_arm": "한 집단의 고객 수",
+        "why_no_variance": "고객 간 차이",
         "unit_conversion_rate": "구매 고객(명)",
         "unit_revenue_per_user": "매출(원)",
         "seg_row": "'{campaign}'은(는) {best} 고객에게 가장 효과가 크고 ({best_diff}), {worst} 고객에게 가장 작습니다 ({worst_diff}).",
@@ -446,6 +454,14 @@ def col_label(col: Any, lang: str = "en") -> str:
 
 
 # -- number formatting ----------------------------------------------------------------------
+def _holm_significant(p: pd.Series, alpha: float) -> pd.Series:
+    """Which p-values Holm's procedure rejects at ``alpha`` within their family."""
+    from ..abtest.corrections import adjust_pvalues
+    if p.empty:
+        return p.astype(bool)
+    return pd.Series(adjust_pvalues(p.to_numpy(float), "holm") < alpha, index=p.index)
+
+
 def _nan(x) -> bool:
     try:
         return x is None or (isinstance(x, float) and math.isnan(x)) or pd.isna(x)
@@ -659,6 +675,13 @@ def explain_uplift(row: Mapping[str, Any], alpha: float, lang: str = "en") -> st
     inc = row.get("incremental")
     inc_s = money(inc) if m == "revenue_per_user" else num(inc, 0)
     unit_key = f"unit_{m}"
+    if row.get("status") == "insufficient":
+        reason = f"why_{row.get('reason')}"
+        need = row.get("n_needed")
+        return t("upl_insufficient", lang, campaign=row["experiment"], metric=metric_name(m, lang),
+                 t=metric_value(m, row["treatment_value"]), c=metric_value(m, row["control_value"]),
+                 diff=metric_diff(m, row["estimate"]), why=t(reason, lang) if reason in TEXT[lang] else reason,
+                 need=num(need, 0) if not _nan(need) else "?")
     return t("upl_row", lang, campaign=row["experiment"], metric=metric_name(m, lang),
              t=metric_value(m, row["treatment_value"]), c=metric_value(m, row["control_value"]),
              diff=metric_diff(m, row["estimate"]), lo=metric_diff(m, row["ci_low"]), hi=metric_diff(m, row["ci_high"]),
@@ -716,6 +739,10 @@ def summary_uplift(result, alpha: float, lang: str = "en", week: str = "", weeks
             seg = result.by_segment
             if seg is not None and not seg.empty:
                 g = seg[(seg["metric"] == "conversion_rate") & (seg["experiment"] == top)].dropna(subset=["estimate"])
+                # a segment is only named when its own comparison supports a verdict: a win
+                # after the correction over the campaign's segments (Holm), never a small cell
+                if "status" in g.columns:
+                    g = g[(g["status"] == "ok") & _holm_significant(g["p_value"], alpha)]
                 if len(g) >= 2:
                     where = t("upl_do_where", lang, segment=segment_label(g.sort_values("estimate").iloc[-1]["segment"], lang))
             out.append(t("upl_do_scale", lang, campaign=top, where=where))
