@@ -238,12 +238,15 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     frame = grid(budget=args.budget, cap=args.cap, seed=args.seed, progress=True)
     extra = ""
-    try:
-        from bench.calibration_sequential import sequential_grid
-        seq = sequential_grid(seed=args.seed)
-        extra = "## Sequential looks (20 looks)\n\n" + seq.to_markdown(index=False) + "\n"
-    except ImportError:
-        pass
+    from bench.calibration_sequential import sequential_grid
+    seq = sequential_grid(seed=args.seed)
+    cols = list(seq.columns)
+    rows = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    rows += ["| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r) + " |"
+             for r in seq.itertuples(index=False)]
+    extra = ("## Sequential looks (20 looks, always-valid confidence sequence)\n\n"
+             "From `bench/calibration_sequential.py` (same shapes and splits; total and per-side A/A "
+             "rates over all looks).\n\n" + "\n".join(rows) + "\n")
     Path(args.out).write_text(to_markdown(frame, extra))
     frame.to_csv(Path(args.out).with_suffix(".csv"), index=False)
     print(f"wrote {args.out} in {time.perf_counter() - t:.0f} s: "
