@@ -230,6 +230,19 @@ def check_range(notebook: str, key: str, value: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 # Parameter files
 # ---------------------------------------------------------------------------------------------
+def read_yaml_mapping(path: Path, label: str, keys: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping (empty file: ``{}``); one-line ``ParamError``
+    naming ``label`` otherwise."""
+    import yaml
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ParamError(f"{label}: not valid YAML ({' '.join(str(e).split())})") from None
+    if not isinstance(doc, dict):
+        raise ParamError(f"{label}: expected a mapping of {keys} to values")
+    return doc
+
+
 def load_params_file(path: str | Path | None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Read a YAML parameter file: top-level keys are shared by every notebook that declares
     them; a ``notebooks:`` mapping holds per-notebook values (these win).
@@ -238,16 +251,10 @@ def load_params_file(path: str | Path | None) -> tuple[dict[str, Any], dict[str,
     """
     if path is None:
         return {}, {}
-    import yaml
     p = Path(path)
     if not p.exists():
         raise ParamError(f"--params {str(path)!r}: file not found")
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ParamError(f"--params {str(path)!r}: not valid YAML: {e}") from None
-    if not isinstance(doc, dict):
-        raise ParamError(f"--params {str(path)!r}: expected a mapping of parameter names to values")
+    doc = read_yaml_mapping(p, f"--params {str(path)!r}", "parameter names")
     per = doc.pop("notebooks", None) or {}
     if not isinstance(per, dict) or not all(isinstance(v, dict) for v in per.values()):
         raise ParamError(f"--params {str(path)!r}: 'notebooks' must map notebook names to parameter mappings")

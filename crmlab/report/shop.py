@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..schema import DEFAULT_TZ
-from .params import ParamError
+from .params import ParamError, read_yaml_mapping
 
 SETTINGS = ("currency", "timezone", "locale")
 SHOP_FILE = "shop.yaml"
@@ -52,13 +52,7 @@ def shop_file(source: str | Path) -> Path | None:
 def _read_file(path: Path | None) -> dict[str, Any]:
     if path is None or not path.exists():
         return {}
-    import yaml
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ParamError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
-    if not isinstance(doc, dict):
-        raise ParamError(f"{path}: expected a mapping of {list(SETTINGS)} to values")
+    doc = read_yaml_mapping(path, str(path), str(list(SETTINGS)))
     unknown = sorted(set(doc) - set(SETTINGS))
     if unknown:
         raise ParamError(f"{path}: unknown setting(s) {unknown}; allowed: {list(SETTINGS)}")
