@@ -29,7 +29,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from .abtest.frequentist import mean_test, proportion_test
+from .abtest.frequentist import METHOD_LABELS, mean_test, proportion_test
 from .abtest.sufficient import SampleStats
 from .checks import choice, duration
 from .engine import DataLike, as_table, local_time, localize_frame, report_exclusions, to_pandas
@@ -359,9 +359,9 @@ def _tests(c, t, *, alpha, method, visits):
     """The comparisons of one cell: (metric, result, method label)."""
     prop = "skew_corrected" if method == "skew_corrected" else "pooled_z"
     kw = {} if prop == "skew_corrected" else {"interval": "newcomb", "relative": "log"}
-    label = ("skewness-corrected z (Hall 1992), dual intervals" if prop == "skew_corrected"
+    label = (METHOD_LABELS["proportion", "skew_corrected"] if prop == "skew_corrected"
              else "pooled z-test; Newcombe CI; Katz log ratio")
-    rev_label = ("skewness-corrected Welch z (Hall 1992), dual intervals" if prop == "skew_corrected"
+    rev_label = (METHOD_LABELS["mean", "skew_corrected"] if prop == "skew_corrected"
                  else "Welch t-test; log ratio")
     with np.errstate(divide="ignore", invalid="ignore"):
         out = [("conversion_rate", proportion_test(c["conversions"], c["n"], t["conversions"], t["n"], alpha=alpha,

@@ -37,7 +37,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from .result import Comparison
-from .skew import pooled_moments, skew_test
+from .skew import within_arm_moments, skew_test
 from .sufficient import PairedStats, SampleStats, stats_from_frame
 from ..checks import alpha as alpha_check
 from ..checks import choice
@@ -236,7 +236,7 @@ def proportion_test(x_c, n_c, x_t, n_t, *, alpha=0.05, method="skew_corrected", 
         pc, pt = xc / nc, xt / nt
         vc, vt = pc * (1 - pc) / nc, pt * (1 - pt) / nt
     if method == "skew_corrected":
-        var, mu3 = pooled_moments(nc, xc, xc, xc, nt, xt, xt, xt)
+        var, mu3 = within_arm_moments(nc, xc, xc, xc, nt, xt, xt, xt)
         out = skew_test(pc, vc, nc, pt, vt, nt, mu3=mu3, var=var, s1=xc + xt, s2=xc + xt,
                         binary=True, alpha=alpha)
     else:
@@ -282,7 +282,7 @@ def mean_test(control: SampleStats, variant: SampleStats, *, alpha=0.05, method=
         if np.isnan(cubes[0]).any() or np.isnan(cubes[1]).any():
             raise ValueError("method='skew_corrected' needs sum_cube in both SampleStats "
                              "(sufficient_stats computes it); pass method='welch' without it")
-        var, mu3 = pooled_moments(control.n, control.sum, control.sum_sq, cubes[0],
+        var, mu3 = within_arm_moments(control.n, control.sum, control.sum_sq, cubes[0],
                                   variant.n, variant.sum, variant.sum_sq, cubes[1])
         binary = np.asarray(control.sum == control.sum_sq) & np.asarray(variant.sum == variant.sum_sq) \
             & np.asarray(control.sum == cubes[0]) & np.asarray(variant.sum == cubes[1])

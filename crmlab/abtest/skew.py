@@ -59,7 +59,7 @@ __all__ = ["hall_transform", "hall_inverse", "skew_test", "sufficiency", "MIN_EF
 MIN_EFFECTIVE = 20
 MAX_SKEW = 0.3
 MIN_EXPECTED = 10
-REASONS = ("empty_arm", "too_few_expected_events", "too_few_effective_users", "skewed_difference")
+REASONS = ("empty_arm", "too_few_expected_events", "too_few_effective_users", "skewed_difference", "no_variance")
 
 
 def hall_transform(t, gamma):
@@ -108,7 +108,7 @@ def sufficiency(n_c, n_t, s1, s2, gamma, binary):
     empty = n_min < 2
     few = np.where(binary, expected < MIN_EXPECTED, n_eff < MIN_EFFECTIVE)
     skewed = ~binary & (np.abs(gamma) > MAX_SKEW)
-    reason = np.select([empty, few & binary, few, skewed], list(REASONS), default="").astype(object)
+    reason = np.select([empty, few & binary, few, skewed], list(REASONS[:4]), default="").astype(object)
     ok = reason == ""
     factor = np.nanmax(np.stack(np.broadcast_arrays(need_count, need_skew, 1.0)), axis=0)
     factor = np.where(np.isfinite(factor), factor, np.nan)
@@ -176,7 +176,7 @@ def skew_test(m_c, v_c, n_c, m_t, v_t, n_t, *, mu3, var, s1, s2, binary, alpha=0
     r_lo, r_hi = np.where(m_c > 0, r_lo, np.nan), np.where(m_c > 0, r_hi, np.nan)
     ok, reason, n_needed = sufficiency(n_c, n_t, s1, s2, gamma, binary)
     ok = ok & np.isfinite(se) & (se > 0)
-    reason = np.where(ok | (reason != ""), reason, "no_variance").astype(object)
+    reason = np.where(ok | (reason != ""), reason, REASONS[4]).astype(object)
     nan = np.where(ok, 1.0, np.nan)
     return {"abs_lift": diff, "abs_se": se, "abs_ci_low": lo * nan, "abs_ci_high": hi * nan,
             "statistic": t0, "p_value": p * nan, "rel_lift": rel, "rel_ci_low": r_lo * nan,
@@ -185,8 +185,10 @@ def skew_test(m_c, v_c, n_c, m_t, v_t, n_t, *, mu3, var, s1, s2, binary, alpha=0
             "n_needed": n_needed, "df": np.full(np.shape(diff), np.inf)}
 
 
-def pooled_moments(n_c, s1_c, s2_c, s3_c, n_t, s1_t, s2_t, s3_t):
-    """Pooled within-arm variance and third central moment per user from each arm's
+def within_arm_moments(n_c, s1_c, s2_c, s3_c, n_t, s1_t, s2_t, s3_t):
+    """Pooled *within-arm* variance and third central moment per user (deviations from each
+    arm's own mean, unlike :func:`crmlab.abtest.sequential.pooled_moments`, which pools the
+    two arms into one sample) from each arm's
     ``n, sum, sum of squares, sum of cubes`` (``sum (x - m)^3 = S3 - 3 m S2 + 2 m^2 S1`` since
     ``S1 = n m``); both divide by the total ``N`` (the ``N - 2`` correction is immaterial at the
     sizes the rule admits)."""
