@@ -363,7 +363,8 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
     DataFrame with one row per metric (``open_rate`` = opened / delivered on channels with an
     open signal; ``conversion_rate`` = converted / delivered): ``metric, variant, control, n,
     n_control, successes, successes_control, estimate, estimate_control, abs_lift, abs_ci_low,
-    abs_ci_high, ratio, ratio_ci_low, ratio_ci_high, p_value, method``.
+    abs_ci_high, rel_lift, rel_ci_low, rel_ci_high, p_value, method`` (``rel_lift`` is
+    ``variant / control - 1``, the name :class:`crmlab.abtest.Comparison` uses).
 
     Notes
     -----
@@ -423,8 +424,8 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
                      "n_control": int(c[n]), "successes": int(t[x]), "successes_control": int(c[x]),
                      "estimate": float(res["estimate"]), "estimate_control": float(res["estimate_control"]),
                      "abs_lift": float(res["abs_lift"]), "abs_ci_low": float(res["abs_ci_low"]),
-                     "abs_ci_high": float(res["abs_ci_high"]), "ratio": float(res["rel_lift"]) + 1,
-                     "ratio_ci_low": float(res["rel_ci_low"]) + 1, "ratio_ci_high": float(res["rel_ci_high"]) + 1,
+                     "abs_ci_high": float(res["abs_ci_high"]), "rel_lift": float(res["rel_lift"]),
+                     "rel_ci_low": float(res["rel_ci_low"]), "rel_ci_high": float(res["rel_ci_high"]),
                      "p_value": float(res["p_value"]), "status": res["status"].item(),
                      "reason": res["reason"].item(), "n_needed": float(res["n_needed"]),
                      "method": "skewness-corrected z (Hall 1992); dual intervals"
@@ -477,7 +478,7 @@ def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: 
     DataFrame per bucket: ``delay, n, converted, conversion_rate`` (= converted / n) with
     Wilson ``ci_low, ci_high`` (Wilson 1927; :func:`crmlab.abtest.frequentist.wilson_interval`), ``revenue``,
     ``revenue_per_unit``; with assignments also ``n_control, converted_control,
-    conversion_rate_control, uplift, uplift_ci_low, uplift_ci_high`` (Newcombe's hybrid score
+    conversion_rate_control, abs_lift, abs_ci_low, abs_ci_high`` (Newcombe's hybrid score
     interval, Newcombe 1998) and ``p_value`` (pooled two-proportion z-test,
     :func:`crmlab.abtest.frequentist.proportion_test`). Units without a preceding cart event
     are counted in ``attrs["excluded"]``.
@@ -562,9 +563,9 @@ def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: 
         out["n_control"] = ctl["n"]
         out["converted_control"] = ctl["converted"]
         out["conversion_rate_control"] = (ctl["converted"] / ctl["n"].astype(float)).where(ctl["n"] > 0)
-        out["uplift"] = out["conversion_rate"] - out["conversion_rate_control"]
+        out["abs_lift"] = out["conversion_rate"] - out["conversion_rate_control"]
         res = proportion_test(ctl["converted"], ctl["n"], out["converted"], out["n"], alpha=alpha)
-        out["uplift_ci_low"], out["uplift_ci_high"], out["p_value"] = res["abs_ci_low"], res["abs_ci_high"], res["p_value"]
+        out["abs_ci_low"], out["abs_ci_high"], out["p_value"] = res["abs_ci_low"], res["abs_ci_high"], res["p_value"]
         out["status"], out["reason"] = res["status"], res["reason"]
     out = out.rename_axis("delay").reset_index()
     return report_exclusions(out, excluded, "cart_reminder_by_delay")

@@ -229,11 +229,11 @@ def test_copy_test_ratios_match_statsmodels():
         ref = proportion_test(xc, 500, xt, 400)
         r = res.loc[metric]
         assert (r["successes"], r["successes_control"]) == (xt, xc)
-        assert r["ratio"] == pytest.approx((xt / 400) / (xc / 500))
-        assert (r["ratio_ci_low"], r["ratio_ci_high"]) == pytest.approx((ref["rel_ci_low"] + 1, ref["rel_ci_high"] + 1),
+        assert r["rel_lift"] == pytest.approx((xt / 400) / (xc / 500) - 1)
+        assert (r["rel_ci_low"], r["rel_ci_high"]) == pytest.approx((ref["rel_ci_low"], ref["rel_ci_high"]),
                                                                         rel=1e-9)
         # one test, one answer: the ratio interval excludes 1 exactly when p < alpha
-        assert (r["ratio_ci_low"] > 1 or r["ratio_ci_high"] < 1) == (r["p_value"] < 0.05)
+        assert (r["rel_ci_low"] > 0 or r["rel_ci_high"] < 0) == (r["p_value"] < 0.05)
 
 
 def _cart_data():
@@ -284,10 +284,10 @@ def test_cart_reminder_randomised_with_virtual_send_times():
     out = cart_reminder_by_delay(ev, None, orders, campaign="cart_reminder", assignments=a).set_index("delay")
     assert out["n"].tolist() == [1] * 5 and out["n_control"].tolist() == [1] * 5
     assert out["converted_control"].tolist() == [0, 1, 0, 1, 0]
-    assert out["uplift"].tolist() == [1.0, -1.0, 1.0, -1.0, 1.0]
+    assert out["abs_lift"].tolist() == [1.0, -1.0, 1.0, -1.0, 1.0]
     # one user per arm: no verdict, no interval, and the reason says why
     assert (out["status"] == "insufficient").all() and (out["reason"] == "empty_arm").all()
-    assert out["uplift_ci_low"].isna().all() and out["p_value"].isna().all()
+    assert out["abs_ci_low"].isna().all() and out["p_value"].isna().all()
 
 
 def test_fatigue_user_weeks():
@@ -354,7 +354,7 @@ def test_copy_test_recovers_planted_rates(shop):
     for metric, col in (("open_rate", "p_open"), ("conversion_rate", "p_convert")):
         r = res.loc[metric]
         planted = truth.loc["personalised", col] / truth.loc["generic", col]
-        assert r["ratio_ci_low"] <= planted <= r["ratio_ci_high"], (metric, r["ratio"], planted)
+        assert r["rel_ci_low"] + 1 <= planted <= r["rel_ci_high"] + 1, (metric, r["rel_lift"], planted)
         for arm, n, x in (("personalised", "n", "successes"), ("generic", "n_control", "successes_control")):
             lo, hi = proportion_confint(r[x], r[n], alpha=0.001, method="wilson")
             assert lo <= truth.loc[arm, col] <= hi, (metric, arm)
@@ -395,7 +395,7 @@ def test_cart_reminder_recovers_planted_rates(shop):
     assert res["conversion_rate"].iloc[0] > res["conversion_rate"].iloc[-1]
     planted = truth["p_convert"].values - truth["p_control"].values
     ok = (res["status"] == "ok").values
-    assert ((res["uplift_ci_low"].values <= planted) & (planted <= res["uplift_ci_high"].values))[ok].all()
+    assert ((res["abs_ci_low"].values <= planted) & (planted <= res["abs_ci_high"].values))[ok].all()
     # the fixture's control arms per delay are small: those comparisons say so instead
     assert set(res.loc[~ok, "reason"]) <= {"too_few_expected_events", "empty_arm"}
 

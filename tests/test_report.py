@@ -351,8 +351,8 @@ def test_uplift_summary_scales_winner_and_stops_loser():
     from crmlab.report.analyses import UpliftResult
 
     def row(exp, metric, t_, c, est, p, inc):
-        return {"experiment": exp, "segment": "all", "metric": metric, "treatment_value": t_, "control_value": c,
-                "estimate": est, "ci_low": est - 0.01, "ci_high": est + 0.01, "p_value": p, "incremental": inc,
+        return {"experiment": exp, "segment": "all", "metric": metric, "estimate": t_, "estimate_control": c,
+                "abs_lift": est, "abs_ci_low": est - 0.01, "abs_ci_high": est + 0.01, "p_value": p, "incremental": inc,
                 "cost": 1000.0, "cost_per_incremental": 50.0}
     camp = pd.DataFrame([row("A", "conversion_rate", 0.08, 0.05, 0.03, 0.001, 30),
                          row("A", "revenue_per_user", 5000.0, 3000.0, 2000.0, 0.01, 2_000_000),
@@ -448,8 +448,8 @@ def test_weekly_uplift_leaves_out_windows_that_end_after_the_week():
 def test_insufficient_uplift_rows_say_so_in_both_languages():
     """The defect: an insufficient revenue row read 'this could be chance (p = -, ...)'."""
     from crmlab.report.text import explain_uplift
-    row = {"experiment": "camp", "metric": "revenue_per_user", "treatment_value": 5018.0, "control_value": 1697.0,
-           "estimate": 3321.0, "ci_low": float("nan"), "ci_high": float("nan"), "p_value": float("nan"),
+    row = {"experiment": "camp", "metric": "revenue_per_user", "estimate": 5018.0, "estimate_control": 1697.0,
+           "abs_lift": 3321.0, "abs_ci_low": float("nan"), "abs_ci_high": float("nan"), "p_value": float("nan"),
            "incremental": 5.4e6, "status": "insufficient", "reason": "too_few_effective_users", "n_needed": 595.0}
     en = explain_uplift(row, 0.05, "en")
     assert "too few buyers" in en and "595 control users" in en and "p =" not in en

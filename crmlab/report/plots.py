@@ -113,5 +113,5 @@ def uplift_plot(rows: pd.DataFrame, lang: str = "en", *, label: str = "experimen
     """Absolute conversion uplift (percentage points) with its interval, per campaign or segment."""
     xlabel = {"en": "uplift in conversion, percentage points (interval)",
               "ko": "전환율 업리프트, %p (신뢰구간)"}[lang]
-    return interval_plot(rows.reset_index(drop=True), rows[label].astype(str), "estimate", "ci_low", "ci_high",
+    return interval_plot(rows.reset_index(drop=True), rows[label].astype(str), "abs_lift", "abs_ci_low", "abs_ci_high",
                          xlabel=xlabel, ax=ax)

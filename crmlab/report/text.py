@@ -125,7 +125,7 @@ TEXT: dict[str, dict[str, str]] = {
         "comp_do": "Do: fix the compliance issues ({rules}) before the next send.",
         "msg_do_ok": "Do: nothing urgent; judge campaigns by the uplift report, not by attributed revenue.",
         "sendtime_best": "Messages sent on {day} around {hour}:00 had the highest click rate ({rate}; at least {min} delivered).",
-        "copy_row": "'{campaign}': '{variant}' against '{control}' on {metric}: {value} vs {control_value} (ratio {ratio}); {sure}.",
+        "copy_row": "'{campaign}': '{variant}' against '{control}' on {metric}: {value} vs {control_value} ({rel} relative); {sure}.",
         "moved_up": "up {d}",
         "moved_down": "down {d}",
         "moved_flat": "unchanged",
@@ -307,7 +307,7 @@ TEXT: dict[str, dict[str, str]] = {
         "comp_do": "할 일: 다음 발송 전에 준법 문제({rules})를 고치세요.",
         "msg_do_ok": "할 일: 급한 조치는 없습니다. 캠페인 평가는 기여 매출이 아니라 업리프트 리포트로 하세요.",
         "sendtime_best": "{day}요일 {hour}시 무렵 발송한 메시지의 클릭률이 가장 높았습니다 ({rate}, 도달 {min}건 이상 기준).",
-        "copy_row": "'{campaign}': {metric}에서 '{variant}'은(는) '{control}' 대비 {value} 대 {control_value} (비율 {ratio}). {sure}.",
+        "copy_row": "'{campaign}': {metric}에서 '{variant}'은(는) '{control}' 대비 {value} 대 {control_value} (상대 {rel}). {sure}.",
         "moved_up": "{d} 상승",
         "moved_down": "{d} 하락",
         "moved_flat": "변화 없음",
@@ -679,12 +679,12 @@ def explain_uplift(row: Mapping[str, Any], alpha: float, lang: str = "en") -> st
         reason = f"why_{row.get('reason')}"
         need = row.get("n_needed")
         return t("upl_insufficient", lang, campaign=row["experiment"], metric=metric_name(m, lang),
-                 t=metric_value(m, row["treatment_value"]), c=metric_value(m, row["control_value"]),
-                 diff=metric_diff(m, row["estimate"]), why=t(reason, lang) if reason in TEXT[lang] else reason,
+                 t=metric_value(m, row["estimate"]), c=metric_value(m, row["estimate_control"]),
+                 diff=metric_diff(m, row["abs_lift"]), why=t(reason, lang) if reason in TEXT[lang] else reason,
                  need=num(need, 0) if not _nan(need) else "?")
     return t("upl_row", lang, campaign=row["experiment"], metric=metric_name(m, lang),
-             t=metric_value(m, row["treatment_value"]), c=metric_value(m, row["control_value"]),
-             diff=metric_diff(m, row["estimate"]), lo=metric_diff(m, row["ci_low"]), hi=metric_diff(m, row["ci_high"]),
+             t=metric_value(m, row["estimate"]), c=metric_value(m, row["estimate_control"]),
+             diff=metric_diff(m, row["abs_lift"]), lo=metric_diff(m, row["abs_ci_low"]), hi=metric_diff(m, row["abs_ci_high"]),
              sure=sureness(row["p_value"], alpha, lang), inc=inc_s,
              unit=t(unit_key, lang) if unit_key in TEXT[lang] else "")
 
@@ -696,13 +696,13 @@ def explain_segments(by_segment: pd.DataFrame, lang: str = "en", metric: str = "
         return out
     d = by_segment[by_segment["metric"] == metric]
     for camp, g in d.groupby("experiment", sort=True):
-        g = g.dropna(subset=["estimate"]).sort_values("estimate", ascending=False)
+        g = g.dropna(subset=["abs_lift"]).sort_values("abs_lift", ascending=False)
         if len(g) < 2:
             continue
         b, w = g.iloc[0], g.iloc[-1]
         out.append(t("seg_row", lang, campaign=camp, best=segment_label(b["segment"], lang),
-                     best_diff=metric_diff(metric, b["estimate"]), worst=segment_label(w["segment"], lang),
-                     worst_diff=metric_diff(metric, w["estimate"])))
+                     best_diff=metric_diff(metric, b["abs_lift"]), worst=segment_label(w["segment"], lang),
+                     worst_diff=metric_diff(metric, w["abs_lift"])))
     return out
 
 
@@ -721,30 +721,30 @@ def summary_uplift(result, alpha: float, lang: str = "en", week: str = "", weeks
         revenue = camp[camp["metric"] == "revenue_per_user"]
         out.append(t("upl_total", lang, n=conv["experiment"].nunique(), week=week, weeks=weeks, conv=num(conv["incremental"].sum(), 0),
                      rev=money(revenue["incremental"].sum()) if not revenue.empty else "–"))
-        best = conv.sort_values("estimate", ascending=False).iloc[0]
-        out.append(t("upl_best", lang, campaign=best["experiment"], c=metric_value("conversion_rate", best["control_value"]),
-                     t=metric_value("conversion_rate", best["treatment_value"]),
-                     diff=metric_diff("conversion_rate", best["estimate"]), sure=sureness(best["p_value"], alpha, lang)))
-        if not _nan(best.get("cost_per_incremental")) and best["estimate"] > 0:
+        best = conv.sort_values("abs_lift", ascending=False).iloc[0]
+        out.append(t("upl_best", lang, campaign=best["experiment"], c=metric_value("conversion_rate", best["estimate_control"]),
+                     t=metric_value("conversion_rate", best["estimate"]),
+                     diff=metric_diff("conversion_rate", best["abs_lift"]), sure=sureness(best["p_value"], alpha, lang)))
+        if not _nan(best.get("cost_per_incremental")) and best["abs_lift"] > 0:
             out.append(t("upl_cost", lang, campaign=best["experiment"], cost=money(best["cost_per_incremental"])))
-        neg = conv[(conv["p_value"] < alpha) & (conv["estimate"] < 0)]
+        neg = conv[(conv["p_value"] < alpha) & (conv["abs_lift"] < 0)]
         for _, r in neg.iterrows():
-            out.append(t("upl_negative", lang, campaign=r["experiment"], c=metric_value("conversion_rate", r["control_value"]),
-                         t=metric_value("conversion_rate", r["treatment_value"]),
-                         diff=metric_diff("conversion_rate", r["estimate"]), sure=sureness(r["p_value"], alpha, lang)))
-        pos = conv[(conv["p_value"] < alpha) & (conv["estimate"] > 0)].sort_values("estimate", ascending=False)
+            out.append(t("upl_negative", lang, campaign=r["experiment"], c=metric_value("conversion_rate", r["estimate_control"]),
+                         t=metric_value("conversion_rate", r["estimate"]),
+                         diff=metric_diff("conversion_rate", r["abs_lift"]), sure=sureness(r["p_value"], alpha, lang)))
+        pos = conv[(conv["p_value"] < alpha) & (conv["abs_lift"] > 0)].sort_values("abs_lift", ascending=False)
         if not pos.empty:
             top = pos.iloc[0]["experiment"]
             where = ""
             seg = result.by_segment
             if seg is not None and not seg.empty:
-                g = seg[(seg["metric"] == "conversion_rate") & (seg["experiment"] == top)].dropna(subset=["estimate"])
+                g = seg[(seg["metric"] == "conversion_rate") & (seg["experiment"] == top)].dropna(subset=["abs_lift"])
                 # a segment is only named when its own comparison supports a verdict: a win
                 # after the correction over the campaign's segments (Holm), never a small cell
                 if "status" in g.columns:
                     g = g[(g["status"] == "ok") & _holm_significant(g["p_value"], alpha)]
                 if len(g) >= 2:
-                    where = t("upl_do_where", lang, segment=segment_label(g.sort_values("estimate").iloc[-1]["segment"], lang))
+                    where = t("upl_do_where", lang, segment=segment_label(g.sort_values("abs_lift").iloc[-1]["segment"], lang))
             out.append(t("upl_do_scale", lang, campaign=top, where=where))
         for _, r in neg.iterrows():
             out.append(t("upl_do_stop", lang, campaign=r["experiment"]))
@@ -756,9 +756,9 @@ def summary_uplift(result, alpha: float, lang: str = "en", week: str = "", weeks
         if not r.empty:
             r = r.iloc[0]
             out.append(t("holdout_row", lang, metric=metric_name("conversion_rate", lang),
-                         t=metric_value("conversion_rate", r["treatment_value"]),
-                         c=metric_value("conversion_rate", r["control_value"]),
-                         diff=metric_diff("conversion_rate", r["estimate"]), sure=sureness(r["p_value"], alpha, lang)))
+                         t=metric_value("conversion_rate", r["estimate"]),
+                         c=metric_value("conversion_rate", r["estimate_control"]),
+                         diff=metric_diff("conversion_rate", r["abs_lift"]), sure=sureness(r["p_value"], alpha, lang)))
     return out
 
 
@@ -847,7 +847,7 @@ def explain_copy(row: Mapping[str, Any], alpha: float, lang: str = "en") -> str:
     m = str(row["metric"])
     return t("copy_row", lang, campaign=row.get("campaign", ""), variant=row["variant"], control=row["control"],
              metric=metric_name(m, lang), value=pct(row["estimate"], 2), control_value=pct(row["estimate_control"], 2),
-             ratio=num(row["ratio"], 2), sure=sureness(row["p_value"], alpha, lang))
+             rel=rel(row["rel_lift"]), sure=sureness(row["p_value"], alpha, lang))
 
 
 # -- cohorts, RFM, CLV ----------------------------------------------------------------------
