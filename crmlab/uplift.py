@@ -32,7 +32,7 @@ import pandas as pd
 from .abtest.corrections import CORRECTIONS, adjust_pvalues
 from .abtest.frequentist import METHOD_LABELS, mean_test, proportion_test
 from .abtest.result import verdict
-from .abtest.sufficient import SampleStats
+from .abtest.samples import SampleStats
 from .checks import choice, duration
 from .engine import DataLike, as_table, local_time, localize_frame, report_exclusions, to_pandas
 from .schema import CHANNELS, DEFAULT_TZ

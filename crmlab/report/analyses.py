@@ -384,7 +384,7 @@ def cohort_rfm(data, as_of: pd.Timestamp, *, period: str = "W", repurchase_days:
         out.retention = r[r["cohort"].isin(keep)]
         out.matrix = C.retention_matrix(out.retention)
         out.average = C.retention_average(r)
-        out.repurchase = C.repurchase_rate(orders, as_of=as_of, within=pd.Timedelta(days=repurchase_days), tz=tz)
+        out.repurchase = C.repurchase_rate(orders, as_of=as_of, window=pd.Timedelta(days=repurchase_days), tz=tz)
         out.second = C.time_to_second_purchase(orders, as_of=as_of, tz=tz)[1]
     except ImportError:
         out.notes.append("crmlab.cohort")
