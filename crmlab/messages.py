@@ -222,7 +222,7 @@ def _rates(df: pd.DataFrame) -> pd.DataFrame:
 
 def message_performance(messages: DataLike, orders: DataLike | None = None, *,
                         by: Sequence[str] = ("campaign", "channel", "variant"), period: str | None = "W",
-                        windows=None, attribution: str = "receipt", share: str = "last_touch",
+                        windows=None, basis: str = "receipt", share: str = "last_touch",
                         as_of=None, tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Funnel of CRM messages per campaign, channel, variant and week, with named denominators.
 
@@ -231,7 +231,7 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
     messages : canonical ``messages`` table.
     orders : canonical ``orders`` table, optional
         When given, orders are attributed with :func:`attribute` (``windows``,
-        ``attribution`` as its ``basis``, ``share``) and conversions and revenue are filled in.
+        ``basis``, ``share``) and conversions and revenue are filled in.
     by : columns of ``messages`` to break down by.
     period : {"D", "W", "M"} or None
         Period of ``sent_time`` (weeks start on Monday, local time); None for no breakdown.
@@ -262,7 +262,7 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
         columns are NaN. ``attrs["share"]`` records the
         sharing rule: under ``"every_touch"`` revenue summed over campaigns double-counts.
     """
-    attribution = choice(attribution, "attribution", BASES)
+    basis = choice(basis, "basis", BASES)
     share = choice(share, "share", SHARES)
     if period is not None:
         choice(period, "period", PERIODS)
@@ -279,7 +279,7 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
     if bad:
         raise ValueError(f"by={by!r}: {bad} not columns of messages; available: {list(m.columns)}")
     if o is not None:
-        cr = _credits_per_message(m, o, win, attribution, share)
+        cr = _credits_per_message(m, o, win, basis, share)
         m = m.left_join(cr, m.message_id == cr.c_message_id)
         m = m.mutate(c_orders=m.c_orders.fill_null(0), c_revenue=m.c_revenue.fill_null(0.0))
     else:
@@ -327,7 +327,7 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
         df["click_rate"] = np.nan
         df["click_to_open"] = np.nan
     df.attrs["share"] = share
-    df.attrs["attribution"] = attribution
+    df.attrs["basis"] = basis
     return report_exclusions(df, excluded, "message_performance")
 
 
@@ -383,7 +383,7 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
     if campaign is not None:
         sel &= m.campaign.isin([campaign] if isinstance(campaign, str) else list(campaign))
     m = m.filter(sel)
-    perf = message_performance(m, orders, by=("variant",), period=None, windows=windows, attribution=basis,
+    perf = message_performance(m, orders, by=("variant",), period=None, windows=windows, basis=basis,
                                share="every_touch", as_of=as_of, tz=tz)
     arms = {r["variant"]: r for r in perf.to_dict("records")}
     for name, label in ((variant, "variant"), (control, "control")):
@@ -640,7 +640,7 @@ WEEKDAYS_KO = ("월", "화", "수", "목", "금", "토", "일")
 
 
 def send_time_heatmap(messages: DataLike, orders: DataLike | None = None, *, windows=None,
-                      attribution: str = "receipt", share: str = "last_touch", as_of=None,
+                      basis: str = "receipt", share: str = "last_touch", as_of=None,
                       tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Click and conversion rates by local send hour and weekday.
 
@@ -651,10 +651,12 @@ def send_time_heatmap(messages: DataLike, orders: DataLike | None = None, *, win
     ``converted, conversion_rate`` (= converted / delivered; attribution as in
     :func:`message_performance`).
     """
+    choice(basis, "basis", BASES)
+    choice(share, "share", SHARES)
     m_perf = canonical(messages, "messages", tz=tz)
     m_perf = m_perf.mutate(weekday=m_perf.sent_time.day_of_week.index(), hour=m_perf.sent_time.hour())
     perf = message_performance(m_perf, orders, by=("weekday", "hour"), period=None, windows=windows,
-                               attribution=attribution, share=share, as_of=as_of, tz=tz)
+                               basis=basis, share=share, as_of=as_of, tz=tz)
     perf.insert(1, "weekday_name", [WEEKDAYS_KO[int(w)] for w in perf["weekday"]])
     cols = ["weekday", "weekday_name", "hour", "sent", "delivered", "clicked", "click_rate", "converted",
             "conversion_rate"]

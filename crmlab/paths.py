@@ -231,6 +231,8 @@ def top_paths(events: DataLike, *, to: str | None = None, start: str | None = No
     holding the anchor), the ``top`` most frequent (``None``: all). ``attrs["excluded"]``
     counts the paths without the anchor and the events after ``as_of``.
     """
+    if per not in _PER:
+        raise ValueError(f"per={per!r} is not allowed; use one of {list(_PER)}")
     if (to is None) == (start is None):
         raise ValueError(f"to={to!r}, start={start!r} is not allowed; give exactly one of to and start")
     _check_int("length", length, 1)

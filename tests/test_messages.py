@@ -335,8 +335,8 @@ def test_attribute_and_performance_same_on_every_backend(backend):
         ref = attribute(msgs, orders, share=share, windows={"default": "3D", "sms": "1D"})
         got = attribute(backend(msgs), backend(orders), share=share, windows={"default": "3D", "sms": "1D"})
         assert_same_frame(got, ref, sort_by=["order_id", "campaign"])
-    ref = message_performance(msgs, orders, attribution="click")
-    got = message_performance(backend(msgs), backend(orders), attribution="click")
+    ref = message_performance(msgs, orders, basis="click")
+    got = message_performance(backend(msgs), backend(orders), basis="click")
     assert_same_frame(got, ref, sort_by=["campaign", "channel", "variant"])
 
 

@@ -19,22 +19,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..checks import choice
+
 __all__ = ["adjust_pvalues", "correct", "CORRECTIONS", "SCOPES"]
 
 CORRECTIONS = ("holm", "bh", "bonferroni", "none")
 SCOPES = ("variants", "metrics", "both", "none")
 
 
-def adjust_pvalues(p, method: str = "holm") -> np.ndarray:
+def adjust_pvalues(p, correction: str = "holm") -> np.ndarray:
     """Adjusted p-values of one family (NaNs are ignored and stay NaN).
 
     Parameters
     ----------
     p : array-like of p-values
-    method : ``"holm"`` | ``"bh"`` | ``"bonferroni"`` | ``"none"``
+    correction : ``"holm"`` | ``"bh"`` | ``"bonferroni"`` | ``"none"``
     """
-    if method not in CORRECTIONS:
-        raise ValueError(f"correction={method!r}: allowed values are {CORRECTIONS}")
+    choice(correction, "correction", CORRECTIONS)
+    method = correction
     p = np.asarray(p, float)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
@@ -72,10 +74,8 @@ def correct(results: pd.DataFrame, *, correction: str = "holm", scope: str = "bo
     scope : ``"variants"`` | ``"metrics"`` | ``"both"`` | ``"none"`` (see the module docstring).
     p_value : the column to adjust.
     """
-    if correction not in CORRECTIONS:
-        raise ValueError(f"correction={correction!r}: allowed values are {CORRECTIONS}")
-    if scope not in SCOPES:
-        raise ValueError(f"scope={scope!r}: allowed values are {SCOPES}")
+    choice(correction, "correction", CORRECTIONS)
+    choice(scope, "scope", SCOPES)
     out = results.copy()
     if correction == "none" or scope == "none":
         out["p_adjusted"] = out[p_value].astype(float)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .intervals import lift
+from .intervals import _check_relative, lift
 from .samples import PairedStats
 
 __all__ = ["cuped_theta", "cuped"]
@@ -42,6 +42,7 @@ def cuped(control: PairedStats, variant: PairedStats, *, pooled: Sequence[Paired
     dict: as :func:`lift`, plus ``estimate_control``, ``estimate`` (adjusted means), ``theta``
     and ``variance_reduction`` (1 - adjusted variance of the difference / unadjusted).
     """
+    _check_relative(relative)
     pooled = list(pooled) if pooled is not None else [control, variant]
     theta = cuped_theta(pooled)
     mx = sum(p.x_sum for p in pooled) / sum(p.n for p in pooled)

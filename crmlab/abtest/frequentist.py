@@ -156,6 +156,8 @@ def ratio_test(control: PairedStats, variant: PairedStats, *, alpha=0.05, relati
     Analytics", KDD, eq. 4), see :attr:`PairedStats.ratio_var`; the test is a z-test, and the
     relative interval Fieller's (dual to it) unless ``relative="log"`` or ``"delta"``.
     """
+    if relative is not None:
+        _check_relative(relative)
     out = lift(control.ratio, control.ratio_var, variant.ratio, variant.ratio_var, alpha=alpha,
                relative=_relative_for("wald", relative))
     with np.errstate(divide="ignore", invalid="ignore"):

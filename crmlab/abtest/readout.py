@@ -17,8 +17,9 @@ import pandas as pd
 
 from ..engine import DataLike, to_pandas
 from ..schema import DEFAULT_TZ
-from .corrections import correct
-from .frequentist import compare, mean_test, proportions_chisquare
+from ..checks import choice
+from .corrections import CORRECTIONS, SCOPES, correct
+from .frequentist import RELATIVE_METHODS, compare, mean_test, proportions_chisquare
 from .srm import SRMResult, srm_check
 from .sufficient import SampleStats, joined_outcomes, parse_metrics, sufficient_stats
 
@@ -195,6 +196,10 @@ def readout(assignments: DataLike, outcomes: DataLike, *, metrics, experiment: s
     Readout
         ``srm`` first, then ``table``, ``omnibus``, ``heavy_tail``, ``stats``, ``notes``.
     """
+    choice(correction, "correction", CORRECTIONS)
+    choice(scope, "scope", SCOPES)
+    if relative is not None:
+        choice(relative, "relative", RELATIVE_METHODS)
     srm = srm_check(assignments, expected=expected, alpha=srm_alpha, experiment=experiment, arm=arm, tz=tz)
     stats = sufficient_stats(assignments, outcomes, metrics=metrics, experiment=experiment, arm=arm, user=user,
                              covariates=covariates, tz=tz)
