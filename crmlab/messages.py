@@ -39,6 +39,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from .abtest.corrections import CORRECTIONS, with_family
 from .abtest.frequentist import proportion_test, wilson_interval
 from .checks import choice, duration
 from .engine import DataLike, local_time, report_exclusions, to_pandas
@@ -334,8 +335,8 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
 # ----------------------------------------------------------------------------- seeds' questions
 def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: str | Sequence[str] | None = None,
               variant: str = "personalised", control: str = "generic", assignments: DataLike | None = None,
-              windows=None, basis: str = "receipt", alpha: float = 0.05, as_of=None,
-              incomplete: str = "exclude", tz: str = DEFAULT_TZ) -> pd.DataFrame:
+              windows=None, basis: str = "receipt", alpha: float = 0.05, correction: str = "holm",
+              as_of=None, incomplete: str = "exclude", tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Compare two copy variants of a message: open rate and conversion rate, as ratios.
 
     Parameters
@@ -363,8 +364,10 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
     DataFrame with one row per metric (``open_rate`` = opened / delivered on channels with an
     open signal; ``conversion_rate`` = converted / delivered): ``metric, variant, control, n,
     n_control, successes, successes_control, estimate, estimate_control, abs_lift, abs_ci_low,
-    abs_ci_high, rel_lift, rel_ci_low, rel_ci_high, p_value, method`` (``rel_lift`` is
-    ``variant / control - 1``, the name :class:`crmlab.abtest.Comparison` uses).
+    abs_ci_high, rel_lift, rel_ci_low, rel_ci_high, p_value, status, reason, n_needed,
+    family, correction, p_adjusted, verdict, method`` (``rel_lift`` is ``variant / control -
+    1``, the name :class:`crmlab.abtest.Comparison` uses). The metrics are one family,
+    corrected with ``correction`` (Holm by default; :func:`crmlab.abtest.with_family`).
 
     Notes
     -----
@@ -375,6 +378,7 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
     """
     basis = choice(basis, "basis", BASES)
     incomplete = choice(incomplete, "incomplete", INCOMPLETE)
+    choice(correction, "correction", CORRECTIONS)
     if not (0 < float(alpha) < 1):
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
     m = canonical(messages, "messages", tz=tz)
@@ -430,7 +434,8 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
                      "reason": res["reason"].item(), "n_needed": float(res["n_needed"]),
                      "method": "skewness-corrected z (Hall 1992); dual intervals"
                                + ("; per assigned user (ITT)" if n == "itt_n" else "; per delivered message")})
-    out = pd.DataFrame(rows)
+    # the test's metrics form one family: a verdict on either is corrected for both
+    out = with_family(pd.DataFrame(rows), [], correction=correction, alpha=alpha)
     excluded = dict(perf.attrs.get("excluded", {}))
     excluded["messages sent after as_of"] = late
     if a_late is not None:
@@ -449,7 +454,7 @@ DELAY_BUCKETS = (("<30 min", "0min", "30min"), ("30 min-2 h", "30min", "2h"), ("
 def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: DataLike, *,
                            campaign: str, assignments: DataLike | None = None, treatment: str = "treatment",
                            control: str = "control", event: str = "add_to_cart", window="3D",
-                           alpha: float = 0.05, as_of=None, incomplete: str = "exclude",
+                           alpha: float = 0.05, correction: str = "holm", as_of=None, incomplete: str = "exclude",
                            tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Conversion and revenue of cart reminders by delay after the abandonment.
 
@@ -480,12 +485,15 @@ def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: 
     ``revenue_per_unit``; with assignments also ``n_control, converted_control,
     conversion_rate_control, abs_lift, abs_ci_low, abs_ci_high`` (Newcombe's hybrid score
     interval, Newcombe 1998) and ``p_value`` (pooled two-proportion z-test,
-    :func:`crmlab.abtest.frequentist.proportion_test`). Units without a preceding cart event
-    are counted in ``attrs["excluded"]``.
+    :func:`crmlab.abtest.frequentist.proportion_test`), ``status``, ``reason``, and, with the
+    delay buckets as one family corrected with ``correction`` (Holm by default), ``family,
+    correction, p_adjusted, verdict``. Units without a preceding cart event are counted in
+    ``attrs["excluded"]``.
     """
+    incomplete = choice(incomplete, "incomplete", INCOMPLETE)
+    choice(correction, "correction", CORRECTIONS)
     if not (0 < float(alpha) < 1):
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
-    incomplete = choice(incomplete, "incomplete", INCOMPLETE)
     win = duration(window, "window")
     o = canonical(orders, "orders", tz=tz)
     o, o_late = _filter_as_of(o, "time", as_of, tz)
@@ -567,6 +575,7 @@ def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: 
         res = proportion_test(ctl["converted"], ctl["n"], out["converted"], out["n"], alpha=alpha)
         out["abs_ci_low"], out["abs_ci_high"], out["p_value"] = res["abs_ci_low"], res["abs_ci_high"], res["p_value"]
         out["status"], out["reason"] = res["status"], res["reason"]
+        out = with_family(out, [], correction=correction, alpha=alpha)
     out = out.rename_axis("delay").reset_index()
     return report_exclusions(out, excluded, "cart_reminder_by_delay")
 

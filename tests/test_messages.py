@@ -433,3 +433,26 @@ def test_seed_questions_same_on_every_backend(backend):
     fm, fo = _funnel_data()
     assert_same_frame(fatigue(backend(fm), backend(fo)), fatigue(fm, fo))
     assert_same_frame(send_time_heatmap(backend(fm), backend(fo)), send_time_heatmap(fm, fo))
+
+
+def test_copy_test_and_cart_reminder_correct_their_families(shop):
+    """The metrics of a copy test, and the delay buckets of a cart reminder, are families:
+    p_adjusted is Holm's (statsmodels) over the tested cells and verdicts use it."""
+    from statsmodels.stats.multitest import multipletests
+    copy = copy_test(shop.messages, shop.orders, campaign="개인화 카피 테스트", assignments=shop.assignments)
+    cart = cart_reminder_by_delay(shop.events, shop.messages, shop.orders, campaign="장바구니 리마인드",
+                                  assignments=shop.assignments)
+    assert copy["p_value"].notna().sum() == 2
+    for res in (copy, cart):  # the fixture's cart-reminder control arms are all too small to test
+        ok = res["p_value"].notna()
+        if ok.any():
+            np.testing.assert_allclose(res.loc[ok, "p_adjusted"],
+                                       multipletests(res.loc[ok, "p_value"], method="holm")[1])
+        assert (res["family"] == f"all: {int(ok.sum())} tested cells").all() and (res["correction"] == "holm").all()
+        sig = res["p_adjusted"] < 0.05
+        assert (res.loc[sig, "verdict"].isin(["win", "loss"])).all()
+        assert (res.loc[ok & ~sig, "verdict"] == "inconclusive").all()
+        assert (res.loc[~ok, "verdict"] == "insufficient").all()
+    raw = copy_test(shop.messages, shop.orders, campaign="개인화 카피 테스트", assignments=shop.assignments,
+                    correction="none")
+    assert raw["p_adjusted"].equals(raw["p_value"])
