@@ -25,8 +25,7 @@ def _summary(o) -> list[str]:
     lines = [f"source {o.source} ({o.adapter}): {sizes}"]
     for lg in o.ledgers.values():
         parts = [f"{n:,} {r}" for r, n in sorted(lg.excluded.items())]
-        if parts:
-            lines.append(f"    {lg.table}: {lg.rows_in:,} input rows; excluded {', '.join(parts)}")
+        lines.append(f"    {lg.table}: {lg.rows_in:,} input rows" + (f"; excluded {', '.join(parts)}" if parts else ""))
         for kind, counter in (("folded", lg.folded), ("noted", lg.notes)):
             if counter:
                 lines.append(f"    {lg.table}: {kind} " + ", ".join(f"{n:,} {r}" for r, n in sorted(counter.items())))
