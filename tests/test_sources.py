@@ -63,7 +63,9 @@ def test_ga4_events_sessions_utm_and_orders(tmp_path):
     out = one(tmp_path, f"sources:\n  web: {{adapter: ga4, path: '{SHOP / 'ga4'}'}}\n")
     ev, orders = out.tables["events"], out.tables["orders"]
     assert len(ev) == 22  # 14 + 8 rows in the two daily files: one event each
-    assert ev["session_id"].nunique() == 6 and ev["session_id"].isna().sum() == 1
+    assert ev["session_id"].nunique() == 6 and ev["session_id"].notna().all()
+    # the view_item without ga_session_id (19:10) joins the session of the add_to_cart 2 minutes later
+    assert ev.loc[17, "session_id"] == ev.loc[18, "session_id"] == "3333333333.1763424000:1763719920"
     assert (ev["event"] == "product_view").sum() == 5 and "view_item" not in set(ev["event"])
     assert (ev["event"] == "search").sum() == 1  # view_search_results
     first = ev[ev["session_id"] == "1111111111.1763251200:1763254800"]
@@ -76,6 +78,15 @@ def test_ga4_events_sessions_utm_and_orders(tmp_path):
     assert out.ledgers["events"].notes["missing_ga_session_id"] == 1
     assert_no_row_lost(out)
     canonical(ev, "events")
+
+
+def test_shop_kpis_on_ga4_events_and_shopify_orders():
+    """The engine's session and order figures on the built tables, against the hand counts."""
+    from crmlab.sessions import shop_kpis
+    d = build(SHOP / "shop.yaml").data()
+    k = shop_kpis(d.events, d.orders, period="W").iloc[0]
+    assert (k["sessions"], k["visitors"], k["orders"], k["buyers"], k["revenue"]) == (6, 3, 5, 3, 234900.0)
+    assert k["sessions_with_purchase"] == 3  # T-9001, T-9002 (twice, one session) and the '(not set)' one
 
 
 def test_ga4_flattened_parquet(tmp_path):
@@ -286,20 +297,24 @@ def hanbit(tmp_path_factory):
     data, reports = root / "data", root / "reports"
     assert main(["import", str(SHOP), "--mapping", str(SHOP / "shop.yaml"), "--out", str(data)]) == 0
     code = main(["report", "weekly", "--source", str(data), "--week", WEEK, "--out", str(reports), "--no-progress"])
-    return data, reports, code
+    funnel = main(["report", "funnel", "--source", str(data), "--week", WEEK, "--out", str(reports), "--no-progress"])
+    return data, reports, (code, funnel)
 
 
 def test_weekly_report_on_ga4_and_shopify(hanbit):
-    data, reports, code = hanbit
-    assert code == 0
+    data, reports, codes = hanbit
+    assert codes == (0, 0)
     orders = pd.read_parquet(data / "orders.parquet")
     assert len(orders) == 5 and orders["revenue"].sum() == 234900.0
     assert pd.read_parquet(data / "events.parquet")["session_id"].nunique() == 6
     ledger = pd.read_csv(data / "exclusions.csv")
     assert ledger.query("kind == 'excluded'")["rows"].sum() == 5 + 3 + 1  # shopify, braze, assignments
     html = {p.name: p.read_text(encoding="utf-8") for p in (reports / WEEK).glob("*.html")}
-    assert set(html) == {"weekly_uplift.html", "message_performance.html"}
+    assert set(html) == {"weekly_uplift.html", "message_performance.html", "funnel.html"}
     assert "winter_sale" in html["weekly_uplift.html"]
+    # 7 Braze sends, 6 delivered; winter_sale credited with #1001 + #1002 + #1003 = 47,100 + 89,000 + 43,000
+    assert "7 messages went out this week" in html["message_performance.html"]
+    assert "₩179,100" in html["message_performance.html"]
     everything = "".join(html.values()) + "".join(p.read_bytes().decode("utf-8", "replace") for p in data.iterdir())
     no_pii(everything)
     assert SALT not in everything

@@ -19,9 +19,12 @@ Mapping:
 
 - ``user_id``: GA4's ``user_id`` where the site sets it, else ``"ga4:" + user_pseudo_id``
   (option ``user: pseudo`` uses the pseudo id always);
-- ``session_id``: ``user_pseudo_id:ga_session_id`` (GA4's session id is unique per user only);
-  events without one keep a null ``session_id`` (crmlab then derives sessions by inactivity)
-  and are counted as the note ``missing_ga_session_id``;
+- ``session_id``: ``user_pseudo_id:ga_session_id`` (GA4's session id is unique per user only).
+  An event without ``ga_session_id`` joins the session of the same user's previous event, or
+  else of the next one, when it lies within 30 minutes of it (GA4's default session timeout);
+  otherwise it opens a session of its own (``user_pseudo_id:derived:event_timestamp``). Such
+  events are counted as the note ``missing_ga_session_id``. (crmlab's session functions
+  refuse a column that is null on some events only.)
 - ``source``/``medium``/``campaign``: the session's: the first ``collected_traffic_source``
   (else ``source``/``medium``/``campaign`` event parameters) of the session, given to all its
   events (GA4 sets them on the session's landing event only); a session without one has null
@@ -106,6 +109,24 @@ def _users(flat: pd.DataFrame, src: Source) -> pd.Series:
     return text_ids(flat["user_id"]).fillna(pseudo).astype("object")
 
 
+_TIMEOUT = pd.Timedelta(minutes=30)
+
+
+def _fill_sessions(sid: pd.Series, pseudo: pd.Series, t: pd.Series, stamp: pd.Series) -> pd.Series:
+    """Session ids for events without ``ga_session_id`` (see the module docstring)."""
+    if sid.notna().all():
+        return sid
+    df = pd.DataFrame({"sid": sid.astype("object"), "user": pseudo, "t": t}).sort_values(["user", "t"], kind="stable")
+    g = df.groupby("user", sort=False)
+    prev_sid, prev_t = g["sid"].ffill(), df["t"].where(df["sid"].notna()).groupby(df["user"]).ffill()
+    next_sid, next_t = g["sid"].bfill(), df["t"].where(df["sid"].notna()).groupby(df["user"]).bfill()
+    fill = prev_sid.where(df["t"] - prev_t <= _TIMEOUT)
+    fill = fill.fillna(next_sid.where(next_t - df["t"] <= _TIMEOUT))
+    own = df["user"].astype("string") + ":derived:" + stamp.loc[df.index].astype("string")
+    out = df["sid"].fillna(fill).fillna(own.astype("object"))
+    return out.loc[sid.index]
+
+
 def _session_utm(flat: pd.DataFrame, src: Source) -> pd.DataFrame:
     """UTM of each event's session (first non-null in the session), see the module docstring."""
     cols = ["source", "medium", "campaign"]
@@ -125,12 +146,15 @@ def _events(flat: pd.DataFrame, m: Mapping, src: Source, out: Output) -> pd.Data
     ex = examples_from(flat, ["event_timestamp", "event_name", "user_pseudo_id", "ga_session_id", "_file"])
     t = times.epoch(flat["event_timestamp"], "us", m.timezone, table="events", column="event_timestamp", examples=ex)
     sid = text_ids(flat["ga_session_id"])
+    pseudo = text_ids(flat["user_pseudo_id"])
+    session = (pseudo.astype("string") + ":" + sid.astype("string")).astype("object")
+    session = _fill_sessions(session, pseudo, t, text_ids(flat["event_timestamp"]))
     names = event_map(EVENT_MAP, m)
     utm = _session_utm(flat, src)
     ev = pd.DataFrame({
         "user_id": flat["user_id_canonical"], "time": t,
         "event": flat["event_name"].map(lambda n: names.get(n, n)),
-        "session_id": (text_ids(flat["user_pseudo_id"]).astype("string") + ":" + sid.astype("string")).astype("object"),
+        "session_id": session,
         "product_id": text_ids(flat["item_id"]), "category": flat["item_category"].astype("object"),
         "price": readers.numbers(flat["price"], "events", "price", ex),
         "source": utm["source"], "medium": utm["medium"], "campaign": utm["campaign"],

@@ -28,7 +28,7 @@ PHRASES = {
     "line_item_row": "further line-item rows of an order (folded into its first row)",
     "engagement_event": "engagement events folded into their send's row",
     "partial_refund": "orders kept with revenue net of a partial refund",
-    "missing_ga_session_id": "events without ga_session_id (session_id left null: derived by inactivity)",
+    "missing_ga_session_id": "events without ga_session_id (joined to the adjacent session within 30 minutes, else one of their own)",
     "bounced": "messages kept as sent but not delivered (bounce or failed receipt)",
 }
 
