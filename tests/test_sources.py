@@ -318,3 +318,48 @@ def test_weekly_report_on_ga4_and_shopify(hanbit):
     everything = "".join(html.values()) + "".join(p.read_bytes().decode("utf-8", "replace") for p in data.iterdir())
     no_pii(everything)
     assert SALT not in everything
+
+
+# ------------------------------------------------------------------------------ boundary details
+def test_event_name_map_from_shop_yaml(tmp_path):
+    out = one(tmp_path, f"events: {{first_visit: landing, session_start: landing}}\n"
+                        f"sources:\n  web: {{adapter: ga4, path: '{SHOP / 'ga4'}', orders: false}}\n")
+    assert (out.tables["events"]["event"] == "landing").sum() == 2 and "orders" not in out.tables
+
+
+def test_braze_event_type_from_currents_folders(tmp_path):
+    rows = pd.read_json(SHOP / "braze_currents.jsonl", lines=True, dtype=False, convert_dates=False)
+    for et, part in rows.groupby("event_type"):
+        folder = tmp_path / "currents" / f"event_type={et}"
+        folder.mkdir(parents=True)
+        part.drop(columns="event_type").to_json(folder / "part-0.jsonl", orient="records", lines=True)
+    out = one(tmp_path, "sources:\n  braze: {adapter: braze, path: currents, user_id: email}\n")
+    assert len(out.tables["messages"]) == 7 and out.ledgers["messages"].rows_in == 19
+
+
+def test_ids_are_nfc_text_without_invisible_characters():
+    import unicodedata
+    from crmlab.sources.base import text_ids
+    nfd = unicodedata.normalize("NFD", "민지77")
+    ids = text_ids(pd.Series([nfd, "민지77\u200b", 123, 123.0, " 123 ", None]))
+    assert ids[:5].tolist() == ["민지77", "민지77", "123", "123", "123"] and pd.isna(ids[5])
+
+
+def test_missing_vendor_column_is_named(tmp_path):
+    raw = pd.read_csv(SHOP / "shopify_orders.csv", dtype=str).drop(columns=["Total"])
+    raw.to_csv(tmp_path / "orders.csv", index=False)
+    with pytest.raises(DataError, match=r"lacks column\(s\) \['Total'\]") as e:
+        one(tmp_path, "sources:\n  store: {adapter: shopify, path: orders.csv}\n")
+    assert e.value.column == "Total" and "sources.store.columns" in str(e.value)
+
+
+def test_currency_must_match_shop_yaml(tmp_path):
+    f = tmp_path / "shop.yaml"
+    f.write_text(f"currency: USD\nsalt_env: CRMLAB_SALT\nsources:\n  s: {{adapter: shopify, path: '{SHOP / 'shopify_orders.csv'}'}}\n")
+    with pytest.raises(DataError, match="currency differs from shop.yaml's USD"):
+        build(f)
+
+
+def test_id_type_other_than_text_is_refused(tmp_path):
+    with pytest.raises(MappingError, match="ids are always text"):
+        load(mapping_file(tmp_path, "id_type: integer\nsources:\n  s: {adapter: shopify, path: a.csv}\n"))

@@ -80,8 +80,11 @@ def adapt(src, m) -> "Output":
 
 
 def _hint(e) -> str | None:
-    text = str(e).split("\n", 1)[0]
-    return text.split(". ", 1)[1] if ". " in text and "row" in text.split(". ", 1)[0] else None
+    """The hint part of a DataError's first line (DataError keeps no separate attribute for it)."""
+    where = f"table '{e.table}'" + (f", column '{e.column}'" if e.column else "")
+    head = f"{where}: {e.rule}" + (f" ({e.n_rows:,} row{'s' if e.n_rows != 1 else ''})" if e.n_rows else "")
+    rest = str(e).split("\n", 1)[0][len(head):]
+    return rest[2:] if rest.startswith(". ") else None
 
 
 def build(mapping, root: str | Path | None = None, *, only: list[str] | None = None) -> Built:

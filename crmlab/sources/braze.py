@@ -59,8 +59,11 @@ def _channel(family: pd.Series, platform: pd.Series) -> pd.Series:
     return family.map({"email": "email", "sms": "sms", "inappmessage": "in_app"}).fillna(push)
 
 
-def _first(ev: pd.DataFrame, role: str) -> pd.Series:
-    return ev[ev["role"] == role].groupby("key")["t"].min()
+def _first(ev: pd.DataFrame, role: str, keys: pd.Series) -> pd.Series:
+    """For each of ``keys``, the first time of an engagement of ``role`` (NaT if none)."""
+    firsts = ev[ev["role"] == role].groupby("key")["t"].min()
+    out = firsts.reindex(keys.to_numpy()).set_axis(keys.index)
+    return out if len(firsts) else pd.Series(pd.NaT, index=keys.index, dtype=ev["t"].dtype)
 
 
 def adapt(src: Source, m: Mapping) -> Output:
@@ -102,12 +105,12 @@ def _messages(sends: pd.DataFrame, eng: pd.DataFrame, src: Source, lg) -> pd.Dat
     k = sends["key"]
     bounced = k.isin(eng.loc[eng["role"] == "bounce", "key"])
     lg.note("bounced", int(bounced.sum()))
-    delivered = k.map(_first(eng, "deliver"))
+    delivered = _first(eng, "deliver", k)
     assumed = sends["channel"].isin(["ios_push", "android_push", "web_push", "app_push", "in_app"])
     delivered = delivered.where(~assumed, sends["t"]).where(~bounced)
-    tap = k.map(_first(eng, "tap"))
-    opened = k.map(_first(eng, "open")).fillna(tap)
-    clicked = k.map(_first(eng, "click")).fillna(tap)
+    tap = _first(eng, "tap", k)
+    opened = _first(eng, "open", k).fillna(tap)
+    clicked = _first(eng, "click", k).fillna(tap)
     if "in_app" in set(sends["channel"]):
         opened = opened.where(sends["channel"] != "in_app", sends["t"])
     campaign = sends.get("campaign_name", pd.Series(None, index=sends.index))
@@ -121,5 +124,5 @@ def _messages(sends: pd.DataFrame, eng: pd.DataFrame, src: Source, lg) -> pd.Dat
         "message_id": "braze:" + k, "user_id": sends["user"], "campaign": campaign,
         "channel": sends["channel"], "variant": variant, "is_ad": is_ad(campaign, src.opt("is_ad")),
         "sent_time": sends["t"], "delivered_time": delivered, "opened_time": opened,
-        "clicked_time": clicked, "unsubscribed_time": k.map(_first(eng, "unsub")),
+        "clicked_time": clicked, "unsubscribed_time": _first(eng, "unsub", k),
     }).reset_index(drop=True)

@@ -7,6 +7,7 @@ and the mapping). A complete example, every key optional except ``sources``::
     timezone: Asia/Seoul
     salt_env: CRMLAB_SALT            # env variable holding the pseudonymisation salt
     date_format: '%Y-%m-%d %H:%M:%S' # only for text times that are not ISO 8601
+    id_type: text                    # the only one: ids become NFC text at the boundary
     events: {view_promotion: promo_view}   # event-name map, on top of the adapter's own
     channels:
       AT: {alias: kakao_alimtalk}
@@ -112,6 +113,10 @@ def load(path: str | Path, root: str | Path | None = None) -> Mapping:
         declare(doc.get("channels"))
     except ChannelError as e:
         raise MappingError(f"{where}: {e}") from None
+    if doc.get("id_type", "text") != "text":
+        raise MappingError(f"{where}: id_type={doc['id_type']!r}: ids are always text at the boundary "
+                           "(Unicode NFC, trimmed, zero-width characters removed), so that integer and text "
+                           "ids, and pseudonyms, join; use id_type: text or leave it out")
     return Mapping(
         file=p, root=base, sources=tuple(_source(n, e, base, where) for n, e in entries.items()),
         currency=_check("currency", doc["currency"], where) if "currency" in doc else "KRW",

@@ -61,7 +61,7 @@ def read_jsonl(path: Path, table: str) -> pd.DataFrame:
 
 
 def read_any(path: Path, table: str) -> pd.DataFrame:
-    """All export files at ``path`` as one frame (``_file`` names each row's file)."""
+    """All export files at ``path`` as one frame (``_file``: each row's file, relative to a folder)."""
     frames = []
     for f in files(path, table):
         suffix = f.suffix.lower()
@@ -71,7 +71,7 @@ def read_any(path: Path, table: str) -> pd.DataFrame:
             df = pd.read_parquet(f)
         else:
             df = read_jsonl(f, table)
-        frames.append(df.assign(_file=f.name))
+        frames.append(df.assign(_file=str(f.relative_to(path)) if path.is_dir() else f.name))
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 

@@ -21,7 +21,11 @@ _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})\s*$")
 
 
 def epoch(values: pd.Series, unit: str, tz: str, *, table: str, column: str, examples) -> pd.Series:
-    """Epoch numbers (possibly given as text, as BigQuery's JSON export writes INT64) in ``tz``."""
+    """Epoch numbers (possibly given as text, as BigQuery's JSON export writes INT64) in ``tz``;
+    a column already holding timestamps (a Parquet copy) is read as UTC when naive."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        s = values if values.dt.tz is not None else values.dt.tz_localize("UTC")
+        return s.dt.tz_convert(tz)
     num = pd.to_numeric(values, errors="coerce")
     bad = num.isna() & values.notna()
     if bad.any():
