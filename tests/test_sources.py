@@ -360,6 +360,16 @@ def test_currency_must_match_shop_yaml(tmp_path):
         build(f)
 
 
+@pytest.mark.parametrize("entry, message", [
+    ("{adapter: generic, path: a.csv, columns: [a, b]}", "columns: expected a mapping"),
+    ("{adapter: generic, path: a.csv, pii: {user_id: name}}", "is 'email' or 'phone'"),
+    ("{adapter: shopify}", "expected a mapping with 'adapter' and 'path'"),
+])
+def test_malformed_source_entries(tmp_path, entry, message):
+    with pytest.raises(MappingError, match=re.escape(message)):
+        load(mapping_file(tmp_path, f"sources:\n  s: {entry}\n"))
+
+
 def test_id_type_other_than_text_is_refused(tmp_path):
     with pytest.raises(MappingError, match="ids are always text"):
         load(mapping_file(tmp_path, "id_type: integer\nsources:\n  s: {adapter: shopify, path: a.csv}\n"))

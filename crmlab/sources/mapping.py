@@ -88,6 +88,12 @@ def _source(name: str, entry: Any, root: Path, where: str) -> Source:
     if adapter not in ADAPTERS:
         raise MappingError(f"{where}: sources.{name}.adapter={adapter!r}: expected one of {list(ADAPTERS)}")
     opts = {k: v for k, v in entry.items() if k not in ("adapter", "path")}
+    for key in ("columns", "values", "pii"):
+        if key in opts and not isinstance(opts[key], dict):
+            raise MappingError(f"{where}: sources.{name}.{key}: expected a mapping, got {opts[key]!r}")
+    bad = {c: k for c, k in (opts.get("pii") or {}).items() if k not in ("email", "phone")}
+    if bad:
+        raise MappingError(f"{where}: sources.{name}.pii: {bad}: each column is 'email' or 'phone'")
     return Source(str(name), adapter, (root / str(entry["path"])).resolve(), opts)
 
 
