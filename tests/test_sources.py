@@ -373,3 +373,15 @@ def test_malformed_source_entries(tmp_path, entry, message):
 def test_id_type_other_than_text_is_refused(tmp_path):
     with pytest.raises(MappingError, match="ids are always text"):
         load(mapping_file(tmp_path, "id_type: integer\nsources:\n  s: {adapter: shopify, path: a.csv}\n"))
+
+
+def test_phone_pseudonyms_join_cafe24_guests_and_kakao_receipts(tmp_path):
+    body = (f"sources:\n  orders: {{adapter: cafe24, path: '{KR / 'cafe24_orders.csv'}', user_id: phone}}\n"
+            f"  at: {{adapter: receipts, channel: kakao_alimtalk, path: '{KR / 'kakao_alimtalk.csv'}'}}\n")
+    built = build(load(mapping_file(tmp_path, body)))
+    orders, msgs = built.outputs[0].tables["orders"], built.outputs[1].tables["messages"]
+    assert len(orders) == 4 and orders["revenue"].sum() == 211500.0 + 21000.0  # the guest order is kept
+    assert "guest_order" not in built.outputs[0].ledgers["orders"].excluded
+    # receipts for 010-2000-1001, -1003 and (twice) -1002 name buyers of orders 0001, 0004, 0007
+    assert set(msgs["user_id"]) <= set(orders["user_id"]) and msgs["user_id"].nunique() == 3
+    no_pii(built.exclusions().to_csv() + orders.to_csv() + msgs.to_csv())
