@@ -385,3 +385,15 @@ def test_phone_pseudonyms_join_cafe24_guests_and_kakao_receipts(tmp_path):
     # receipts for 010-2000-1001, -1003 and (twice) -1002 name buyers of orders 0001, 0004, 0007
     assert set(msgs["user_id"]) <= set(orders["user_id"]) and msgs["user_id"].nunique() == 3
     no_pii(built.exclusions().to_csv() + orders.to_csv() + msgs.to_csv())
+
+
+def test_cli_bad_export_is_one_line_exit_3_without_pii(tmp_path, capsys):
+    raw = pd.read_csv(SHOP / "shopify_orders.csv", dtype=str, keep_default_na=False)
+    raw.loc[0, "Total"] = "n/a"
+    raw.to_csv(tmp_path / "orders.csv", index=False)
+    f = mapping_file(tmp_path, "sources:\n  store: {adapter: shopify, path: orders.csv}\n")
+    assert main(["import", str(tmp_path), "--mapping", str(f), "--out", str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "column 'Total': source 'store' (shopify): expected an amount" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+    no_pii(err)
