@@ -89,6 +89,15 @@ def test_shop_kpis_on_ga4_events_and_shopify_orders():
     assert k["sessions_with_purchase"] == 3  # T-9001, T-9002 (twice, one session) and the '(not set)' one
 
 
+def test_ga4_gzipped_export(tmp_path):
+    import gzip
+    (tmp_path / "ga4").mkdir()
+    for f in (SHOP / "ga4").iterdir():
+        (tmp_path / "ga4" / (f.name + ".gz")).write_bytes(gzip.compress(f.read_bytes()))
+    out = one(tmp_path, "sources:\n  web: {adapter: ga4, path: ga4}\n")
+    assert len(out.tables["events"]) == 22 and len(out.tables["orders"]) == 2
+
+
 def test_ga4_flattened_parquet(tmp_path):
     out = one(tmp_path, f"sources:\n  web: {{adapter: ga4, path: '{FIX / 'ga4_flat.parquet'}'}}\n")
     assert len(out.tables["events"]) == 3 and out.tables["events"]["session_id"].nunique() == 1
@@ -325,6 +334,18 @@ def test_event_name_map_from_shop_yaml(tmp_path):
     out = one(tmp_path, f"events: {{first_visit: landing, session_start: landing}}\n"
                         f"sources:\n  web: {{adapter: ga4, path: '{SHOP / 'ga4'}', orders: false}}\n")
     assert (out.tables["events"]["event"] == "landing").sum() == 2 and "orders" not in out.tables
+
+
+def test_braze_click_without_delivery_event_counts_as_delivered(tmp_path):
+    lines = [ln for ln in (SHOP / "braze_currents.jsonl").read_text().splitlines()
+             if not ('"users.messages.email.Delivery"' in ln and "minji" in ln)]
+    (tmp_path / "b.jsonl").write_text("\n".join(lines) + "\n")
+    out = one(tmp_path, "sources:\n  braze: {adapter: braze, path: b.jsonl, user_id: email}\n")
+    m = out.tables["messages"]
+    clicked = m[m["clicked_time"].notna() & (m["channel"] == "email")].iloc[0]
+    assert clicked["delivered_time"] == clicked["sent_time"]
+    assert out.ledgers["messages"].notes["delivery_inferred_from_engagement"] == 1
+    assert_no_row_lost(out)
 
 
 def test_braze_event_type_from_currents_folders(tmp_path):

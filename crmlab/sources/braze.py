@@ -14,7 +14,8 @@ in-app), ``email.Delivery``/``sms.Delivery`` (delivered), ``Open`` (opened; a pu
 tap, so it also sets the click), ``email.Click``/``inappmessage.Click`` (clicked),
 ``email.Unsubscribe``, and ``Bounce``/``sms.DeliveryFailure``/``sms.Rejection`` (not delivered:
 note ``bounced``). Push reports no delivery: a push is taken as delivered when sent unless it
-bounced. Channel: ``pushnotification`` by ``platform`` -> ``ios_push``, ``android_push``,
+bounced; a message opened or clicked without a delivery event counts as delivered when sent
+(note ``delivery_inferred_from_engagement``), since a click implies a delivery. Channel: ``pushnotification`` by ``platform`` -> ``ios_push``, ``android_push``,
 ``web_push`` (others ``app_push``), ``email``, ``sms``, ``inappmessage`` -> ``in_app``.
 
 Options: ``user_id: email`` when ``external_user_id`` holds e-mail addresses (Braze's Shopify
@@ -111,6 +112,9 @@ def _messages(sends: pd.DataFrame, eng: pd.DataFrame, src: Source, lg) -> pd.Dat
     tap = _first(eng, "tap", k)
     opened = _first(eng, "open", k).fillna(tap)
     clicked = _first(eng, "click", k).fillna(tap)
+    proven = delivered.isna() & (opened.notna() | clicked.notna())  # an open or click proves delivery
+    lg.note("delivery_inferred_from_engagement", int(proven.sum()))
+    delivered = delivered.where(~proven, sends["t"])
     if "in_app" in set(sends["channel"]):
         opened = opened.where(sends["channel"] != "in_app", sends["t"])
     campaign = sends.get("campaign_name", pd.Series(None, index=sends.index))

@@ -29,6 +29,7 @@ PHRASES = {
     "engagement_event": "engagement events folded into their send's row",
     "partial_refund": "orders kept with revenue net of a partial refund",
     "missing_ga_session_id": "events without ga_session_id (joined to the adjacent session within 30 minutes, else one of their own)",
+    "delivery_inferred_from_engagement": "messages opened or clicked without a delivery event (delivered when sent)",
     "bounced": "messages kept as sent but not delivered (bounce or failed receipt)",
 }
 

@@ -1,5 +1,6 @@
 """Reading vendor export files: CSV in UTF-8 (with or without BOM) or CP949, newline-delimited
-JSON (BigQuery's and Braze's export form), Parquet; a folder means every such file in it."""
+JSON (BigQuery's and Braze's export form), Parquet; CSV and JSON may be gzipped (``.json.gz``);
+a folder means every such file in it."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,18 @@ ENCODINGS = ("utf-8-sig", "cp949")
 _SUFFIXES = (".csv", ".json", ".jsonl", ".ndjson", ".parquet", ".pq")
 
 
+def _kind(path: Path) -> str:
+    """The export's suffix, ignoring a ``.gz`` (``bq extract --compression GZIP``)."""
+    name = path.name.lower()
+    return Path(name[:-3]).suffix if name.endswith(".gz") else path.suffix.lower()
+
+
+def _bytes(path: Path) -> bytes:
+    import gzip
+    raw = path.read_bytes()
+    return gzip.decompress(raw) if path.name.lower().endswith(".gz") else raw
+
+
 def files(path: Path, table: str) -> list[Path]:
     """The export files at ``path`` (a file, or the files of a folder, sorted)."""
     if not path.exists():
@@ -20,7 +33,7 @@ def files(path: Path, table: str) -> list[Path]:
                         hint="paths in shop.yaml's sources are relative to the SOURCE folder")
     if path.is_file():
         return [path]
-    found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES)
+    found = sorted(p for p in path.rglob("*") if p.is_file() and _kind(p) in _SUFFIXES)
     if not found:
         raise DataError(table, None, f"folder {path} holds no .csv, .json(l) or .parquet export")
     return found
@@ -40,7 +53,7 @@ def decode(raw: bytes, path: Path, table: str) -> str:
 def read_csv(path: Path, table: str) -> pd.DataFrame:
     """Every column as text (ids keep their leading zeros; numbers are parsed by the adapter)."""
     import io
-    text = decode(path.read_bytes(), path, table)
+    text = decode(_bytes(path), path, table)
     try:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.ParserError as e:
@@ -49,7 +62,7 @@ def read_csv(path: Path, table: str) -> pd.DataFrame:
 
 def read_jsonl(path: Path, table: str) -> pd.DataFrame:
     rows = []
-    text = decode(path.read_bytes(), path, table)
+    text = decode(_bytes(path), path, table)
     for i, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -64,7 +77,7 @@ def read_any(path: Path, table: str) -> pd.DataFrame:
     """All export files at ``path`` as one frame (``_file``: each row's file, relative to a folder)."""
     frames = []
     for f in files(path, table):
-        suffix = f.suffix.lower()
+        suffix = _kind(f)
         if suffix == ".csv":
             df = read_csv(f, table)
         elif suffix in (".parquet", ".pq"):
