@@ -1,9 +1,10 @@
 """Cafe24 order export (쇼핑몰 관리자 > 주문관리 > 엑셀 다운로드) -> orders.
 
-Cafe24's order download is built from a template the shop picks (다운로드 양식관리; see
-https://shopnotice.cafe24.com/view?bbs_no=12&no=338674 on the template's items); crmlab reads
-the items of the default template, in Korean, one row per 품목 (line item), the order's fields
-repeated on each row: ``주문번호`` (e.g. ``20261116-0000012``), ``주문일시`` (naive local time),
+Cafe24 publishes no fixed column list: the order download is built from a template the shop
+designs (쇼핑몰 관리자 > 주문관리 > 엑셀 다운로드 > 다운로드 양식관리; Cafe24's notice on the
+template's items: https://shopnotice.cafe24.com/view?bbs_no=12&no=338674). crmlab reads these
+commonly chosen items, in Korean, one row per 품목 (line item), the order's fields repeated on
+each row (check them against your template, and rename others with ``columns:``): ``주문번호`` (e.g. ``20261116-0000012``), ``주문일시`` (naive local time),
 ``회원아이디`` (blank for a guest), ``주문자 휴대전화``, ``결제금액`` (amount paid for the order),
 ``할인금액``, ``쿠폰명``, ``주문상태``, ``상품번호``, ``상품명``, ``수량``. Files are CP949 (Excel's
 Korean default) or UTF-8 with a BOM; both are detected. Other template names are mapped with

@@ -10,10 +10,12 @@ Presets (option ``vendor``) follow NHN Cloud's message-query APIs:
   (https://docs.nhncloud.com/ko/Notification/KakaoTalk%20Bizmessage/ko/alimtalk-api-guide/):
   ``requestId``, ``recipientSeq``, ``templateCode``, ``recipientNo``, ``requestDate``,
   ``receiveDate``, ``resultCode`` (``1000`` = success);
-- ``nhn_sms``: SMS "list messages" fields (https://docs.nhncloud.com/ko/Notification/SMS/ko/api-guide/):
-  ``requestId``, ``recipientSeq``, ``sendType`` (SMS/LMS/MMS), ``recipientNo``, ``requestDate``,
-  ``resultDate``, ``resultCode``, ``templateId``. Success codes differ by carrier contract: set
-  ``delivered_codes`` to your vendor's (the preset assumes ``1000``).
+- ``nhn_sms``: SMS API v2.2 message-list fields
+  (https://docs.nhncloud.com/ko/Notification/SMS/ko/api-guide-v2.2/): ``requestId``,
+  ``recipientSeq``, ``sendType`` (``0`` SMS, ``1`` LMS/MMS, ``2`` authentication SMS),
+  ``recipientNo``, ``requestDate``, ``resultDate``, ``resultCode``, ``templateId``. Check the
+  success code against your contract's result-code table and set ``delivered_codes`` (the
+  preset assumes ``1000``).
 
 Any other vendor: ``columns:`` renames its fields onto these roles (``request_id``,
 ``recipient_seq``, ``phone``, ``sent_time``, ``delivered_time``, ``result``, ``campaign``,
@@ -42,6 +44,8 @@ PRESETS = {
                 "requestDate": "sent_time", "resultDate": "delivered_time", "resultCode": "result",
                 "templateId": "campaign", "sendType": "channel"},
 }
+#: Vendor channel codes, per preset (a shop.yaml alias maps any other code).
+CODES = {"nhn_sms": {"0": "sms", "1": "lms", "2": "sms"}}
 _SAFE = ["request_id", "recipient_seq", "user_id", "sent_time", "result", "campaign", "channel"]
 
 
@@ -55,7 +59,9 @@ def _roles(src: Source) -> dict[str, str]:
 
 def _channel(raw: pd.DataFrame, src: Source, ex) -> pd.Series:
     if "channel" in raw:
-        ch = raw["channel"].astype("string").str.strip().map(lambda c: channels.canonical_name(c) if pd.notna(c) else c)
+        codes = CODES.get(src.opt("vendor", "nhn_kakao"), {})
+        ch = raw["channel"].astype("string").str.strip().map(
+            lambda c: codes.get(c, channels.canonical_name(c)) if pd.notna(c) else c)
         ch = ch.map(lambda c: c.lower() if isinstance(c, str) and c.lower() in channels.names() else c)
     elif src.opt("channel"):
         ch = pd.Series(channels.canonical_name(src.opt("channel")), index=raw.index, dtype="object")
