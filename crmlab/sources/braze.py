@@ -67,10 +67,12 @@ def _first(ev: pd.DataFrame, role: str, keys: pd.Series) -> pd.Series:
     return out if len(firsts) else pd.Series(pd.NaT, index=keys.index, dtype=ev["t"].dtype)
 
 
-def adapt(src: Source, m: Mapping) -> Output:
+def _events(src: Source, m: Mapping) -> pd.DataFrame:
+    """The export's rows with ``user`` (id or pseudonym), ``role``, ``channel``, ``t`` and ``key``."""
     raw = readers.read_any(src.path, "messages").rename(columns=src.opt("columns", {}))
     raw["event_type"] = _event_types(raw)
-    readers.require_columns(raw, ["event_type", "external_user_id", "time", "dispatch_id"], "messages", src.name, "Braze Currents")
+    readers.require_columns(raw, ["event_type", "external_user_id", "time", "dispatch_id"], "messages", src.name,
+                            "Braze Currents")
     kind = "email" if src.opt("user_id") == "email" else None
     raw["user"] = user_ids(raw["external_user_id"], kind, m, src, "messages", "external_user_id")
     raw = raw.drop(columns=[c for c in _PII if c in raw] + (["external_user_id"] if kind else []))
@@ -82,8 +84,11 @@ def adapt(src: Source, m: Mapping) -> Output:
     raw["t"] = times.epoch(raw["time"], "s", m.timezone, table="messages", column="time", examples=ex)
     dispatch = text_ids(raw["dispatch_id"]).fillna(text_ids(raw.get("send_id", pd.Series(None, index=raw.index))))
     raw["key"] = raw["channel"].astype("string") + ":" + dispatch.astype("string") + ":" + raw["user"].astype("string")
-    out = Output(src.name, "braze")
-    lg = out.ledger("messages")
+    return raw
+
+
+def _split(raw: pd.DataFrame, lg) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(first send of each message, engagements of those messages); the rest counted in ``lg``."""
     lg.rows_in = len(raw)
     unmapped = raw["role"].isna()
     lg.exclude("unmapped_event_type", int(unmapped.sum()))
@@ -98,7 +103,14 @@ def adapt(src: Source, m: Mapping) -> Output:
     matched = eng["key"].isin(sends["key"])
     lg.exclude("engagement_without_send", int((~matched).sum()))
     lg.fold("engagement_event", int(matched.sum()))
-    out.tables["messages"] = _messages(sends, eng[matched], src, lg)
+    return sends, eng[matched]
+
+
+def adapt(src: Source, m: Mapping) -> Output:
+    out = Output(src.name, "braze")
+    lg = out.ledger("messages")
+    sends, eng = _split(_events(src, m), lg)
+    out.tables["messages"] = _messages(sends, eng, src, lg)
     return out
 
 
