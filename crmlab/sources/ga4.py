@@ -130,7 +130,7 @@ def _fill_sessions(sid: pd.Series, pseudo: pd.Series, t: pd.Series, stamp: pd.Se
 def _session_utm(flat: pd.DataFrame, src: Source) -> pd.DataFrame:
     """UTM of each event's session (first non-null in the session), see the module docstring."""
     cols = ["source", "medium", "campaign"]
-    key = flat["user_pseudo_id"].astype("string") + ":" + flat["ga_session_id"].astype("string")
+    key = text_ids(flat["user_pseudo_id"]).astype("string") + ":" + text_ids(flat["ga_session_id"]).astype("string")
     utm = flat[cols].astype("object")
     has_session = key.notna()
     if has_session.any():
@@ -180,7 +180,7 @@ def _orders(flat: pd.DataFrame, ev: pd.DataFrame, m: Mapping, src: Source, out: 
     revenue = readers.numbers(p["purchase_revenue"].fillna(p["value"]), "orders", "purchase_revenue", ex)
     items = readers.numbers(p["total_item_quantity"], "orders", "total_item_quantity", ex)
     return pd.DataFrame({"order_id": p["order_id"], "user_id": p["user_id"], "time": p["time"],
-                         "revenue": revenue, "coupon": p["coupon"], "items": items.astype("Int64"),
+                         "revenue": revenue, "coupon": p["coupon"], "items": items.round().astype("Int64"),
                          "category": p["item_category"]}).reset_index(drop=True)
 
 
