@@ -161,6 +161,18 @@ def test_shopify_refuses_without_salt(tmp_path, monkeypatch):
         build(SHOP / "shop.yaml")
 
 
+@pytest.mark.parametrize("entry", [
+    f"{{adapter: braze, path: '{SHOP / 'braze_currents.jsonl'}'}}",  # user_id: email forgotten
+    f"{{adapter: generic, table: assignments, path: '{SHOP / 'assignments.csv'}', assigned_time: '2026-11-16',"
+    " columns: {exp: experiment, member_email: user_id, arm: variant}}",  # pii: forgotten
+])
+def test_undeclared_personal_ids_are_refused(tmp_path, entry):
+    with pytest.raises(DataError, match="ids look like e-mail addresses") as e:
+        build(load(mapping_file(tmp_path, f"sources:\n  s: {entry}\n")))
+    assert "pii: {user_id: email}" in str(e.value)
+    no_pii(str(e.value))
+
+
 def test_other_salt_other_pseudonyms(tmp_path, monkeypatch):
     body = f"sources:\n  store: {{adapter: shopify, path: '{SHOP / 'shopify_orders.csv'}'}}\n"
     a = one(tmp_path, body).tables["orders"]["user_id"]

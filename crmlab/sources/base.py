@@ -9,7 +9,7 @@ import pandas as pd
 
 from .ledger import Ledger
 from .mapping import Mapping, Source
-from .pii import pseudonymise, require_salt
+from .pii import pseudonymise, refuse_plain, require_salt
 
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 
@@ -46,7 +46,9 @@ def text_ids(values: pd.Series) -> pd.Series:
 def user_ids(values: pd.Series, kind: str | None, m: Mapping, src: Source, table: str, column: str) -> pd.Series:
     """A user key as canonical ids: pseudonyms when ``kind`` is ``email``/``phone``, else text ids."""
     if kind in (None, "", "id"):
-        return text_ids(values)
+        ids = text_ids(values)
+        refuse_plain(ids, table, column, src.name)
+        return ids
     salt = require_salt(m.salt, table, column, src.name)
     return pseudonymise(values, salt, kind)
 

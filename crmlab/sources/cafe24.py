@@ -49,7 +49,7 @@ def adapt(src: Source, m: Mapping) -> Output:
         readers.require_columns(raw, ["주문자 휴대전화"], "orders", src.name, "Cafe24")
         raw["user_id"] = user_ids(raw["주문자 휴대전화"], "phone", m, src, "orders", "주문자 휴대전화")
     else:
-        raw["user_id"] = text_ids(raw["회원아이디"])
+        raw["user_id"] = user_ids(raw["회원아이디"], None, m, src, "orders", "회원아이디")
     raw = raw.drop(columns=[c for c in _PII if c in raw.columns])
     out = Output(src.name, "cafe24")
     firsts, kept = fold(raw, "주문번호", _reasons(raw), out)

@@ -46,6 +46,7 @@ import pandas as pd
 from . import readers, times
 from .base import Output, event_map, examples_from, text_ids
 from .mapping import Mapping, Source
+from .pii import refuse_plain
 
 EVENT_MAP = {
     "page_view": "page_view", "view_item": "product_view", "view_search_results": "search",
@@ -106,7 +107,9 @@ def _users(flat: pd.DataFrame, src: Source) -> pd.Series:
     pseudo = "ga4:" + text_ids(flat["user_pseudo_id"]).astype("string")
     if src.opt("user") == "pseudo" or "user_id" not in flat:
         return pseudo.astype("object")
-    return text_ids(flat["user_id"]).fillna(pseudo).astype("object")
+    uid = text_ids(flat["user_id"])
+    refuse_plain(uid, "events", "user_id", src.name)  # Google's terms forbid personal data in user_id
+    return uid.fillna(pseudo).astype("object")
 
 
 _TIMEOUT = pd.Timedelta(minutes=30)

@@ -26,6 +26,7 @@ from . import channels, readers, times
 from .base import Output, examples_from, text_ids, user_ids
 from .defaults import IS_AD_DEFAULT, assigned_time_needed
 from .mapping import Mapping, Source
+from .pii import refuse_plain
 
 
 def _fill(df: pd.DataFrame, src: Source, table: str) -> pd.DataFrame:
@@ -59,6 +60,8 @@ def adapt(src: Source, m: Mapping) -> Output:
     for col in s.columns:
         if col.kind == "id" and col.name in df and col.name not in pii:
             df[col.name] = text_ids(df[col.name])
+    if "user_id" in df and "user_id" not in pii:
+        refuse_plain(df["user_id"], table, "user_id", src.name)
     missing = df["user_id"].isna() if "user_id" in df else pd.Series(False, index=df.index)
     lg.exclude("missing_user", int(missing.sum()))
     df = df[~missing].copy()

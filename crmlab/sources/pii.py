@@ -22,6 +22,8 @@ from ..errors import DataError
 
 KINDS = ("email", "phone")
 _DIGITS = re.compile(r"\D+")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?(82[-\s]?)?0?1[016789][-\s]?\d{3,4}[-\s]?\d{4}$")
 
 
 def normalise(value: str, kind: str) -> str:
@@ -60,3 +62,16 @@ def require_salt(salt: bytes | None, table: str, column: str, source: str) -> by
                     "numbers) and shop.yaml gives no salt to pseudonymise them",
                     hint="add 'salt_env: CRMLAB_SALT' to shop.yaml and set CRMLAB_SALT to a long random "
                          "secret kept outside the repository (e.g. `openssl rand -hex 32`)")
+
+
+def refuse_plain(values: pd.Series, table: str, column: str, source: str) -> None:
+    """A DataError when ids that should be pseudonymous look like e-mail addresses or Korean mobile
+    numbers (the values are counted, never shown): declare the column as personal data instead."""
+    text = values.dropna().astype(str).str.strip()
+    email, phone = text.str.match(_EMAIL), text.str.match(_PHONE)
+    n = int((email | phone).sum())
+    if n:
+        kind = "email" if email.sum() >= phone.sum() else "phone"
+        raise DataError(table, column, f"source '{source}': ids look like {'e-mail addresses' if kind == 'email' else 'phone numbers'}",
+                        n, hint=f"declare them as personal data so they are pseudonymised, e.g. pii: {{user_id: {kind}}} "
+                                f"(generic), user_id: {kind} (braze, cafe24)")
