@@ -9,6 +9,8 @@ The salt comes from ``shop.yaml``: ``salt_env: CRMLAB_SALT`` names an environmen
 (recommended: the salt then never sits in a file that may be committed), or ``salt: ...``.
 An adapter that meets a PII column without a salt refuses to run (:func:`require_salt`), and
 no error message shows the raw values: examples are built from pseudonymised columns only.
+Ids that are not declared personal data but look like e-mail addresses or Korean mobile
+numbers (a forgotten ``user_id: email``) are refused too (:func:`refuse_plain`).
 """
 from __future__ import annotations
 
