@@ -403,6 +403,17 @@ def test_malformed_source_entries(tmp_path, entry, message):
         load(mapping_file(tmp_path, f"sources:\n  s: {entry}\n"))
 
 
+@pytest.mark.parametrize("entry, message", [
+    ("{X: {alias: fax}}", "not a channel"),
+    ("{Zalo: {signals: [receipt_only]}}", "snake_case"),
+    ("{zalo: {signals: [opens]}}", "expected [receipt_only] or a list of open, click"),
+    ("{zalo: receipt_only}", "expected {signals"),
+])
+def test_malformed_channels(tmp_path, entry, message):
+    with pytest.raises(MappingError, match=re.escape(message)):
+        load(mapping_file(tmp_path, f"channels: {entry}\nsources:\n  s: {{adapter: shopify, path: a.csv}}\n"))
+
+
 def test_id_type_other_than_text_is_refused(tmp_path):
     with pytest.raises(MappingError, match="ids are always text"):
         load(mapping_file(tmp_path, "id_type: integer\nsources:\n  s: {adapter: shopify, path: a.csv}\n"))
