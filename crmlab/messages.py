@@ -43,12 +43,11 @@ from .abtest.corrections import CORRECTIONS, with_family
 from .abtest.frequentist import proportion_test, wilson_interval
 from .checks import choice, duration
 from .engine import DataLike, local_time, report_exclusions, to_pandas
-from .schema import CHANNELS, DEFAULT_TZ
+from .schema import DEFAULT_TZ
+from .sources import channels
 from .uplift import INCOMPLETE, INCOMPLETE_KEY, complete_windows, user_outcomes_expr
 from .validate import canonical
 
-#: Channels that report no open: open rates are NaN for them and attribution is receipt-based.
-NO_OPEN_SIGNAL = ("sms", "lms", "kakao_alimtalk", "kakao_friendtalk")
 #: Default attribution window for every channel.
 DEFAULT_WINDOW = "3D"
 BASES = ("receipt", "click")
@@ -57,11 +56,17 @@ PERIODS = ("D", "W", "M")
 
 
 # ----------------------------------------------------------------------------- parameters
+def no_open_signal() -> list[str]:
+    """Channels that report no open (receipt-only, :mod:`crmlab.sources.channels`, including
+    channels a shop declared): open rates are NaN for them and attribution is receipt-based."""
+    return [c for c in channels.names() if "open" not in channels.signals(c)]
+
+
 def parse_windows(windows) -> dict[str, pd.Timedelta]:
     """Normalise ``windows`` to ``{"default": Timedelta, <channel>: Timedelta, ...}``.
 
     ``None`` means 3 days for every channel; a single span applies to every channel; a
-    mapping may name ``"default"`` and any channel of :data:`crmlab.CHANNELS`.
+    mapping may name ``"default"`` and any registered channel (:func:`crmlab.sources.channels.names`).
     """
     if windows is None:
         return {"default": pd.Timedelta(DEFAULT_WINDOW)}
@@ -69,9 +74,9 @@ def parse_windows(windows) -> dict[str, pd.Timedelta]:
         return {"default": duration(windows, "windows")}
     out = {"default": pd.Timedelta(DEFAULT_WINDOW)}
     for key, val in windows.items():
-        if key != "default" and key not in CHANNELS:
+        if key != "default" and key not in channels.names():
             raise ValueError(f"windows key {key!r} is not a channel; allowed: 'default', "
-                             + ", ".join(CHANNELS))
+                             + ", ".join(channels.names()))
         out[key] = duration(val, f"windows[{key!r}]")
     return out
 
@@ -98,7 +103,7 @@ def _filter_as_of(t: ir.Table, column: str, as_of, tz: str) -> tuple[ir.Table, i
 def _attribution_expr(m: ir.Table, o: ir.Table, windows: dict[str, pd.Timedelta], basis: str,
                       share: str) -> ir.Table:
     """Ibis expression: one row per credited (order, message) pair (see module docstring)."""
-    no_open = m.channel.isin(list(NO_OPEN_SIGNAL))
+    no_open = m.channel.isin(no_open_signal())
     if basis == "receipt":
         anchor = m.delivered_time
         row_basis = ibis.literal("receipt")
@@ -189,7 +194,7 @@ def attribute(messages: DataLike, orders: DataLike, *, windows=None, basis: str 
     out = to_pandas(expr.order_by(["order_time", "order_id", "campaign"]), tz)
     out["lag"] = out["order_time"] - out["anchor_time"]
     out["share"] = share
-    no_open = m.channel.isin(list(NO_OPEN_SIGNAL))
+    no_open = m.channel.isin(no_open_signal())
     anchor = m.delivered_time if basis == "receipt" else no_open.ifelse(m.delivered_time, m.clicked_time)
     counts = m.aggregate(no_anchor=anchor.isnull().ifelse(1, 0).sum()).execute()
     n_orders = int(o.count().execute())
@@ -290,7 +295,7 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
     if period is not None:
         keys["period"] = m.sent_time.truncate(period)
     delivered = m.delivered_time.notnull()
-    tracked = ~m.channel.isin(list(NO_OPEN_SIGNAL))
+    tracked = ~m.channel.isin(no_open_signal())
     opened = m.opened_time.notnull() & tracked
     clicked = m.clicked_time.notnull()
 

@@ -34,7 +34,8 @@ from .abtest.frequentist import METHOD_LABELS, mean_test, proportion_test
 from .abtest.samples import SampleStats
 from .checks import choice, duration
 from .engine import DataLike, as_table, local_time, localize_frame, report_exclusions, to_pandas
-from .schema import CHANNELS, DEFAULT_TZ
+from .schema import DEFAULT_TZ
+from .sources import channels
 from .validate import canonical
 
 #: Illustrative per-message costs in KRW (2024 list prices of Korean bulk-messaging vendors,
@@ -192,9 +193,9 @@ def _cost_frame(messages, assignments: ir.Table, treatment: str, costs, tz: str)
         rates = DEFAULT_COSTS if isinstance(costs, str) and costs == "default" else costs
         if not isinstance(rates, Mapping):
             raise ValueError(f"costs={costs!r}: give None, 'default' or a mapping channel -> cost per message")
-        bad = [k for k in rates if k not in CHANNELS]
+        bad = [k for k in rates if k not in channels.names()]
         if bad:
-            raise ValueError(f"costs: unknown channel(s) {bad}; allowed: {', '.join(CHANNELS)}")
+            raise ValueError(f"costs: unknown channel(s) {bad}; allowed: {', '.join(channels.names())}")
         rate = ibis.cases(*[(m.channel == ch, ibis.literal(float(v))) for ch, v in rates.items()],
                           else_=ibis.null("float64"))
     m = m.mutate(_cost=m.cost.cast("float64").coalesce(rate))

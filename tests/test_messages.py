@@ -456,3 +456,25 @@ def test_copy_test_and_cart_reminder_correct_their_families(shop):
     raw = copy_test(shop.messages, shop.orders, campaign="개인화 카피 테스트", assignments=shop.assignments,
                     correction="none")
     assert raw["p_adjusted"].equals(raw["p_value"])
+
+
+def test_receipt_only_channels_come_from_the_registry(monkeypatch):
+    """LINE (known, receipt only) and a channel a shop declares get NaN open rates, as SMS does;
+    a per-channel window may name them."""
+    from crmlab.sources import channels
+    monkeypatch.setattr(channels, "_declared", {})
+    channels.declare({"zalo": {"signals": ["receipt_only"]}, "talk": {"signals": ["open", "click"]}})
+    t0 = pd.Timestamp("2026-03-02 10:00")
+    rows = []
+    for ch in ("line", "zalo", "talk"):
+        for i in range(4):
+            rows.append({"message_id": f"{ch}{i}", "user_id": f"u{i}", "campaign": "c", "channel": ch,
+                         "is_ad": False, "sent_time": t0, "delivered_time": t0,
+                         "opened_time": t0 + pd.Timedelta("1h") if ch == "talk" and i < 2 else None,
+                         "clicked_time": None})
+    msgs = pd.DataFrame(rows)
+    perf = message_performance(msgs, by=("channel",), period=None).set_index("channel")
+    assert np.isnan(perf.loc["line", "open_rate"]) and np.isnan(perf.loc["zalo", "open_rate"])
+    assert perf.loc["talk", "open_rate"] == 0.5
+    from crmlab.messages import parse_windows
+    assert set(parse_windows({"zalo": "1D", "line": "2h"})) == {"default", "zalo", "line"}
