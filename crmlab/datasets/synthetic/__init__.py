@@ -47,7 +47,15 @@ Generative process
    except that a discounted order of a treated user of a couponed campaign uses the
    campaign's coupon and rate.
 4. **Experiments and messages.** ``global_holdout``: every user is ``holdout`` with
-   probability ``holdout_share`` (else ``treatment``); holdout users never get a message.
+   probability ``holdout_share`` (else ``treatment``), blocked on persona and planted
+   repurchase cycle (blocks of ``floor(1 / holdout_share)`` neighbours, so the arms are balanced
+   on what drives orders); holdout users never get a message. They do take part in every
+   campaign they are eligible for as *virtual* participants: same eligibility, windows and
+   cutting of organic purchases as the control arm, converting with ``p_control``, but no
+   message and no assignment row. So the programme effect (``treatment`` minus ``holdout``) is
+   exactly the campaigns' planted effects, ``truth['holdout']``, and carries no bias from the
+   cutting of organic purchases (which until this version happened only to non-holdout users
+   and made the messaged group look worse than the holdout).
    Campaigns (:data:`CAMPAIGNS`, one channel each, all eight channels covered) randomise
    eligible, non-holdout users to ``treatment`` (80 %) and ``control`` (20 %); the experiment
    is named after the campaign; ``assigned_time`` is the (virtual, for control) send time;
@@ -57,8 +65,10 @@ Generative process
    Bernoulli draw decides "at least one order in ``[send, send + window)``" and, if so, a
    campaign conversion session (``product_view`` -> ``add_to_cart`` (not for explorers:
    buy-now) -> ``begin_checkout`` -> ``purchase``) ends in exactly one order inside the
-   window; organic purchases of participants inside their window are suppressed (the
-   purchase event of any organic session touching the window is removed). Windows of one
+   window; organic purchases of participants around their window are suppressed (the
+   purchase event of any organic session touching ``[send - 30 min, window end + 30 min)`` is
+   removed; the margins cover every organic session dropped for sitting within 30 minutes of a
+   conversion session, so organic orders never depend on the arm or on conversion). Windows of one
    user never overlap. Hence the analyst's treatment-control difference of "converted
    within the window" has expectation exactly ``p_treatment - p_control``. Treated users
    whose message was not delivered convert with ``p_control``; delivered ones with
@@ -153,6 +163,12 @@ Truth keys
     window_days, first_send, last_send, participants, treated``.
 ``expected_item_price``
     float: expected unit price of an item drawn like a view (KRW), over users.
+``holdout``
+    DataFrame ``experiment, metric, abs_lift, window``: the planted programme effect per user,
+    ``treatment`` minus ``holdout`` of ``global_holdout``, from each user's ``assigned_time`` to
+    the end of the data, for ``conversion_rate`` (>= 1 order), ``orders_per_user`` and
+    ``revenue_per_user`` (see :func:`.truth._holdout_truth`; conditional on the drawn
+    eligibility and organic orders, which do not depend on the arms).
 ``holdout_share``, ``start``, ``end``, ``tz``, ``seed``
     The parameters as used (``start``/``end`` tz-aware Timestamps).
 """

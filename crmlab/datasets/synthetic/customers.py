@@ -32,7 +32,7 @@ def draw_customers(s) -> None:
     gender = np.where(rng.random(U) < 0.66, 0, 1)
     age = rng.choice(len(AGE_BANDS), size=U, p=AGE_WEIGHTS)
     region = rng.choice(len(REGIONS), size=U, p=np.asarray(REGION_WEIGHTS) / sum(REGION_WEIGHTS))
-    holdout = rng.random(U) < holdout_share
+    h_rank = rng.random(U)           # the holdout is drawn below, blocked on persona and cycle
     consent = {}
     consent_t = {}
     for ch in CHANNELS:
@@ -52,6 +52,7 @@ def draw_customers(s) -> None:
     cycle = cyc_mean[persona] * rng.gamma(4.0, 0.25, U)
     gap_days = np.where(persona == EXPLORER, cycle, cycle * BROWSE_SHARE * q[persona])
     gap_ms = gap_days * DAY
+    holdout = _blocked_holdout(rng, persona, cycle, h_rank, holdout_share)
 
     s.age = age
     s.c = c
@@ -74,3 +75,28 @@ def draw_customers(s) -> None:
     s.region = region
     s.signup = signup
     s.user_end = user_end
+
+
+def _blocked_holdout(rng, persona, cycle, h_rank, share: float):
+    """Global holdout membership, blocked: users sorted by persona and planted repurchase cycle
+    fall into blocks of ``B = floor(1 / share)`` neighbours (within a persona); in each block the
+    user with the smallest ``h_rank`` is held out with probability ``share * B``. Every user is
+    held out with probability ``share``, and the two arms are balanced on what drives orders and
+    revenue, so the programme effect in ``truth['holdout']`` is not masked by a chance imbalance."""
+    U = persona.size
+    if share <= 0:
+        return np.zeros(U, bool)
+    B = max(1, int(np.floor(1 / share + 1e-9)))
+    order = np.lexsort((cycle, persona))
+    p_sorted = persona[order]
+    first = np.r_[True, p_sorted[1:] != p_sorted[:-1]]
+    start_idx = np.maximum.accumulate(np.where(first, np.arange(U), 0))
+    block = np.cumsum(np.r_[True, ((np.arange(1, U) - start_idx[1:]) % B == 0) | first[1:]]) - 1
+    r = h_rank[order]
+    best = np.lexsort((r, block))                 # by block, then h_rank
+    lead = np.r_[True, block[best][1:] != block[best][:-1]]
+    take = rng.random(int(block.max()) + 1) < share * B
+    held = np.zeros(U, bool)
+    chosen = best[lead]
+    held[order[chosen]] = take[block[chosen]]
+    return held

@@ -67,12 +67,17 @@ def participants(s) -> None:
     c_send = atc_t + delay
     c_wend = c_send + WINDOW
     ok_consent = consent[ca["channel"]] & (consent_t[ca["channel"]] <= atc_t)
-    cart_part = ((fs_depth == 2) | (fs_depth == 3)) & ~holdout & (c_wend < first_block_ms - 12 * HOUR) \
+    # Holdout users take part too, as *virtual* participants: same eligibility, same window and
+    # the same cutting of organic purchases, always converting like the control arm, but never
+    # messaged and not in the campaign's assignments. The global holdout comparison is then free
+    # of the suppression asymmetry, and its effect is exactly the campaigns' (truth['holdout']).
+    cart_part = ((fs_depth == 2) | (fs_depth == 3)) & (c_wend < first_block_ms - 12 * HOUR) \
         & (user_end > c_wend + DAY) & (ok_consent | (rng.random(U) < _P_NO_CONSENT))
     ids = np.flatnonzero(cart_part)
-    treat = rng.random(ids.size) < 0.8
+    virtual = holdout[ids]
+    treat = (rng.random(ids.size) < 0.8) & ~virtual
     p_t = np.asarray(CART_P)[bucket[ids]]
-    parts.append(dict(c=cidx[ca["name"]], user=ids, arm=np.where(treat, 1, 0), send=c_send[ids],
+    parts.append(dict(c=cidx[ca["name"]], user=ids, arm=np.where(treat, 1, 0), virtual=virtual, send=c_send[ids],
                       supp=atc_t[ids], wend=c_wend[ids], p_t=p_t, p_c=np.full(ids.size, CART_P_CONTROL),
                       min_start=first_end[ids] + MIN_GAP, bucket=bucket[ids]))
 
@@ -97,9 +102,10 @@ def participants(s) -> None:
         ok_consent = (consent[ch] & (consent_t[ch] <= send)) if c["is_ad"] else np.ones(U, bool)
         ok_consent |= rng.random(U) < _P_NO_CONSENT
         target = np.asarray(c["target"])[persona]
-        elig = ~holdout & (first_end < b0 - DAY) & (user_end >= b1 + DAY) & ok_consent & (rng.random(U) < target)
+        elig = (first_end < b0 - DAY) & (user_end >= b1 + DAY) & ok_consent & (rng.random(U) < target)
         ids = np.flatnonzero(elig)
-        treat = rng.random(ids.size) < 0.8
+        virtual = holdout[ids]
+        treat = (rng.random(ids.size) < 0.8) & ~virtual
         g = persona[ids]
         if c["kind"] == "copy":
             var = np.where(treat, np.where(rng.random(ids.size) < 0.5, 0, 1), 2)  # personalised, generic, control
@@ -110,7 +116,7 @@ def participants(s) -> None:
             p0, p1 = _campaign_p(c)
             p_t, p_c = p1[g], p0[g]
             arm = treat.astype(np.int64)
-        parts.append(dict(c=i_c, user=ids, arm=arm, send=send[ids], supp=send[ids], wend=send[ids] + WINDOW,
+        parts.append(dict(c=i_c, user=ids, arm=arm, virtual=virtual, send=send[ids], supp=send[ids], wend=send[ids] + WINDOW,
                           p_t=p_t, p_c=p_c, min_start=np.zeros(ids.size, np.int64),
                           bucket=np.full(ids.size, -1)))
 
@@ -147,13 +153,16 @@ def participants(s) -> None:
         clash = (j >= 0) & (cu[o][jj] == s_user) & (c_end[o][jj] > s_start - MIN_GAP)
         s_keep &= ~(clash & extra)
 
-    # cut organic purchases touching a participant's window; cut abandoned carts near the end
+    # cut organic purchases of sessions touching [supp - 30 min, window end + 30 min) of a participant
+    # (both arms and the virtual holdout participants alike). The 30-minute margins cover every
+    # session the clash rule above can drop, so organic orders never depend on the arm or on
+    # conversion. Cut abandoned carts near the end.
     w_order = np.lexsort((P["supp"], P["user"]))
-    k_ws = P["user"][w_order].astype(np.int64) * (1 << 40) + P["supp"][w_order] + (1 << 39)
+    k_ws = P["user"][w_order].astype(np.int64) * (1 << 40) + P["supp"][w_order] - MIN_GAP + (1 << 39)
     key_e = s_user.astype(np.int64) * (1 << 40) + s_end + (1 << 39)
     j = np.searchsorted(k_ws, key_e, side="right") - 1
     jj = np.maximum(j, 0)
-    in_window = (j >= 0) & (P["user"][w_order][jj] == s_user) & (P["wend"][w_order][jj] > s_start)
+    in_window = (j >= 0) & (P["user"][w_order][jj] == s_user) & (P["wend"][w_order][jj] + MIN_GAP > s_start)
     cut_level = np.full(S, 9)
     cut_level[in_window & (depth == 4)] = 3
     near_end = (s_end > span - 48 * HOUR) & ((depth == 2) | (depth == 3))

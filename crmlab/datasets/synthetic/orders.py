@@ -73,4 +73,5 @@ def orders_table(s) -> None:
     })
 
     s.o_user = o_user
+    s.o_is_conv = is_conv
     s.orders = orders

@@ -155,12 +155,14 @@ def message_assignment_tables(s) -> None:
     exp_names = ["global_holdout"] + [c["name"] for c in CAMPAIGNS if c["kind"] != "bau"]
     var_all = ["holdout", "treatment", "control", "personalised", "generic"]
     c_exp = np.array([exp_names.index(c["name"]) if c["name"] in exp_names else -1 for c in CAMPAIGNS])
-    a_exp = np.r_[np.zeros(U, np.int64), c_exp[P["c"]]].astype(np.int64)
-    p_copy = _C_COPY[P["c"]]
-    p_var = np.where(P["arm"] == 0, 2, np.where(p_copy, P["arm"] + 2, 1))
+    real = ~P["virtual"]          # holdout users' virtual participations are not assignments
+    a_exp = np.r_[np.zeros(U, np.int64), c_exp[P["c"][real]]].astype(np.int64)
+    p_copy = _C_COPY[P["c"][real]]
+    p_arm = P["arm"][real]
+    p_var = np.where(p_arm == 0, 2, np.where(p_copy, p_arm + 2, 1))
     a_var = np.r_[np.where(holdout, 0, 1), p_var]
-    a_user = np.r_[np.arange(U), P["user"]]
-    a_time = np.r_[np.maximum(signup, 0), P["send"]]
+    a_user = np.r_[np.arange(U), P["user"][real]]
+    a_time = np.r_[np.maximum(signup, 0), P["send"][real]]
     assignments = pd.DataFrame({
         "experiment": _str(a_exp, exp_names),
         "user_id": _user_ids(a_user, U),

@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .constants import (CAMPAIGNS, CART_BOUNDS_H, CART_BUCKETS, CART_P, CART_P_CONTROL, CATEGORIES, COPY_P_CONVERT, COPY_P_OPEN, COPY_VARIANTS, COST, DAY, DELIVERY_RATE, EXPLORER, OPEN_RATE, PERSONAS, UNSUB_BASE, UNSUB_MAX, UNSUB_POWER, WINDOW)
-from .helpers import (_comparers, _funnel_by_persona, _funnel_truth, _str, _uplift_truth)
+from .constants import (CAMPAIGNS, CART_BOUNDS_H, CART_BUCKETS, CART_P, CART_P_CONTROL, CATEGORIES, COPY_P_CONVERT,
+                        COPY_P_OPEN, COPY_VARIANTS, COST, DAY, DELIVERY_RATE, EXPLORER, EXTRA_ITEMS, FAV_SHARE,
+                        OPEN_RATE, ORGANIC_COUPONS, P_DISCOUNT, PERSONAS, UNSUB_BASE, UNSUB_MAX, UNSUB_POWER, WINDOW)
+from .helpers import (_campaign_p, _comparers, _funnel_by_persona, _funnel_truth, _str, _uplift_truth)
 from .compliance import _violations
 
 
@@ -66,6 +68,7 @@ def build_truth(s) -> None:
     camp_rows = []
     for p in parts:
         c = CAMPAIGNS[p["c"]]
+        p = {k: (v[~p["virtual"]] if isinstance(v, np.ndarray) else v) for k, v in p.items()}
         camp_rows.append(dict(campaign=c["name"], channel=c["channel"], kind=c["kind"], is_ad=c["is_ad"],
                               experiment=c["name"], coupon=c["coupon"], discount_pct=c["pct"],
                               window_days=WINDOW / DAY,
@@ -97,6 +100,7 @@ def build_truth(s) -> None:
         "violations": violations,
         "campaigns": pd.DataFrame(camp_rows),
         "expected_item_price": e_item,
+        "holdout": _holdout_truth(s),
         "holdout_share": holdout_share,
         "start": start_ts,
         "end": end_ts,
@@ -104,3 +108,62 @@ def build_truth(s) -> None:
         "seed": seed,
     }
     s.truth = truth
+
+
+def _holdout_truth(s) -> pd.DataFrame:
+    """The planted programme effect: ``treatment`` minus ``holdout`` of the ``global_holdout``
+    experiment per user, from each user's assignment up to the end of the data.
+
+    Every user (holdout or not) takes part in the campaigns he is eligible for, the holdout users
+    virtually (control-like, never messaged), and organic orders do not depend on the arm or on
+    conversion (see :mod:`.experiments`). So per participation i the expected ITT difference is
+    ``q_i - p_c,i`` with ``q_i`` the arm-averaged rate (0.8 treated; the copy test's variants
+    50/50), and averaging over all users (both groups have the same eligibility distribution):
+
+    * ``orders_per_user``: mean over users of the sum of ``q_i - p_c,i``;
+    * ``revenue_per_user``: the same with each order's expected revenue, ``1.6 * E[item price |
+      favourite category] * (1 - P(discount | user) * rate)``, rate the campaign coupon's for
+      treated users of couponed campaigns, else the mean organic 12.5 % (up to the rounding of
+      discounts to whole won);
+    * ``conversion_rate`` (>= 1 order): mean over users without organic orders of
+      ``prod(1 - p_c,i) - prod(1 - q_i)``, times their share.
+
+    The effect is conditional on the drawn eligibility and organic orders (not on the arms).
+    """
+    P, U = s.P, s.U
+    c = P["c"]
+    kinds = np.array([x["kind"] for x in CAMPAIGNS])[c]
+    pct = np.array([x["pct"] for x in CAMPAIGNS], float)[c] / 100
+    p_c = P["p_c"].astype(float)
+    p_pers, p_gen = COPY_P_CONVERT[0], COPY_P_CONVERT[1]
+    # arm-averaged treatment rate of a non-holdout participant (p_t of a drawn arm is not used)
+    reg_pt = np.zeros(p_c.size)
+    for i, x in enumerate(CAMPAIGNS):
+        if x["kind"] == "regular":
+            p0, p1 = _campaign_p(x)
+            m = c == i
+            reg_pt[m] = p1[s.persona[P["user"][m]]]
+    cart_pt = np.asarray(CART_P)[np.maximum(P["bucket"], 0)]
+    p_t = np.where(kinds == "copy", 0.5 * (p_pers + p_gen), np.where(kinds == "cart", cart_pt, reg_pt))
+    q = 0.8 * p_t + 0.2 * p_c
+    u = P["user"]
+    # expected order revenue per user: expected item price given the favourite category
+    K = len(CATEGORIES)
+    mean_c = np.asarray(s.mean_c, float)
+    e_fav = FAV_SHARE * mean_c + (1 - FAV_SHARE) * (mean_c.sum() - mean_c) / (K - 1)
+    aov = (1 + EXTRA_ITEMS) * e_fav[s.fav[u]]
+    d = np.where(s.price_sensitive[u], P_DISCOUNT[1], P_DISCOUNT[0])
+    r_org = np.mean(sorted(ORGANIC_COUPONS)) / 100
+    r_treat = np.where(pct > 0, pct, r_org)
+    rev_t = 0.8 * p_t * aov * (1 - d * r_treat) + 0.2 * p_c * aov * (1 - d * r_org)
+    rev_h = p_c * aov * (1 - d * r_org)
+    organic = np.bincount(s.o_user[~s.o_is_conv], minlength=U)
+    no_org = organic == 0
+    log_h = np.bincount(u, weights=np.log1p(-p_c), minlength=U)
+    log_t = np.bincount(u, weights=np.log1p(-q), minlength=U)
+    conv = float(np.sum(np.where(no_org, np.exp(log_h) - np.exp(log_t), 0.0)) / U)
+    return pd.DataFrame({
+        "experiment": "global_holdout", "metric": ["conversion_rate", "orders_per_user", "revenue_per_user"],
+        "abs_lift": [conv, float(np.sum(q - p_c) / U), float(np.sum(rev_t - rev_h) / U)],
+        "window": "assigned_time to end",
+    })
