@@ -41,6 +41,11 @@ def _nan(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
+def _n(x) -> int:
+    v = _f(x)
+    return 0 if math.isnan(v) else int(v)
+
+
 @dataclass(frozen=True)
 class Finding:
     """One comparison of one metric between an arm and its control."""
@@ -133,8 +138,7 @@ def from_uplift(df: pd.DataFrame | None, *, analysis: str, window_days: float | 
             estimate=_f(r.get("estimate")), estimate_control=_f(r.get("estimate_control")),
             abs_lift=_f(r.get("abs_lift")), ci_low=_f(r.get("abs_ci_low")), ci_high=_f(r.get("abs_ci_high")),
             rel_lift=_f(r.get("rel_lift")), p_value=_f(r.get("p_value")), p_adjusted=_f(r.get("p_adjusted")),
-            verdict=verdict, n=int(_f(r.get("n_treatment")) or 0) if not _nan(_f(r.get("n_treatment"))) else 0,
-            n_control=int(_f(r.get("n_control"))) if not _nan(_f(r.get("n_control"))) else 0,
+            verdict=verdict, n=_n(r.get("n_treatment")), n_control=_n(r.get("n_control")),
             window_days=math.nan if window_days is None else float(window_days), assigned_from=assigned_from,
             assigned_to=assigned_to, as_of=as_of, denominator=denominator,
             incremental=_f(r.get("incremental")), cost=_f(r.get("cost")),
@@ -164,7 +168,7 @@ def from_readout(results: pd.DataFrame, *, experiment: str, alpha: float, window
             estimate=_f(r.get("estimate")), estimate_control=_f(r.get("estimate_control")),
             abs_lift=_f(r.get("abs_lift")), ci_low=_f(r.get("abs_ci_low")), ci_high=_f(r.get("abs_ci_high")),
             rel_lift=_f(r.get("rel_lift")), p_value=p, p_adjusted=p_adj, verdict=v,
-            n=int(_f(r.get("n")) or 0), n_control=int(_f(r.get("n_control")) or 0),
+            n=_n(r.get("n")), n_control=_n(r.get("n_control")),
             window_days=math.nan if window_days is None else float(window_days), assigned_from=assigned_from,
             assigned_to=assigned_to, as_of=as_of, denominator=denominator, reason=str(r.get("reason") or ""),
             n_needed=_f(r.get("n_needed"))))

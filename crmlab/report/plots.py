@@ -74,7 +74,7 @@ def lift_plot(results: pd.DataFrame, lang: str = "en", *, alpha: float = 0.05, a
     ax.scatter(est, y, color=colors, zorder=3, s=40)
     ax.axvline(0, color="#333", linewidth=1)
     ax.set_yticks(y, labels)
-    ax.invert_yaxis()
+    ax.set_ylim(len(df) - 0.5, -0.5)
     _symmetric(ax, lo, hi)
     ax.set_xlabel({"en": f"relative change vs control, % ({(1 - alpha) * 100:g}% interval)",
                    "ko": f"대조군 대비 상대 변화, % ({(1 - alpha) * 100:g}% 신뢰구간)"}[lang])
@@ -131,7 +131,6 @@ def heatmap(matrix: pd.DataFrame, lang: str = "en", *, percent: bool = True, ax=
     data = matrix * 100 if percent else matrix
     wide = counts is not None
     ax = _ax(ax, (max(9, 0.55 * data.shape[1] + 2) if wide else 9, (0.6 if wide else 0.45) * max(len(matrix), 4) + 1.5))
-    fmt = "{:.0f}" if percent else "{:.2g}"
     if counts is None:
         sns.heatmap(data, annot=True, fmt=".0f" if percent else ".2g", cmap="Blues", cbar=False, ax=ax,
                     annot_kws={"size": 8})
@@ -139,19 +138,19 @@ def heatmap(matrix: pd.DataFrame, lang: str = "en", *, percent: bool = True, ax=
         n = counts.reindex(index=data.index, columns=data.columns)
         small = n.isna() | (n < min_count)
         ax.set_facecolor("#f1f3f5")  # masked cells show the grey background
+        fmt = "{:.1f}" if percent else "{:.2g}"
         annot = pd.DataFrame("", index=data.index, columns=data.columns)
         for i in range(data.shape[0]):
             for j in range(data.shape[1]):
-                k = n.iat[i, j]
-                if pd.isna(k):
-                    continue
-                annot.iat[i, j] = (f"n={int(k)}" if small.iat[i, j]
-                                   else f"{fmt.format(data.iat[i, j])}\nn={int(k)}")
+                if not small.iat[i, j]:
+                    annot.iat[i, j] = f"{fmt.format(data.iat[i, j])}\nn={int(n.iat[i, j])}"
         sns.heatmap(data.mask(small), annot=annot.to_numpy(), fmt="", cmap="Blues", cbar=False, ax=ax,
                     annot_kws={"size": 7}, linewidths=0.5, linecolor="white")
-        for txt in ax.texts:  # the n of masked cells in grey
-            if txt.get_text().startswith("n="):
-                txt.set_color("#868e96")
+        for i in range(data.shape[0]):  # masked cells: grey, only their n (seaborn does not annotate them)
+            for j in range(data.shape[1]):
+                if small.iat[i, j] and not pd.isna(n.iat[i, j]):
+                    ax.text(j + 0.5, i + 0.5, f"n={int(n.iat[i, j])}", ha="center", va="center", size=7,
+                            color="#868e96")
     if xlabel is not None:
         ax.set_xlabel(xlabel)
     if ylabel is not None:
@@ -177,7 +176,7 @@ def interval_plot(df: pd.DataFrame, labels, est: str, lo: str, hi: str, *, xlabe
     ax.scatter(e, y, color=colors, zorder=3, s=40)
     ax.axvline(0, color="#333", linewidth=1)
     ax.set_yticks(y, [_wrap(x, 28) for x in labels])
-    ax.invert_yaxis()
+    ax.set_ylim(len(df) - 0.5, -0.5)  # top to bottom, no point on the frame
     _symmetric(ax, l_, h_)
     ax.set_xlabel(xlabel)
     _verdict_legend(ax, verdicts, lang)

@@ -338,8 +338,9 @@ def findings_table(findings, lang: str = "en") -> pd.DataFrame:
             "experiment": f.subject + ("" if f.analysis != "segment" else f" · {segment_label(f.segment, lang)}"),
             "metric": metric_name(m, lang), "n_treatment": num(f.n, 0), "n_control": num(f.n_control, 0),
             "estimate": metric_value(m, f.estimate), "estimate_control": metric_value(m, f.estimate_control),
-            "uplift": metric_diff(m, f.abs_lift), "abs_ci_low": metric_diff(m, f.ci_low),
-            "abs_ci_high": metric_diff(m, f.ci_high), "p_value": pval(f.p_value), "p_adjusted": pval(f.p_adjusted),
+            "uplift": metric_diff(m, f.abs_lift),
+            "interval": "–" if _nan(f.ci_low) else f"{metric_diff(m, f.ci_low)} … {metric_diff(m, f.ci_high)}",
+            "p_value": pval(f.p_value), "p_adjusted": pval(f.p_adjusted),
             "verdict": verdict_name(f.verdict if f.corrected or f.verdict == "insufficient" else "inconclusive", lang),
             "incremental": (money(f.incremental) if m == "revenue_per_user" else num(f.incremental, 0))
             if not _nan(f.incremental) else "–",

@@ -193,7 +193,7 @@ STEPS = (customers.draw_customers, sessions.organic_sessions, experiments.partic
 
 
 def synthetic_shop(n_users: int = 5_000, weeks: int = 12, seed: int = 0, end=None, tz: str = DEFAULT_TZ,
-                   with_session_id: bool = True, holdout_share: float = 0.1) -> ShopData:
+                   with_session_id: bool = True, holdout_share: float = 0.1, effect_scale: float = 1.0) -> ShopData:
     """Generate a Korean own-brand online shop with planted truth (see the module docstring).
 
     Parameters
@@ -206,6 +206,9 @@ def synthetic_shop(n_users: int = 5_000, weeks: int = 12, seed: int = 0, end=Non
     tz : time zone of all times.
     with_session_id : keep the true ``session_id`` column in ``events``.
     holdout_share : share of users in the global holdout (never messaged), in [0, 1).
+    effect_scale : every planted campaign effect on conversion (regular campaigns, copy test, cart
+        reminder) multiplied by this, in [0, 1]; 0 plants no effect anywhere (a null world: the
+        programme effect in ``truth['holdout']`` is exactly 0 too), 1 the documented effects.
 
     Returns
     -------
@@ -217,6 +220,9 @@ def synthetic_shop(n_users: int = 5_000, weeks: int = 12, seed: int = 0, end=Non
         raise ValueError(f"weeks={weeks!r} is not allowed; give an integer >= 6")
     if not (0 <= holdout_share < 1):
         raise ValueError(f"holdout_share={holdout_share!r} is not allowed; give a number in [0, 1)")
+    if not (0 <= effect_scale <= 1):
+        raise ValueError(f"effect_scale={effect_scale!r} is not allowed; give a number in [0, 1]")
+    effect_scale = float(effect_scale)
     rng = np.random.default_rng(seed)
     start_ts, end_ts = _period(end, int(weeks), tz)
     n_days = 7 * int(weeks)
@@ -226,7 +232,7 @@ def synthetic_shop(n_users: int = 5_000, weeks: int = 12, seed: int = 0, end=Non
     K = len(CATEGORIES)
     pids, pcat, pprice, pcum, mean_c = _catalog()
     e_item = _expected_item_price(mean_c)
-    s = SimpleNamespace(K=K, U=U, clock=clock, e_item=e_item, end=end, end_ts=end_ts, holdout_share=holdout_share, mean_c=mean_c, n_days=n_days, n_users=n_users, pcat=pcat, pcum=pcum, pids=pids, pprice=pprice, rng=rng, seed=seed, span=span, start_ts=start_ts, tz=tz, weeks=weeks, with_session_id=with_session_id)
+    s = SimpleNamespace(K=K, U=U, clock=clock, e_item=e_item, end=end, end_ts=end_ts, holdout_share=holdout_share, mean_c=mean_c, n_days=n_days, n_users=n_users, pcat=pcat, pcum=pcum, pids=pids, pprice=pprice, rng=rng, seed=seed, span=span, start_ts=start_ts, tz=tz, weeks=weeks, with_session_id=with_session_id, effect_scale=effect_scale)
     for step in STEPS:
         step(s)
     return ShopData(customers=s.customers, events=s.events, orders=s.orders, messages=s.messages,

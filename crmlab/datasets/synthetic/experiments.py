@@ -7,7 +7,7 @@ import numpy as np
 
 from ...schema import CHANNELS
 from .constants import (ADD_TO_CART, BEGIN_CHECKOUT, CAMPAIGNS, CART_BOUNDS_H, CART_BUCKETS, CART_P, CART_P_CONTROL, COPY_P_CONVERT, DAY, DELIVERY_RATE, EXPLORER, HOUR, MIN, MIN_GAP, PURCHASE, WINDOW, _C_CHAN, _N_BLOCKS, _P_FRIENDTALK_20, _P_NIGHT_SEND, _P_NO_CONSENT)
-from .helpers import (_campaign_p, _expand)
+from .helpers import (_campaign_p, _expand, _scaled)
 
 
 def participants(s) -> None:
@@ -76,7 +76,7 @@ def participants(s) -> None:
     ids = np.flatnonzero(cart_part)
     virtual = holdout[ids]
     treat = (rng.random(ids.size) < 0.8) & ~virtual
-    p_t = np.asarray(CART_P)[bucket[ids]]
+    p_t = _scaled(CART_P_CONTROL, np.asarray(CART_P)[bucket[ids]], s.effect_scale)
     parts.append(dict(c=cidx[ca["name"]], user=ids, arm=np.where(treat, 1, 0), virtual=virtual, send=c_send[ids],
                       supp=atc_t[ids], wend=c_wend[ids], p_t=p_t, p_c=np.full(ids.size, CART_P_CONTROL),
                       min_start=first_end[ids] + MIN_GAP, bucket=bucket[ids]))
@@ -109,11 +109,11 @@ def participants(s) -> None:
         g = persona[ids]
         if c["kind"] == "copy":
             var = np.where(treat, np.where(rng.random(ids.size) < 0.5, 0, 1), 2)  # personalised, generic, control
-            p_t = np.asarray(COPY_P_CONVERT)[var]
+            p_t = _scaled(COPY_P_CONVERT[2], np.asarray(COPY_P_CONVERT)[var], s.effect_scale)
             p_c = np.full(ids.size, COPY_P_CONVERT[2])
             arm = np.where(var == 2, 0, var + 1)        # 0 control, 1 personalised, 2 generic
         else:
-            p0, p1 = _campaign_p(c)
+            p0, p1 = _campaign_p(c, s.effect_scale)
             p_t, p_c = p1[g], p0[g]
             arm = treat.astype(np.int64)
         parts.append(dict(c=i_c, user=ids, arm=arm, virtual=virtual, send=send[ids], supp=send[ids], wend=send[ids] + WINDOW,

@@ -176,27 +176,33 @@ def _user_ids(codes: np.ndarray, n_users: int) -> pd.Series:
     return _str(codes, labels)
 
 
-def _campaign_p(c: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Control and treatment probability of >= 1 order in the window, per persona."""
+def _scaled(p_c, p_t, scale: float):
+    """``p_t`` with its effect over ``p_c`` multiplied by ``scale`` (exactly ``p_t`` at 1)."""
+    return p_t if scale == 1.0 else np.asarray(p_c, float) + scale * (np.asarray(p_t, float) - np.asarray(p_c, float))
+
+
+def _campaign_p(c: dict, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Control and treatment probability of >= 1 order in the window, per persona (the planted
+    effect multiplied by ``scale``)."""
     cyc = np.array([CYCLE_DAYS[p] for p in PERSONAS])
     p0 = np.round(1 - np.exp(-(WINDOW / DAY) / cyc), 3)
     p0[EXPLORER] = 0.005
     p1 = np.clip(p0 + np.asarray(c["uplift"]), 0.0, 1.0)
-    return p0, p1
+    return p0, _scaled(p0, p1, scale)
 
 
-def _uplift_truth(e_item: float) -> pd.DataFrame:
+def _uplift_truth(e_item: float, scale: float = 1.0) -> pd.DataFrame:
     rows = []
     aov = (1 + EXTRA_ITEMS) * e_item
     mean_pct = np.mean(sorted(ORGANIC_COUPONS)) / 100
     for c in CAMPAIGNS:
         if c["kind"] != "regular":
             continue
-        p0, p1 = _campaign_p(c)
+        p0, p1 = _campaign_p(c, scale)
         for g, name in enumerate(PERSONAS):
             d = _discount_probability(g)
             r0 = p0[g] * aov * (1 - d * mean_pct)
-            r1 = p1[g] * aov * (1 - d * (c["pct"] / 100 if c["pct"] else mean_pct))
+            r1 = p1[g] * aov * (1 - d * (c["pct"] / 100 if c["pct"] and scale > 0 else mean_pct))
             rows.append(dict(campaign=c["name"], persona=name, channel=c["channel"], window_days=WINDOW / DAY,
                              p_control=p0[g], p_treatment=p1[g], uplift=p1[g] - p0[g],
                              revenue_per_user_control=r0, revenue_per_user_treatment=r1,

@@ -56,7 +56,8 @@ def orders_table(s) -> None:
     p_arm = np.where(is_conv, P["arm"][np.maximum(pidx, 0)], 0)
     camp_pct = np.array([c["pct"] for c in CAMPAIGNS])[pc]
     camp_cp = np.array([coupon_names.index(c["coupon"]) if c["coupon"] else -1 for c in CAMPAIGNS])[pc]
-    use_camp = is_conv & (p_arm > 0) & (camp_pct > 0) & disc_on
+    # (in a null world, effect_scale = 0, campaign coupons do not apply either: no effect at all)
+    use_camp = is_conv & (p_arm > 0) & (camp_pct > 0) & disc_on & (s.effect_scale > 0)
     pct = np.where(use_camp, camp_pct, pct)
     cp_code = np.where(use_camp, camp_cp, cp_code)
     discount = gross * pct // 100

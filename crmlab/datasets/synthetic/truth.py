@@ -7,7 +7,7 @@ import pandas as pd
 from .constants import (CAMPAIGNS, CART_BOUNDS_H, CART_BUCKETS, CART_P, CART_P_CONTROL, CATEGORIES, COPY_P_CONVERT,
                         COPY_P_OPEN, COPY_VARIANTS, COST, DAY, DELIVERY_RATE, EXPLORER, EXTRA_ITEMS, FAV_SHARE,
                         OPEN_RATE, ORGANIC_COUPONS, P_DISCOUNT, PERSONAS, UNSUB_BASE, UNSUB_MAX, UNSUB_POWER, WINDOW)
-from .helpers import (_campaign_p, _comparers, _funnel_by_persona, _funnel_truth, _str, _uplift_truth)
+from .helpers import (_campaign_p, _comparers, _scaled, _funnel_by_persona, _funnel_truth, _str, _uplift_truth)
 from .compliance import _violations
 
 
@@ -84,13 +84,16 @@ def build_truth(s) -> None:
         "segments": segments,
         "funnel": _funnel_truth(),
         "funnel_by_persona": _funnel_by_persona(),
-        "uplift": _uplift_truth(e_item),
+        "uplift": _uplift_truth(e_item, s.effect_scale),
         "copy_test": pd.DataFrame({"variant": list(COPY_VARIANTS), "p_open": list(COPY_P_OPEN),
-                                   "p_convert": list(COPY_P_CONVERT)}),
+                                   "p_convert": list(_scaled(COPY_P_CONVERT[2], np.asarray(COPY_P_CONVERT),
+                                                             s.effect_scale))}),
         "cart_reminder": pd.DataFrame({"delay_bucket": list(CART_BUCKETS),
                                        "delay_from_hours": [b_[0] for b_ in CART_BOUNDS_H],
                                        "delay_to_hours": [b_[1] for b_ in CART_BOUNDS_H],
-                                       "p_convert": list(CART_P), "p_control": CART_P_CONTROL}),
+                                       "p_convert": list(_scaled(CART_P_CONTROL, np.asarray(CART_P),
+                                                                 s.effect_scale)),
+                                       "p_control": CART_P_CONTROL}),
         "delivery_rate": dict(DELIVERY_RATE),
         "open_rate": dict(OPEN_RATE),
         "cost_per_message": dict(COST),
@@ -135,15 +138,16 @@ def _holdout_truth(s) -> pd.DataFrame:
     kinds = np.array([x["kind"] for x in CAMPAIGNS])[c]
     pct = np.array([x["pct"] for x in CAMPAIGNS], float)[c] / 100
     p_c = P["p_c"].astype(float)
-    p_pers, p_gen = COPY_P_CONVERT[0], COPY_P_CONVERT[1]
+    k = s.effect_scale
+    p_pers, p_gen = _scaled(COPY_P_CONVERT[2], np.asarray(COPY_P_CONVERT[:2]), k)
     # arm-averaged treatment rate of a non-holdout participant (p_t of a drawn arm is not used)
     reg_pt = np.zeros(p_c.size)
     for i, x in enumerate(CAMPAIGNS):
         if x["kind"] == "regular":
-            p0, p1 = _campaign_p(x)
+            p0, p1 = _campaign_p(x, k)
             m = c == i
             reg_pt[m] = p1[s.persona[P["user"][m]]]
-    cart_pt = np.asarray(CART_P)[np.maximum(P["bucket"], 0)]
+    cart_pt = _scaled(CART_P_CONTROL, np.asarray(CART_P), k)[np.maximum(P["bucket"], 0)]
     p_t = np.where(kinds == "copy", 0.5 * (p_pers + p_gen), np.where(kinds == "cart", cart_pt, reg_pt))
     q = 0.8 * p_t + 0.2 * p_c
     u = P["user"]
@@ -154,7 +158,7 @@ def _holdout_truth(s) -> pd.DataFrame:
     aov = (1 + EXTRA_ITEMS) * e_fav[s.fav[u]]
     d = np.where(s.price_sensitive[u], P_DISCOUNT[1], P_DISCOUNT[0])
     r_org = np.mean(sorted(ORGANIC_COUPONS)) / 100
-    r_treat = np.where(pct > 0, pct, r_org)
+    r_treat = np.where((pct > 0) & (k > 0), pct, r_org)
     rev_t = 0.8 * p_t * aov * (1 - d * r_treat) + 0.2 * p_c * aov * (1 - d * r_org)
     rev_h = p_c * aov * (1 - d * r_org)
     organic = np.bincount(s.o_user[~s.o_is_conv], minlength=U)
