@@ -297,18 +297,52 @@ def test_claims_match_planted_truth_over_20_seeds():
     or loss has the wrong sign (10 seeds with the planted effects), and where the planted effect
     is zero (10 seeds of the null world, effect_scale=0) families with a claim occur at most at
     the corrected family's nominal rate (alpha = 0.05 per family, Holm), up to two binomial SE."""
+    import multiprocessing as mp
     wrong, claims_real, null_families, null_hits = [], 0, 0, 0
-    for seed in range(10):
-        stated, _ = _claims_for_seed(seed, 1.0)
-        claims_real += len(stated)
-        wrong += [c for c in stated if abs(c[5]) > 1e-9 and c[4] != np.sign(c[5])]
-    for seed in range(10, 20):
-        stated, families = _claims_for_seed(seed, 0.0)
-        null_families += len(families)
-        null_hits += len({(c[0], c[1]) for c in stated})
+    jobs = [(seed, 1.0) for seed in range(10)] + [(seed, 0.0) for seed in range(10, 20)]
+    with mp.get_context("spawn").Pool(2) as pool:  # ~9 s a seed; two cores
+        results = pool.starmap(_claims_for_seed, jobs)
+    for (seed, scale), (stated, families) in zip(jobs, results):
+        if scale:
+            claims_real += len(stated)
+            wrong += [(seed, *c) for c in stated if abs(c[5]) > 1e-9 and c[4] != np.sign(c[5])]
+        else:
+            null_families += len(families)
+            null_hits += len({(c[0], c[1]) for c in stated})
     rate = null_hits / max(null_families, 1)
     bound = 0.05 + 2 * math.sqrt(0.05 * 0.95 / max(null_families, 1))
     print(f"claims with planted effects: {claims_real}, wrong sign: {len(wrong)}; "
           f"null world: {null_hits} of {null_families} families with a claim ({rate:.3f}; nominal 0.05, bound {bound:.3f})")
     assert not wrong, wrong
     assert rate <= bound
+
+
+def test_heatmap_masks_small_cells_and_shows_n():
+    """Defect: the darkest send-time cells (100 %, 50 %) came from 1-3 messages."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from crmlab.report import plots
+    rate = pd.DataFrame([[1.0, 0.05], [0.5, 0.04]], index=["Mon", "Tue"], columns=[3, 10])
+    n = pd.DataFrame([[1, 400], [2, 350]], index=rate.index, columns=rate.columns)
+    ax = plots.heatmap(rate, "en", counts=n, min_count=30)
+    texts = [t.get_text() for t in ax.texts]
+    assert "n=1" in texts and "n=2" in texts                  # small cells: only their n, in grey
+    assert not any(t.startswith("100") or t.startswith("50.0") for t in texts)
+    assert "5.0\nn=400" in texts and "4.0\nn=350" in texts
+    mesh = ax.collections[0].get_array()
+    assert np.ma.is_masked(mesh) and mesh.mask.sum() == 2     # no colour for them
+    plt.close(ax.figure)
+
+
+def test_bar_labels_wrap_instead_of_rotating():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from crmlab.report import plots
+    df = pd.DataFrame({"segment": ["잠재 충성 고객 (Potential Loyalist)", "신규"], "share": [0.3, 0.7]})
+    ax = plots.bar_plot(df, "segment", "share", "ko", percent=True)
+    assert all(lbl.get_rotation() == 0 for lbl in ax.get_xticklabels())
+    assert any("\n" in lbl.get_text() for lbl in ax.get_xticklabels())
+    assert ax.get_ylim()[0] == 0
+    plt.close(ax.figure)

@@ -192,3 +192,17 @@ def test_cdnow_cohort_report_shows_dollars(tmp_path):
     assert len(amounts) > 20, amounts[:5]
     # 'Lost' and 'Hibernating' (one-time buyers) show P(alive) 100%: the page says why
     assert "P(alive) is 100% for a customer with no repeat purchase" in html and re.search(r"P\(alive\) is 100%[^<]*'Lost' are mostly one-time buyers", html)
+
+
+@pytest.mark.parametrize("name", ["weekly_uplift", "experiment_readout"])
+def test_pages_state_their_windows_and_denominators(rendered, name):
+    """Every page states each window and denominator it uses (issue 13), and the weekly uplift
+    and readout pages name the one holdout definition they share."""
+    import html as h
+    page = h.unescape((rendered / WEEK / f"{name}.html").read_text(encoding="utf-8"))
+    assert f">{T.t('sec_windows', 'en')}<" in page
+    key = "win_same_holdout" if name == "weekly_uplift" else "win_same_readout"
+    assert T.t(key, "en", experiment="global_holdout") in page
+    assert "however long that is; per user assigned by then" in page
+    if name == "weekly_uplift":
+        assert "in the 3 days after each user's (virtual) send" in page

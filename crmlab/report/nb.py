@@ -112,6 +112,12 @@ class Report:
         ip = get_ipython()
         return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
+    def progress(self, desc: str, total: int = 1):
+        """A :mod:`tqdm.auto` bar for a long cell, shown in a live notebook only (a rendered
+        report has no widgets): ``with rep.progress("cohorts") as bar: ...; bar.update()``."""
+        from tqdm.auto import tqdm
+        return tqdm(total=total, desc=desc, disable=not self.interactive)
+
     # -- display ---------------------------------------------------------------------------
     def header(self) -> None:
         """Title, the week's dates and the data source."""
