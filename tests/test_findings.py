@@ -346,3 +346,13 @@ def test_bar_labels_wrap_instead_of_rotating():
     assert any("\n" in lbl.get_text() for lbl in ax.get_xticklabels())
     assert ax.get_ylim()[0] == 0
     plt.close(ax.figure)
+
+
+def test_segment_sentence_only_from_cells_with_a_verdict():
+    seg = pd.DataFrame([row("A", "conversion_rate", 0.08, 0.06, 0.02, float("nan"), float("nan"), "insufficient",
+                            8, segment="active", status="insufficient"),
+                        row("A", "conversion_rate", 0.05, 0.07, -0.02, float("nan"), float("nan"), "insufficient",
+                            -4, segment="new", status="insufficient")])
+    assert T.explain_segments(seg, "en") == []
+    both = pd.concat([seg.assign(verdict="win", status="ok"), seg.iloc[:0]])
+    assert T.explain_segments(both, "en") and "works best for active" in T.explain_segments(both, "en")[0]

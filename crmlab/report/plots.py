@@ -108,7 +108,7 @@ def bar_plot(df: pd.DataFrame, x: str, y: str, lang: str = "en", *, hue: str | N
              ax=None, title: str | None = None):
     """A labelled bar chart of a tidy frame (``percent`` shows y as %)."""
     data = df.copy()
-    if data[x].dtype == object:
+    if not pd.api.types.is_numeric_dtype(data[x]):
         data[x] = [_wrap(v, 10) for v in data[x]]  # wrapped, not rotated: Korean labels stay readable
     ax = _tidy_chart(sns.barplot, data, x, y, lang, hue, percent, ax, title)
     return ax

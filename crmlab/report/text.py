@@ -440,11 +440,14 @@ def uplift_findings(result) -> list:
 
 
 def explain_segments(by_segment: pd.DataFrame, lang: str = "en", metric: str = "conversion_rate") -> list[str]:
-    """Per campaign: the segment where the uplift is largest and smallest."""
+    """Per campaign: the segment where the uplift is largest and smallest, among cells that are
+    wins or losses after correction (never from cells with too few users or no verdict)."""
     out = []
     if by_segment is None or by_segment.empty:
         return out
     d = by_segment[by_segment["metric"] == metric]
+    if "verdict" in d.columns:  # only cells with a verdict after correction are compared in words
+        d = d[d["verdict"].isin(["win", "loss"])]
     for camp, g in d.groupby("experiment", sort=True):
         g = g.dropna(subset=["abs_lift"]).sort_values("abs_lift", ascending=False)
         if len(g) < 2:
