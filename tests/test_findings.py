@@ -356,3 +356,14 @@ def test_segment_sentence_only_from_cells_with_a_verdict():
     assert T.explain_segments(seg, "en") == []
     both = pd.concat([seg.assign(verdict="win", status="ok"), seg.iloc[:0]])
     assert T.explain_segments(both, "en") and "works best for active" in T.explain_segments(both, "en")[0]
+
+
+def test_heatmap_row_labels_are_horizontal():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from crmlab.report import plots
+    rate = pd.DataFrame([[0.1, 0.2]], index=["월"], columns=[9, 10])
+    ax = plots.heatmap(rate, "ko", counts=rate * 0 + 100, min_count=30)
+    assert all(lbl.get_rotation() == 0 for lbl in ax.get_yticklabels())
+    plt.close(ax.figure)

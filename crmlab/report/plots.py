@@ -108,7 +108,22 @@ def bar_plot(df: pd.DataFrame, x: str, y: str, lang: str = "en", *, hue: str | N
              ax=None, title: str | None = None):
     """A labelled bar chart of a tidy frame (``percent`` shows y as %)."""
     data = df.copy()
-    if not pd.api.types.is_numeric_dtype(data[x]):
+    categorical = not pd.api.types.is_numeric_dtype(data[x])
+    if categorical and data[x].nunique() > 6:
+        # many named categories (RFM segments, in Korean too): horizontal bars, labels read across
+        ax = _ax(ax, (8, 0.32 * len(data) + 1.5))
+        if percent:
+            data[y] = data[y] * 100
+        sns.barplot(data=data, y=x, x=y, hue=hue, ax=ax, orient="h")
+        if hue and ax.get_legend() is not None:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), frameon=False, title=T.col_label(hue, lang))
+        ax.set_xlim(0, ax.get_xlim()[1])
+        ax.set_ylabel(T.col_label(x, lang))
+        ax.set_xlabel(T.col_label(y, lang) + (" (%)" if percent else ""))
+        if title:
+            ax.set_title(title)
+        return ax
+    if categorical:
         data[x] = [_wrap(v, 10) for v in data[x]]  # wrapped, not rotated: Korean labels stay readable
     ax = _tidy_chart(sns.barplot, data, x, y, lang, hue, percent, ax, title)
     return ax
@@ -151,6 +166,8 @@ def heatmap(matrix: pd.DataFrame, lang: str = "en", *, percent: bool = True, ax=
                 if small.iat[i, j] and not pd.isna(n.iat[i, j]):
                     ax.text(j + 0.5, i + 0.5, f"n={int(n.iat[i, j])}", ha="center", va="center", size=7,
                             color="#868e96")
+    ax.tick_params(axis="y", rotation=0)  # row labels (weekdays, cohorts; Korean too) read horizontally
+    ax.tick_params(axis="x", rotation=0)
     if xlabel is not None:
         ax.set_xlabel(xlabel)
     if ylabel is not None:
