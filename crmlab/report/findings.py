@@ -198,10 +198,13 @@ def frame(findings: Sequence[Finding]) -> pd.DataFrame:
 
 
 def windows(findings: Iterable[Finding]) -> list[tuple]:
-    """The distinct (analysis, window_days, assigned_from, assigned_to, as_of, denominator) of
-    ``findings``, in order: what a page must state."""
+    """The distinct (analysis, subject, window_days, assigned_from, assigned_to, as_of,
+    denominator) of ``findings``, in order: what a page must state. ``subject`` is the
+    experiment for readout findings and the holdout's name, empty for campaigns and segment
+    cells (one window for all of them)."""
     seen: dict[tuple, None] = {}
     for f in findings:
         wd = None if _nan(f.window_days) else f.window_days
-        seen.setdefault((f.analysis, wd, f.assigned_from, f.assigned_to, f.as_of, f.denominator), None)
+        subject = f.subject if f.analysis in ("experiment", "holdout") else ""
+        seen.setdefault((f.analysis, subject, wd, f.assigned_from, f.assigned_to, f.as_of, f.denominator), None)
     return list(seen)

@@ -313,8 +313,7 @@ def windows_notes(findings, lang: str = "en", *, other_page: bool = True) -> lis
     """One sentence per distinct window and denominator of ``findings`` (every page states them)."""
     from .findings import windows
     out = []
-    for analysis, days, first, last, as_of, denom in windows(findings):
-        subject = next((f.subject for f in findings if f.analysis == analysis), "")
+    for analysis, subject, days, first, last, as_of, denom in windows(findings):
         what = t(f"win_what_{analysis}", lang, subject=subject)
         if denom == "own":
             out.append(t("win_own", lang, what=what))
