@@ -214,9 +214,10 @@ def test_catalogue_is_package_data():
 
 def test_signs_stay_with_their_numbers():
     """Defect: '+ / ₩3,321' wrapped a sign away from its number."""
-    for s in (T.metric_diff("revenue_per_user", 3321.0), T.metric_diff("revenue_per_user", -3321.0),
-              T.money(-5)):
+    for s in (T.metric_diff("revenue_per_user", 3321.0), T.bind_signs(T.metric_diff("revenue_per_user", -3321.0)),
+              T.bind_signs(T.money(-5))):
         assert re.match(r"^[+-]\u2060", s), repr(s)
+    assert T.money(-5) == "-₩5"  # formatting stays plain; pages bind signs when they show text
     assert T.pp(0.012) == "+1.2\u00a0pp"
 
 

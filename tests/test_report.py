@@ -290,7 +290,8 @@ def test_number_formats():
     assert text.pct(0.1234) == "12.3%"
     # a no-break space before the unit and a word joiner after a sign keep them with the number
     assert text.pp(0.012) == "+1.2\u00a0pp"
-    assert text.money(12345.6) == "₩12,346" and text.money(-5) == "-\u2060₩5"
+    assert text.money(12345.6) == "₩12,346" and text.money(-5) == "-₩5"
+    assert text.bind_signs("(-₩5; +$3, a - b, -1.2, skew-corrected)") == "(-\u2060₩5; +\u2060$3, a - b, -1.2, skew-corrected)"
     assert text.pval(0.0004) == "< 0.001" and text.p_eq(0.0123) == "p = 0.012"
     assert text.prob(0.99995) == "> 99.9%" and text.prob(0.5) == "50.0%"
     with pytest.raises(ValueError, match="lang='fr'"):

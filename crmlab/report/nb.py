@@ -41,8 +41,9 @@ def _display(obj) -> None:
 
 
 def _html(markup: str) -> None:
+    """Show markup; signs before currency symbols are joined to them (:func:`text.bind_signs`)."""
     from IPython.display import HTML
-    _display(HTML(markup))
+    _display(HTML(T.bind_signs(markup)))
 
 
 class Report:

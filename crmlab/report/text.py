@@ -17,6 +17,7 @@ Notebooks never hold prose: they call :func:`t` for headings and labels and the 
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from importlib import resources
 from typing import Any, Mapping
@@ -99,6 +100,14 @@ def pct(x: float, digits: int = 1) -> str:
 
 #: Keeps a sign with its number and a unit with its value when a line wraps.
 WJ, NBSP = "\u2060", "\u00a0"
+_LOOSE_SIGN = re.compile(r"(?<![\w\u2060])([+\-\u2212])(?=[$\u00a2-\u00a5\u20a0-\u20cf])")  # currency symbols
+
+
+def bind_signs(text: str) -> str:
+    """A word joiner after every sign that precedes a currency symbol (``-₩5``, ``+$3``), so a
+    line never breaks between them (a sign before a digit never breaks anyway). Applied to every
+    string a page shows (:class:`crmlab.report.nb.Report`); the formatters stay plain."""
+    return _LOOSE_SIGN.sub(lambda m: m.group(1) + WJ, text)
 
 
 def pp(x: float, digits: int = 1) -> str:
@@ -115,10 +124,7 @@ def num(x: float, digits: int = 0) -> str:
 def money(x: float) -> str:
     """In the shop's currency and locale (Babel): 12345.6 -> '₩12,346' (KRW), '$12,345.60' (USD)."""
     from babel.numbers import format_currency
-    if _nan(x):
-        return "–"
-    s = format_currency(x, SHOP["currency"], locale=SHOP["locale"]).replace(" ", NBSP)
-    return s[0] + WJ + s[1:] if s[:1] in "+-\u2212" else s
+    return "–" if _nan(x) else format_currency(x, SHOP["currency"], locale=SHOP["locale"])
 
 
 def pval(p: float) -> str:
