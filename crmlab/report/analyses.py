@@ -3,8 +3,10 @@
 Each function takes the :class:`~crmlab.datasets.ShopData` of a report and its parameters,
 calls the analysis modules (:mod:`crmlab.abtest`, :mod:`crmlab.uplift`, :mod:`crmlab.messages`,
 :mod:`crmlab.cohort`, :mod:`crmlab.rfm`, :mod:`crmlab.clv`, :mod:`crmlab.funnel`, ...) and
-returns plain pandas frames for the notebook to show and for :mod:`crmlab.report.text` to
-explain. No statistics are re-implemented here.
+returns plain pandas frames and, for the comparisons (weekly uplift, experiment readout),
+:class:`~crmlab.report.findings.Finding` objects: the page's tables, charts, sentences, summary
+and recommendations are all rendered from those findings (:mod:`crmlab.report.text`). No
+statistics are re-implemented here; verdicts are the comparison engine's.
 """
 from __future__ import annotations
 
