@@ -29,13 +29,13 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from .abtest.corrections import CORRECTIONS, adjust_pvalues
+from .abtest.corrections import CORRECTIONS, with_family
 from .abtest.frequentist import METHOD_LABELS, mean_test, proportion_test
-from .abtest.result import verdict
-from .abtest.sufficient import SampleStats
+from .abtest.samples import SampleStats
 from .checks import choice, duration
 from .engine import DataLike, as_table, local_time, localize_frame, report_exclusions, to_pandas
-from .schema import CHANNELS, DEFAULT_TZ
+from .schema import DEFAULT_TZ
+from .sources import channels
 from .validate import canonical
 
 #: Illustrative per-message costs in KRW (2024 list prices of Korean bulk-messaging vendors,
@@ -193,9 +193,9 @@ def _cost_frame(messages, assignments: ir.Table, treatment: str, costs, tz: str)
         rates = DEFAULT_COSTS if isinstance(costs, str) and costs == "default" else costs
         if not isinstance(rates, Mapping):
             raise ValueError(f"costs={costs!r}: give None, 'default' or a mapping channel -> cost per message")
-        bad = [k for k in rates if k not in CHANNELS]
+        bad = [k for k in rates if k not in channels.names()]
         if bad:
-            raise ValueError(f"costs: unknown channel(s) {bad}; allowed: {', '.join(CHANNELS)}")
+            raise ValueError(f"costs: unknown channel(s) {bad}; allowed: {', '.join(channels.names())}")
         rate = ibis.cases(*[(m.channel == ch, ibis.literal(float(v))) for ch, v in rates.items()],
                           else_=ibis.null("float64"))
     m = m.mutate(_cost=m.cost.cast("float64").coalesce(rate))
@@ -401,20 +401,9 @@ def _experiments(a: ir.Table, asked: list[str] | None, treatment: str, control: 
 
 
 def _with_family(out: pd.DataFrame, family: str, correction: str, alpha: float) -> pd.DataFrame:
-    """Correct p-values within each family of cells, then give every cell its verdict."""
+    """Correct p-values within each family of cells (``family=``), then give verdicts."""
     keys = {"metric": ["metric"], "experiment": ["experiment", "metric"], "none": None}[family]
-    out["p_adjusted"] = out["p_value"].astype(float)
-    out["correction"] = "none" if keys is None else correction
-    out["family"] = pd.Series("none", index=out.index, dtype=object)
-    if keys is not None:
-        for key, idx in out.groupby(keys, sort=False).indices.items():
-            p = out["p_value"].to_numpy(float)[idx]
-            out.iloc[idx, out.columns.get_loc("p_adjusted")] = adjust_pvalues(p, correction)
-            name = " / ".join(str(k) for k in np.atleast_1d(key))
-            out.iloc[idx, out.columns.get_loc("family")] = f"{name}: {int(np.isfinite(p).sum())} tested cells"
-    out["verdict"] = verdict(out["status"].to_numpy(object), out["p_adjusted"].to_numpy(float),
-                             out["abs_lift"].to_numpy(float), alpha) if len(out) else []
-    return out
+    return with_family(out, keys, correction=correction, alpha=alpha)
 
 
 def _tests(c, t, *, alpha, method, visits):

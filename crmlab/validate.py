@@ -218,6 +218,14 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
     return t
 
 
+def _allowed(col) -> tuple[str, ...] | None:
+    """A column's allowed values; the channel registry's (known plus shop.yaml-declared) for an open vocabulary."""
+    if col.vocabulary == "channels":
+        from .sources.channels import names
+        return names()
+    return col.allowed
+
+
 def _check_rows(t: ir.Table, s: TableSpec, as_of, tz: str) -> None:
     rules: list[tuple[str, str, ir.BooleanValue]] = []
     schema = t.schema()
@@ -227,9 +235,10 @@ def _check_rows(t: ir.Table, s: TableSpec, as_of, tz: str) -> None:
             rules.append((col.name, "required value is missing (null)", c.isnull()))
         if col.nonnegative and col.name in schema and schema[col.name].is_numeric():
             rules.append((col.name, "negative value", c < 0))
-        if col.allowed:
-            rules.append((col.name, f"unknown value; allowed: {', '.join(col.allowed)}",
-                          c.notnull() & ~c.isin(list(col.allowed))))
+        allowed = _allowed(col)
+        if allowed:
+            rules.append((col.name, f"unknown value; allowed: {', '.join(allowed)}",
+                          c.notnull() & ~c.isin(list(allowed))))
     if as_of is not None and s.time_column:
         limit = ibis.literal(local_time(as_of, tz))
         rules.append((s.time_column, f"time after as_of {pd.Timestamp(as_of)}", t[s.time_column] > limit))

@@ -335,8 +335,8 @@ def test_attribute_and_performance_same_on_every_backend(backend):
         ref = attribute(msgs, orders, share=share, windows={"default": "3D", "sms": "1D"})
         got = attribute(backend(msgs), backend(orders), share=share, windows={"default": "3D", "sms": "1D"})
         assert_same_frame(got, ref, sort_by=["order_id", "campaign"])
-    ref = message_performance(msgs, orders, attribution="click")
-    got = message_performance(backend(msgs), backend(orders), attribution="click")
+    ref = message_performance(msgs, orders, basis="click")
+    got = message_performance(backend(msgs), backend(orders), basis="click")
     assert_same_frame(got, ref, sort_by=["campaign", "channel", "variant"])
 
 
@@ -433,3 +433,48 @@ def test_seed_questions_same_on_every_backend(backend):
     fm, fo = _funnel_data()
     assert_same_frame(fatigue(backend(fm), backend(fo)), fatigue(fm, fo))
     assert_same_frame(send_time_heatmap(backend(fm), backend(fo)), send_time_heatmap(fm, fo))
+
+
+def test_copy_test_and_cart_reminder_correct_their_families(shop):
+    """The metrics of a copy test, and the delay buckets of a cart reminder, are families:
+    p_adjusted is Holm's (statsmodels) over the tested cells and verdicts use it."""
+    from statsmodels.stats.multitest import multipletests
+    copy = copy_test(shop.messages, shop.orders, campaign="개인화 카피 테스트", assignments=shop.assignments)
+    cart = cart_reminder_by_delay(shop.events, shop.messages, shop.orders, campaign="장바구니 리마인드",
+                                  assignments=shop.assignments)
+    assert copy["p_value"].notna().sum() == 2
+    for res in (copy, cart):  # the fixture's cart-reminder control arms are all too small to test
+        ok = res["p_value"].notna()
+        if ok.any():
+            np.testing.assert_allclose(res.loc[ok, "p_adjusted"],
+                                       multipletests(res.loc[ok, "p_value"], method="holm")[1])
+        assert (res["family"] == f"all: {int(ok.sum())} tested cells").all() and (res["correction"] == "holm").all()
+        sig = res["p_adjusted"] < 0.05
+        assert (res.loc[sig, "verdict"].isin(["win", "loss"])).all()
+        assert (res.loc[ok & ~sig, "verdict"] == "inconclusive").all()
+        assert (res.loc[~ok, "verdict"] == "insufficient").all()
+    raw = copy_test(shop.messages, shop.orders, campaign="개인화 카피 테스트", assignments=shop.assignments,
+                    correction="none")
+    assert raw["p_adjusted"].equals(raw["p_value"])
+
+
+def test_receipt_only_channels_come_from_the_registry(monkeypatch):
+    """LINE (known, receipt only) and a channel a shop declares get NaN open rates, as SMS does;
+    a per-channel window may name them."""
+    from crmlab.sources import channels
+    monkeypatch.setattr(channels, "_declared", {})
+    channels.declare({"zalo": {"signals": ["receipt_only"]}, "talk": {"signals": ["open", "click"]}})
+    t0 = pd.Timestamp("2026-03-02 10:00")
+    rows = []
+    for ch in ("line", "zalo", "talk"):
+        for i in range(4):
+            rows.append({"message_id": f"{ch}{i}", "user_id": f"u{i}", "campaign": "c", "channel": ch,
+                         "is_ad": False, "sent_time": t0, "delivered_time": t0,
+                         "opened_time": t0 + pd.Timedelta("1h") if ch == "talk" and i < 2 else None,
+                         "clicked_time": None})
+    msgs = pd.DataFrame(rows)
+    perf = message_performance(msgs, by=("channel",), period=None).set_index("channel")
+    assert np.isnan(perf.loc["line", "open_rate"]) and np.isnan(perf.loc["zalo", "open_rate"])
+    assert perf.loc["talk", "open_rate"] == 0.5
+    from crmlab.messages import parse_windows
+    assert set(parse_windows({"zalo": "1D", "line": "2h"})) == {"default", "zalo", "line"}

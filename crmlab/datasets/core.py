@@ -100,9 +100,9 @@ def load_source(source: str | Path, *, tz: str = DEFAULT_TZ, **sample_kwargs) ->
     if text == "sample":
         return synthetic_shop(**{"n_users": SAMPLE_USERS, **sample_kwargs})
     if text == "hillstrom":
-        return load_hillstrom()
+        return load_hillstrom(tz=tz)
     if text == "cdnow":
-        return load_cdnow()
+        return load_cdnow(tz=tz)
     p = Path(text)
     if not p.exists():
         raise FileNotFoundError(

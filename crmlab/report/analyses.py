@@ -344,7 +344,7 @@ def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks:
     since = start - pd.Timedelta(weeks=trend_weeks - 1)
     recent = msgs[(t >= since) & (t < end)]
     wk_msgs = msgs[(t >= start) & (t < end)]
-    kw = dict(windows=windows, attribution=attribution, share=share, as_of=last_instant(end), tz=tz)
+    kw = dict(windows=windows, basis=attribution, share=share, as_of=last_instant(end), tz=tz)
     orders = data.orders
     by_week = M.message_performance(recent, orders, by=("campaign", "channel"), period="W", **kw)
     p = pd.to_datetime(by_week["period"])
@@ -353,7 +353,7 @@ def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks:
     trend = M.message_performance(recent, orders, by=("channel",), period="W", **kw)
     totals = M.message_performance(recent, orders, by=(), period="W", **kw)
     fat = M.fatigue(recent, orders, period="W", as_of=last_instant(end), tz=tz) if len(recent) else None
-    heat = M.send_time_heatmap(recent, orders, windows=windows, attribution=attribution, share=share, as_of=last_instant(end),
+    heat = M.send_time_heatmap(recent, orders, windows=windows, basis=attribution, share=share, as_of=last_instant(end),
                                tz=tz) if len(recent) else None
     comp = None
     if data.customers is not None and len(wk_msgs):
@@ -406,7 +406,7 @@ def cohort_rfm(data, as_of: pd.Timestamp, *, period: str = "W", repurchase_days:
     out.retention = r[r["cohort"].isin(keep)]
     out.matrix = C.retention_matrix(out.retention)
     out.average = C.retention_average(r)
-    out.repurchase = C.repurchase_rate(orders, as_of=as_of, within=pd.Timedelta(days=repurchase_days), tz=tz)
+    out.repurchase = C.repurchase_rate(orders, as_of=as_of, window=pd.Timedelta(days=repurchase_days), tz=tz)
     out.second = C.time_to_second_purchase(orders, as_of=as_of, tz=tz)[1]
     out.scores = R.rfm_scores(R.rfm_table(orders, as_of=as_of, tz=tz), bins=rfm_bins)
     out.segments = R.segment_summary(out.scores)
