@@ -109,7 +109,7 @@ def bar_plot(df: pd.DataFrame, x: str, y: str, lang: str = "en", *, hue: str | N
     """A labelled bar chart of a tidy frame (``percent`` shows y as %)."""
     data = df.copy()
     categorical = not pd.api.types.is_numeric_dtype(data[x])
-    if categorical and data[x].nunique() > 6:
+    if categorical and (data[x].nunique() > 8 or (data[x].nunique() > 5 and data[x].astype(str).str.len().max() > 12)):
         # many named categories (RFM segments, in Korean too): horizontal bars, labels read across
         ax = _ax(ax, (8, 0.32 * len(data) + 1.5))
         if percent:
