@@ -178,7 +178,7 @@ def test_advertised_message_options_are_accepted_by_the_library():
     from crmlab import messages
     from crmlab.report.params import choices, notebook_parameters
     declared = notebook_parameters(NB_DIR / "message_performance.ipynb")
-    assert set(choices(declared["attribution"]["help"], declared["attribution"]["default"])) == set(messages.BASES)
+    assert set(choices(declared["basis"]["help"], declared["basis"]["default"])) == set(messages.BASES)
     assert set(choices(declared["share"]["help"], declared["share"]["default"])) == set(messages.SHARES)
 
 

@@ -332,7 +332,7 @@ def _windows(window_days: float, channel_windows: dict | None):
 
 
 def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: int = 6, window_days: float = 3,
-                   channel_windows: dict | None = None, attribution: str = "receipt", share: str = "last_touch",
+                   channel_windows: dict | None = None, basis: str = "receipt", share: str = "last_touch",
                    alpha: float = 0.05, tz: str = DEFAULT_TZ) -> MessageResult:
     """Message funnel (:func:`crmlab.messages.message_performance`) for the week [start, end)
     and the weeks before it, message pressure (:func:`crmlab.messages.fatigue`), send-time
@@ -344,7 +344,7 @@ def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks:
     since = start - pd.Timedelta(weeks=trend_weeks - 1)
     recent = msgs[(t >= since) & (t < end)]
     wk_msgs = msgs[(t >= start) & (t < end)]
-    kw = dict(windows=windows, basis=attribution, share=share, as_of=last_instant(end), tz=tz)
+    kw = dict(windows=windows, basis=basis, share=share, as_of=last_instant(end), tz=tz)
     orders = data.orders
     by_week = M.message_performance(recent, orders, by=("campaign", "channel"), period="W", **kw)
     p = pd.to_datetime(by_week["period"])
@@ -353,7 +353,7 @@ def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks:
     trend = M.message_performance(recent, orders, by=("channel",), period="W", **kw)
     totals = M.message_performance(recent, orders, by=(), period="W", **kw)
     fat = M.fatigue(recent, orders, period="W", as_of=last_instant(end), tz=tz) if len(recent) else None
-    heat = M.send_time_heatmap(recent, orders, windows=windows, basis=attribution, share=share, as_of=last_instant(end),
+    heat = M.send_time_heatmap(recent, orders, windows=windows, basis=basis, share=share, as_of=last_instant(end),
                                tz=tz) if len(recent) else None
     comp = None
     if data.customers is not None and len(wk_msgs):
