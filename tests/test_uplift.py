@@ -465,3 +465,28 @@ def test_nothing_left_out_silently():
     assert res.attrs["excluded"]["assigned users in a segment cell with one arm only"] == 9
     assert len(ctrl) > 0 and not ((res["experiment"] == "camp0") & (res["segment"] == "vip")).any()
     assert res.groupby("metric")[["n_treatment", "n_control"]].sum().sum(axis=1).iloc[0] + 9 == len(a)
+
+
+@pytest.mark.slow
+def test_per_segment_revenue_coverage_on_a_shop_large_enough_for_verdicts():
+    """Per campaign x persona revenue intervals cover the planted truth at the nominal rate
+    where cells are large enough for a verdict (200,000 users: a cell holds ~1,200 control
+    users). At the 20,000-user sample size nearly every revenue cell says insufficient (test
+    above). Seeds 0-10 measured on 2026-12-01: 234 of 247 revenue cells covered (94.7 %;
+    conversion 306 of 323, 94.7 %). This test runs 5 seeds and rejects coverage significantly below 95 % (one-sided binomial, 1 %)."""
+    from scipy.stats import binomtest
+
+    from crmlab.datasets import synthetic_shop
+    covered = tested = 0
+    for seed in range(5):
+        shop = synthetic_shop(n_users=200_000, weeks=12, seed=seed, end=END)
+        truth = shop.truth["uplift"]
+        seg = shop.truth["segments"][["user_id", "persona"]]
+        res = campaign_uplift(shop.assignments, shop.orders, experiment=sorted(truth["campaign"].unique()),
+                              segments=seg, segment="persona", family="none")
+        cells = res[(res.metric == "revenue_per_user") & (res.status == "ok")].merge(
+            truth, left_on=["experiment", "segment"], right_on=["campaign", "persona"])
+        tested += len(cells)
+        covered += int(((cells.abs_ci_low <= cells.revenue_uplift) & (cells.revenue_uplift <= cells.abs_ci_high)).sum())
+    assert tested >= 90  # most revenue cells get a verdict at this size
+    assert binomtest(covered, tested, 0.95, alternative="less").pvalue > 0.01, (covered, tested)
