@@ -368,3 +368,13 @@ def test_heatmap_row_labels_are_horizontal():
     ax = plots.heatmap(rate, "ko", counts=rate * 0 + 100, min_count=30)
     assert all(lbl.get_rotation() == 0 for lbl in ax.get_yticklabels())
     plt.close(ax.figure)
+
+
+def test_copy_test_sentence_uses_the_family_adjusted_p():
+    from crmlab.report import text as T
+    row = {"campaign": "c", "metric": "open_rate", "variant": "b", "control": "a", "estimate": 0.22,
+           "estimate_control": 0.20, "rel_lift": 0.1, "p_value": 0.03, "p_adjusted": 0.06, "status": "ok"}
+    assert "could be chance" in T.explain_copy(row, 0.05) and "0.06" in T.explain_copy(row, 0.05)
+    assert "confident" in T.explain_copy(dict(row, p_adjusted=0.03), 0.05)
+    small = dict(row, status="insufficient", p_value=float("nan"), p_adjusted=float("nan"))
+    assert T.t("verdict_insufficient", "en") in T.explain_copy(small, 0.05)

@@ -565,10 +565,14 @@ def explain_sendtime(heat: pd.DataFrame, lang: str = "en", min_delivered: int = 
 
 
 def explain_copy(row: Mapping[str, Any], alpha: float, lang: str = "en") -> str:
+    """One sentence per metric of :func:`crmlab.messages.copy_test`: judged on the p-value
+    adjusted over the test's metrics (its family), or "too few users" when insufficient."""
     m = str(row["metric"])
+    sure = (t("verdict_insufficient", lang) if row.get("status") == "insufficient"
+            else sureness(_p(row), alpha, lang))
     return t("copy_row", lang, campaign=row.get("campaign", ""), variant=row["variant"], control=row["control"],
              metric=metric_name(m, lang), value=pct(row["estimate"], 2), control_value=pct(row["estimate_control"], 2),
-             rel=rel(row["rel_lift"]), sure=sureness(row["p_value"], alpha, lang))
+             rel=rel(row["rel_lift"]), sure=sure)
 
 
 # -- cohorts, RFM, CLV ----------------------------------------------------------------------
