@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 #: Message channels an own-brand shop sends through.
 CHANNELS = ("app_push", "web_push", "sms", "lms", "kakao_alimtalk", "kakao_friendtalk", "email", "in_app")
 
+#: Channels whose messages report delivery (a receipt): on them a click implies a delivery, so a
+#: clicked message without ``delivered_time`` is an error, wherever the table reports deliveries
+#: at all. A channel missing here (a custom one) is not held to the rule.
+REPORTS_DELIVERY = CHANNELS
+
 #: Standard event names. Other names are allowed (free-form) and pass through untouched.
 STANDARD_EVENTS = ("page_view", "product_view", "search", "add_to_cart", "remove_from_cart",
                    "begin_checkout", "purchase")

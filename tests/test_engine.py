@@ -45,7 +45,7 @@ def test_times_come_back_in_the_shop_zone(orders):
 
 
 def test_unsupported_input():
-    with pytest.raises(TypeError, match="pandas DataFrame, a path or an Ibis table"):
+    with pytest.raises(TypeError, match="pandas DataFrame, a path, a connection URL or an Ibis table"):
         as_table([1, 2, 3])
     with pytest.raises(ValueError, match="expected .parquet"):
         as_table(__file__)
