@@ -353,6 +353,16 @@ def local_time(value: Any, tz: str = DEFAULT_TZ, name: str = "as_of") -> pd.Time
     return ts
 
 
+def interval(td: pd.Timedelta):
+    """``td`` as an Ibis interval literal, the one interval rule of the engine: whole seconds
+    when ``td`` is a whole number of seconds, else milliseconds (rounded), units DuckDB, Spark
+    and PostgreSQL all add to a timestamp."""
+    us = int(pd.Timedelta(td) / pd.Timedelta(microseconds=1))
+    if us % 1_000_000 == 0:
+        return ibis.interval(seconds=us // 1_000_000)
+    return ibis.interval(milliseconds=round(us / 1000))
+
+
 def cut_as_of(t: ir.Table, col: str, as_of, tz: str = DEFAULT_TZ) -> tuple[ir.Table, int, pd.Timestamp | None]:
     """Rows of ``t`` up to ``as_of`` (inclusive), how many were later, and ``as_of`` as a
     naive local time (``None`` when no ``as_of`` was given: nothing is cut)."""

@@ -38,6 +38,7 @@ import pandas as pd
 
 from .checks import duration
 from .engine import DataLike, cut_as_of, report_exclusions, to_pandas
+from .engine import interval as _interval  # the one interval rule
 from .schema import DEFAULT_TZ
 from .validate import canonical
 
@@ -54,17 +55,9 @@ _PERIODS = ("D", "W")
 
 
 # --------------------------------------------------------------------------- helpers
-def _interval(td: pd.Timedelta):
-    """``td`` as an Ibis interval literal (whole seconds when possible, else milliseconds)."""
-    us = int(td / pd.Timedelta(microseconds=1))
-    if us % 1_000_000 == 0:
-        return ibis.interval(seconds=us // 1_000_000)
-    return ibis.interval(milliseconds=round(us / 1000))
-
-
 def _cut_as_of(t: ir.Table, col: str, as_of, tz: str) -> tuple[ir.Table, int]:
-    t, n_after, _ = cut_as_of(t, col, as_of, tz)
-    return t, n_after
+    """:func:`crmlab.engine.cut_as_of` without the limit (the one as_of cut)."""
+    return cut_as_of(t, col, as_of, tz)[:2]
 
 
 def _by_list(by, allowed: Sequence[str] = BY_COLUMNS) -> list[str]:
