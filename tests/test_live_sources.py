@@ -25,8 +25,6 @@ from conftest import assert_same_frame
 from crmlab import DataError, canonical
 from crmlab.engine import to_pandas
 
-pytestmark = pytest.mark.postgres
-
 END = "2026-11-30"  # Monday: the shop's data end before the week after WEEK
 WEEK = "2026-W48"
 
@@ -130,6 +128,7 @@ def sources(pg_url, shop, tmp_path_factory):
     return pg_url, db
 
 
+@pytest.mark.postgres
 def test_canonical_tables_and_validation_agree_with_duckdb(sources):
     pg, db = sources
     for table in ("customers", "events", "orders", "messages", "assignments"):
@@ -142,6 +141,7 @@ def test_canonical_tables_and_validation_agree_with_duckdb(sources):
         assert_same_frame(got[cols], want[cols], sort_by=key + ([c for c in cols if c not in key][:3] if table == "events" else []))
 
 
+@pytest.mark.postgres
 def test_validation_errors_are_the_same_on_postgres(pg_url, shop):
     import ibis
     con = ibis.connect(pg_url)
@@ -160,6 +160,7 @@ def test_validation_errors_are_the_same_on_postgres(pg_url, shop):
     con.disconnect()
 
 
+@pytest.mark.postgres
 def test_analyses_agree_with_duckdb(sources):
     from crmlab.cohort import retention
     from crmlab.messages import message_performance
@@ -192,6 +193,7 @@ def _outputs(ipynb: Path) -> list[str]:
     return out
 
 
+@pytest.mark.postgres
 def test_weekly_report_on_postgres_has_the_duckdb_findings(sources, tmp_path):
     from crmlab.__main__ import main
     pg, db = sources
@@ -214,3 +216,20 @@ def test_weekly_report_on_postgres_has_the_duckdb_findings(sources, tmp_path):
         b = [x.replace(str(db), "SOURCE") for x in b]
         assert len(a) == len(b) > 3, name
         assert a == b, name
+
+
+@pytest.mark.spark
+def test_a_spark_session_is_a_source(spark_con, shop):
+    """A PySpark session holding the canonical tables (temporary views named after them) is a
+    source like a URL: canonical tables and an analysis agree with DuckDB."""
+    from conftest import to_spark
+    from crmlab.cohort import retention
+    session = spark_con._session
+    for name in ("orders", "events"):
+        t = to_spark(spark_con, getattr(shop, name))
+        session.table(t.get_name()).createOrReplaceTempView(name)
+    got = to_pandas(canonical(session, "orders"))
+    want = to_pandas(canonical(shop.orders, "orders"))
+    assert_same_frame(got, want, sort_by=["order_id"])
+    assert_same_frame(retention(session, metric="revenue", period="W"), retention(shop.orders, metric="revenue", period="W"),
+                      sort_by=["cohort", "period_index"])
