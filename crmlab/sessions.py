@@ -192,6 +192,9 @@ def _session_rows(t: ir.Table, by: list[str], page_events, conversion_events) ->
 def _prepared_sessions(events, by, as_of, tz, timeout, page_events, conversion_events):
     t = canonical(events, "events", tz=tz)
     t, n_after = _cut_as_of(t, "time", as_of, tz)
+    # Only the columns session rows need go through the window sort that derives sessions:
+    # every event column carried through it held 10 GiB at 30M events (issue 14).
+    t = t.select("user_id", "time", "event", "session_id", *by)
     t, how = _with_sessions(t, timeout, False)
     return _session_rows(t, by, page_events, conversion_events), n_after, how
 

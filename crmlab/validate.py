@@ -217,10 +217,11 @@ def _ids_pandas(df: pd.DataFrame, s: TableSpec, col: str) -> pd.Series:
     return ser.map(lambda v: mapping.get(v, v), na_action="ignore")
 
 
-def _coerce_pandas(df: pd.DataFrame, s: TableSpec, tz: str, date_format: str | None = None) -> pd.DataFrame:
+def _coerce_pandas(df: pd.DataFrame, s: TableSpec, tz: str, date_format: str | None = None,
+                   require: bool = True) -> pd.DataFrame:
     """Parse text times and numbers, read naive times in ``tz``, ids as text; raise on what cannot be parsed."""
     missing = [c for c in s.required if c not in df.columns]
-    if missing:
+    if missing and require:
         raise DataError(s.name, missing[0], f"missing required column(s) {missing}",
                         hint=f"columns present: {list(df.columns)}")
     out = df.copy()
@@ -266,9 +267,9 @@ def _coerce_pandas(df: pd.DataFrame, s: TableSpec, tz: str, date_format: str | N
 def parse_frame(df: pd.DataFrame, table: str, *, tz: str = DEFAULT_TZ, date_format: str | None = None) -> pd.DataFrame:
     """A pandas frame of ``table`` in the boundary's form, as pandas: times parsed (text by the
     ISO / ``date_format`` rule) and zone-aware in ``tz``, ids as normalised text. No row rules
-    (see :func:`canonical`)."""
+    (see :func:`canonical`; required columns are not checked either)."""
     check_tz(tz)
-    out = _coerce_pandas(df, spec(table), tz, date_format)
+    out = _coerce_pandas(df, spec(table), tz, date_format, require=False)
     for col in spec(table).columns:
         if col.kind == "time" and col.name in out.columns and pd.api.types.is_datetime64_dtype(out[col.name]):
             out[col.name] = zoned(out[col.name], tz)
@@ -577,3 +578,65 @@ def _check_unique(t: ir.Table, s: TableSpec, rows: int, backend: str | None, tz:
         from .engine import to_pandas
         raise DataError(s.name, ", ".join(keys), "duplicate id", int(n_dup), to_pandas(ex, tz),
                         hint=f"{', '.join(keys)} must identify one row")
+
+
+def canonical_outcomes(outcomes: DataLike, cols, *, user: str = "user_id", tz: str = DEFAULT_TZ) -> ir.Table:
+    """The per-user ``outcomes`` table of an experiment readout, checked at the boundary.
+
+    Rules: ``user`` and the metric columns ``cols`` present; metrics are numbers or true/false
+    (true/false count as 1/0; text such as ``"yes"``/``"no"`` raises, map it to 1/0 first);
+    NaN is a missing value (counted as 0 like a user without a row); amounts finite; **one row
+    per user** (several rows would be summed into impossible values, 11 conversions of 10
+    users). ``user`` comes back as normalised text, like every id of the canonical tables.
+    """
+    check_tz(tz)
+    if isinstance(outcomes, pd.DataFrame):
+        df = outcomes
+        if user in df.columns:
+            df = df.assign(**{user: _ids_pandas(df, spec("orders"), user) if not pd.api.types.is_bool_dtype(df[user])
+                              else df[user]})
+        o = as_table(df, tz, "outcomes")
+    else:
+        o = as_table(outcomes, tz, "outcomes")
+    schema = o.schema()
+    if user not in schema:
+        raise DataError("outcomes", user, "missing user column", hint=f"columns present: {list(schema.names)}")
+    missing = [c for c in cols if c not in schema]
+    if missing:
+        raise DataError("outcomes", missing[0], f"missing metric column(s) {missing}",
+                        hint=f"columns present: {list(schema.names)}")
+    backend = _backend_name(o)
+    for c in cols:
+        typ = schema[c]
+        if not (typ.is_numeric() or typ.is_boolean() or typ.is_null()):
+            n = int(o[c].notnull().ifelse(1, 0).sum().execute() or 0)
+            raise DataError("outcomes", c, f"wrong type: expected numbers or true/false, got {typ}", n,
+                            _fetch_examples(o, o[c].notnull(), tz),
+                            hint="map text outcomes to numbers first, e.g. 'yes'/'no' to 1/0")
+    mut = {user: o[user].cast("string")}
+    for c in cols:
+        typ = schema[c]
+        if typ.is_boolean():
+            mut[c] = o[c].cast("int64").cast("float64")
+        elif typ.is_floating():
+            mut[c] = ibis.ifelse(_isnan(o[c], backend).fill_null(False), ibis.null(dt.float64), o[c])
+    if schema[user].is_string():
+        mut[user] = _clean_id(o[user], backend)
+    o = o.mutate(**mut)
+    aggs = {f"inf{i}": o[c].cast("float64").isinf().ifelse(1, 0).sum() for i, c in enumerate(cols)}
+    aggs["_rows"] = o.count()
+    aggs["_users"] = o[user].nunique()
+    counts = o.aggregate(**aggs).execute().iloc[0]
+    for i, c in enumerate(cols):
+        n = counts[f"inf{i}"]
+        if pd.notna(n) and n > 0:
+            raise DataError("outcomes", c, "not a finite number (inf)", int(n),
+                            _fetch_examples(o, o[c].cast("float64").isinf(), tz))
+    if int(counts["_rows"]) > int(counts["_users"]):
+        dup = o.group_by(user).agg(_n=o.count()).filter(lambda g: g._n > 1)
+        n_dup = int(dup.aggregate(rows=dup._n.sum()).execute()["rows"].iloc[0])
+        ex = o.semi_join(dup.select(user).limit(5), user).order_by(user).limit(5)
+        from .engine import to_pandas
+        raise DataError("outcomes", user, "one row per user: duplicate user rows", n_dup, to_pandas(ex, tz),
+                        hint="aggregate the outcomes to one row per user first (sum, max, ...)")
+    return o

@@ -423,3 +423,41 @@ def test_validation_is_one_aggregate_query_when_the_data_are_clean(monkeypatch):
     monkeypatch.setattr(ir.Table, "execute", lambda self, *a, **k: (seen.append(1), real(self, *a, **k))[1])
     canonical(t, "orders")
     assert len(seen) <= 2  # the content fingerprint and one aggregate with every rule
+
+
+def _experiment(n=10):
+    a = pd.DataFrame({"experiment": "e", "user_id": [f"u{i}" for i in range(2 * n)],
+                      "variant": ["control"] * n + ["treatment"] * n, "assigned_time": "2026-01-05"})
+    o = pd.DataFrame({"user_id": a["user_id"], "converted": [1, 0] * n})
+    return a, o
+
+
+def test_readout_refuses_duplicate_outcome_rows():
+    from crmlab.abtest import readout
+    a, o = _experiment()
+    dup = pd.concat([o, o[o.user_id == "u0"]], ignore_index=True)  # u0 twice: 6 conversions of n=5 ... in the sum
+    with pytest.raises(DataError) as e:
+        readout(a, dup, metrics="converted", control="control")
+    assert (e.value.table, e.value.column, e.value.n_rows) == ("outcomes", "user_id", 2)
+    assert "one row per user" in e.value.rule and set(e.value.examples["user_id"]) == {"u0"}
+    readout(a, o, metrics="converted", control="control")  # one row per user passes
+
+
+def test_text_outcomes_are_a_clear_error():
+    from crmlab.abtest import readout
+    a, o = _experiment()
+    yes = o.assign(converted=o["converted"].map({1: "yes", 0: "no"}))
+    for data in (yes, ibis.memtable(yes)):
+        with pytest.raises(DataError) as e:
+            readout(a, data, metrics="converted", control="control")
+        assert (e.value.table, e.value.column) == ("outcomes", "converted") and "wrong type" in e.value.rule
+        assert "1/0" in str(e.value)
+    ok = readout(a, o.assign(converted=o["converted"].astype(bool)), metrics="converted", control="control")
+    assert ok is not None  # true/false outcomes are 1/0
+
+
+def test_outcomes_must_be_finite_and_nan_is_null():
+    from crmlab.abtest import readout
+    a, o = _experiment()
+    with pytest.raises(DataError, match="finite"):
+        readout(a, o.assign(converted=[float("inf")] + [0.0] * 19), metrics="converted", control="control")
