@@ -10,8 +10,8 @@ number of sessions.
 
 Events are drawn with numpy, in chunks of one million (the synthetic shop generator of
 ``bench/generate.py`` is far slower at this scale and the sessioniser needs only the columns'
-shapes): 30 events per user on average, times uniform over 12 weeks, so a user's events form
-about 25 sessions of a 30-minute timeout.
+shapes): 30 events per user on average in 5 sessions of about 6 events each (a session's
+events within 20 minutes of its start, the starts spread over 12 weeks).
 """
 from __future__ import annotations
 
@@ -39,6 +39,18 @@ def label(n: int) -> str:
     return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else str(n)
 
 
+#: Sessions per user; a session's events fall within 20 minutes of its start (one session under
+#: the 30-minute timeout unless two of the user's sessions happen to overlap).
+SESSIONS_PER_USER = 5
+
+
+def _session_start(users: np.ndarray, session: np.ndarray, span: int) -> np.ndarray:
+    """A fixed pseudo-random start per (user, session), the same in every chunk (a hash)."""
+    h = (users.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + session.astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9))
+    h ^= h >> np.uint64(31)
+    return (h % np.uint64(span - 20 * 60 * 1_000_000)).astype("int64").astype("timedelta64[us]")
+
+
 def write_events(n: int, target: Path, chunk: int = 1_000_000, seed: int = 0) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     path = target / "events.parquet"
@@ -55,7 +67,8 @@ def write_events(n: int, target: Path, chunk: int = 1_000_000, seed: int = 0) ->
             users = rng.integers(0, n_users, k)
             tbl = pa.table({
                 "user_id": pa.array(np.char.add("u", users.astype(str))),
-                "time": pa.array(start + rng.integers(0, span, k).astype("timedelta64[us]")),
+                "time": pa.array(start + _session_start(users, rng.integers(0, SESSIONS_PER_USER, k), span)
+                                 + rng.integers(0, 20 * 60 * 1_000_000, k).astype("timedelta64[us]")),
                 "event": pa.array(EVENTS[rng.choice(len(EVENTS), k, p=P_EVENTS)]),
                 "product_id": pa.array(np.char.add("p", rng.integers(0, 5000, k).astype(str))),
                 "category": pa.array(np.array(["fashion", "beauty", "food", "home"])[rng.integers(0, 4, k)]),
@@ -75,8 +88,13 @@ def write_events(n: int, target: Path, chunk: int = 1_000_000, seed: int = 0) ->
 
 
 CHILD = """
-import json, sys, time
+import json, os, sys, time
 t0 = time.perf_counter()
+import ibis
+if os.environ.get("CRMLAB_BENCH_MEMORY_LIMIT"):  # DuckDB spills beyond it (temp files)
+    con = ibis.get_backend()
+    con.raw_sql(f"SET memory_limit = '{os.environ['CRMLAB_BENCH_MEMORY_LIMIT']}'")
+    con.raw_sql("SET preserve_insertion_order = false")
 from crmlab.sessions import traffic
 out = traffic(sys.argv[1], period="D", by=(sys.argv[2] or None))
 print(json.dumps({"seconds": round(time.perf_counter() - t0, 1), "rows": len(out),
@@ -105,12 +123,16 @@ def main(argv=None) -> int:
     ap.add_argument("--events", type=int, default=3_000_000)
     ap.add_argument("--by", default=None, help="breakdown column (source, medium, campaign, device)")
     ap.add_argument("--pythonpath", default=None, help="crmlab checkout to measure (default: this one)")
+    ap.add_argument("--memory-limit", default=None,
+                    help="DuckDB memory_limit of the run, e.g. 1500MB (default: DuckDB's, 80%% of RAM)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    path = write_events(args.events, DATA / f"sessions-{label(args.events)}")
+    path = write_events(args.events, DATA / f"sessions-v2-{label(args.events)}")
     gen = time.perf_counter() - t0
+    if args.memory_limit:
+        os.environ["CRMLAB_BENCH_MEMORY_LIMIT"] = args.memory_limit
     res = measure(path, args.by, args.pythonpath)
-    res.update(events=args.events, by=args.by, generate_seconds=round(gen, 1), cpus=os.cpu_count())
+    res.update(events=args.events, by=args.by, memory_limit=args.memory_limit, generate_seconds=round(gen, 1), cpus=os.cpu_count())
     print(json.dumps(res))
     return 0
 

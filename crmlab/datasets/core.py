@@ -86,7 +86,8 @@ def _in_zone(df: pd.DataFrame, tz: str) -> pd.DataFrame:
     return df
 
 
-def load_source(source: str | Path, *, tz: str = DEFAULT_TZ, **sample_kwargs) -> ShopData:
+def load_source(source: str | Path, *, tz: str = DEFAULT_TZ, date_format: str | None = None,
+                **sample_kwargs) -> ShopData:
     """Read a report data source.
 
     ``source`` is ``"sample"`` (the bundled synthetic shop; ``sample_kwargs`` go to
@@ -95,7 +96,7 @@ def load_source(source: str | Path, *, tz: str = DEFAULT_TZ, **sample_kwargs) ->
     ``duckdb:///...``), an Ibis connection or a PySpark session holding tables named after the
     canonical tables. Tables a source lacks are ``None``. Times come back in ``tz``: naive
     times are read as the shop's local time, text times by the boundary's rule
-    (:func:`crmlab.validate.parse_frame`).
+    (:func:`crmlab.validate.parse_frame`: ISO 8601, or ``date_format`` such as ``"%d/%m/%Y"``).
     """
     from . import load_cdnow, load_hillstrom, synthetic_shop
     text = str(source)
@@ -117,7 +118,7 @@ def load_source(source: str | Path, *, tz: str = DEFAULT_TZ, **sample_kwargs) ->
     data = ShopData(name=Path(text).stem if not is_url(text) else text.rsplit("/", 1)[-1])
     for n, t in open_source(source, names).items():
         df = to_pandas(t, None)
-        setattr(data, n, parse_frame(df, n, tz=tz) if n in TABLE_NAMES else _in_zone(df, tz))
+        setattr(data, n, parse_frame(df, n, tz=tz, date_format=date_format) if n in TABLE_NAMES else _in_zone(df, tz))
     if not data.tables():
         raise FileNotFoundError(f"data source '{source}' holds none of the tables {list(TABLE_NAMES)}")
     return data
