@@ -126,16 +126,25 @@ def csv_encoding(path: str | Path, sample_bytes: int = 1 << 20) -> str:
     raise ValueError(f"{path}: the CSV is neither UTF-8 nor CP949 (EUC-KR); re-save it as UTF-8")
 
 
+_TRANSCODED: dict[tuple, str] = {}
+
+
 def read_csv(path: str | Path) -> ir.Table:
     """A CSV file as an Ibis table on DuckDB, its encoding detected (:func:`csv_encoding`); a
     CP949 file is transcoded to a UTF-8 copy beside the system's temp files first."""
     enc = csv_encoding(path)
     if enc == "cp949":
+        import os
         import tempfile
-        fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="crmlab-utf8-")
-        with open(path, encoding="cp949", newline="") as src, open(fd, "w", encoding="utf-8", newline="") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
+        st = os.stat(path)
+        key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+        tmp = _TRANSCODED.get(key)
+        if tmp is None or not os.path.exists(tmp):  # one UTF-8 copy per version of the file
+            fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="crmlab-utf8-")
+            with open(path, encoding="cp949", newline="") as src, open(fd, "w", encoding="utf-8", newline="") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+            _TRANSCODED[key] = tmp
         path = tmp
     t = ibis.read_csv(str(path))
     bom = [c for c in t.columns if c.startswith("\ufeff")]
