@@ -103,9 +103,10 @@ def _content_fingerprint(t: ir.Table, s: TableSpec):
         hashes = []
         for c in cols:
             col = t[c]
-            if backend != "duckdb":  # PostgreSQL hashes text only
-                col = col.cast("string")
-            hashes.append(col.hash().fill_null(0))
+            if backend == "duckdb":
+                hashes.append(_duckdb_hash(col))
+                continue
+            hashes.append(col.cast("string").hash().fill_null(0))  # PostgreSQL hashes text only
         row = hashes[0]
         for h in hashes[1:]:
             row = row ^ h
@@ -113,6 +114,17 @@ def _content_fingerprint(t: ir.Table, s: TableSpec):
         return (int(res["_n"].iloc[0]), None if pd.isna(res["_h"].iloc[0]) else int(res["_h"].iloc[0]))
     except Exception:  # noqa: BLE001 - no hash or bit_xor on this backend
         return None
+
+
+def _hash64(x):  # DuckDB's hash(x) -> UBIGINT
+    ...
+
+
+def _duckdb_hash(col: ir.Value) -> ir.IntegerValue:
+    """DuckDB's 64-bit ``hash`` as it is: Ibis' ``.hash()`` casts it through BIT to BIGINT,
+    which triples the cost of hashing 10M rows."""
+    fn = ibis.udf.scalar.builtin(_hash64, name="hash", signature=((col.type(),), dt.uint64))
+    return fn(col)
 
 
 _KIND_OK = {
@@ -396,6 +408,22 @@ def _clean_id(col: ir.StringValue, backend: str | None) -> ir.StringValue:
     return out
 
 
+def _bytes(x):  # DuckDB strlen / PostgreSQL octet_length: length in bytes
+    ...
+
+
+def _needs_cleaning(col: ir.StringValue, backend: str | None) -> ir.BooleanValue:
+    """Ids that NFC or zero-width removal would change. Only non-ASCII text can change (more
+    bytes than characters), so the costly normalisation runs on those rows alone: on 10M
+    ASCII ids 0.15 s instead of 2 s on DuckDB."""
+    changed = col != _clean_id(col, backend)
+    if backend in ("duckdb", "postgres"):
+        fn = ibis.udf.scalar.builtin(_bytes, name="strlen" if backend == "duckdb" else "octet_length",
+                                     signature=((dt.string,), dt.int64))
+        return ibis.ifelse(fn(col) != col.length(), changed, False)
+    return changed
+
+
 def _fetch_examples(t: ir.Table, pred: ir.BooleanValue, tz: str) -> pd.DataFrame:
     from .engine import to_pandas
     return to_pandas(t.filter(pred).limit(5), tz)
@@ -520,7 +548,7 @@ def _check_rows(t: ir.Table, s: TableSpec, limit, tz: str) -> dict:
             rules.append((col.name, f"unknown value; allowed: {', '.join(col.allowed)}",
                           c.notnull() & ~c.isin(list(col.allowed))))
         if col.kind == "id" and typ.is_string():
-            extra[f"id:{col.name}"] = (c != _clean_id(c, backend)).ifelse(1, 0).sum()
+            extra[f"id:{col.name}"] = _needs_cleaning(c, backend).ifelse(1, 0).sum()
     if s.name == "messages":
         extra["delivered"] = t.delivered_time.count()
         rules.append(("clicked_time", "clicked but not delivered (a click implies a delivery on channels "
@@ -568,7 +596,7 @@ def _check_unique(t: ir.Table, s: TableSpec, rows: int, backend: str | None, tz:
     if len(keys) == 1 and backend == "duckdb":
         # distinct 64-bit hashes: as many as rows proves the keys distinct, at a fraction of
         # the cost of distinct text; fewer means duplicates (or a hash collision)
-        n_hash = int(t[keys[0]].hash().nunique().execute())
+        n_hash = int(t.select(_h=_duckdb_hash(t[keys[0]])).distinct().count().execute())
         if n_hash == rows:
             return
     dup = t.group_by(keys).agg(_n=t.count()).filter(lambda g: g._n > 1)
