@@ -172,7 +172,7 @@ def verdict(row) -> str:
     return "pass" if sides and covered else "FAIL"
 
 
-def grid(*, budget: float = 6e7, cap: int = 10_000, seed: int = 2026, shapes=SHAPES, splits=tuple(SPLITS),
+def grid(*, budget: float = 8e7, cap: int = 40_000, seed: int = 2026, shapes=SHAPES, splits=tuple(SPLITS),
          sizes=CONTROL_SIZES, methods=("default", "previous"), progress=False) -> pd.DataFrame:
     rows = []
     for i, (shape, split, n) in enumerate(itertools.product(shapes, splits, sizes)):
@@ -231,8 +231,8 @@ def to_markdown(frame: pd.DataFrame, extra: str = "") -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs/calibration.md")
-    ap.add_argument("--budget", type=float, default=6e7, help="simulated buyers per revenue cell")
-    ap.add_argument("--cap", type=int, default=10_000, help="experiments per cell at most")
+    ap.add_argument("--budget", type=float, default=8e7, help="simulated buyers per revenue cell")
+    ap.add_argument("--cap", type=int, default=40_000, help="experiments per cell at most")
     ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args(argv)
     t = time.perf_counter()

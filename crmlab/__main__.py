@@ -7,6 +7,8 @@ Examples::
     python -m crmlab report experiment_readout --set alpha=0.01
     python -m crmlab report all --list-params
     python -m crmlab check /data/shop.duckdb --week 2026-W47
+    python -m crmlab check exports/ --mapping exports/shop.yaml --week 2026-W47
+    python -m crmlab import exports/ --mapping exports/shop.yaml --out data/shop
 
 Exit status (documented in README and docs/scheduling.md)::
 
@@ -81,9 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Preflight of the reports: tables, columns, valid rows, coverage of the week "
                                    "and the parameters naming things in the data. Exit status: 0 ready, "
                                    "2 bad parameters, 3 data not ready.")
-    c.add_argument("source", help="sample | hillstrom | cdnow | Parquet folder | .duckdb file")
+    c.add_argument("source", help="sample | hillstrom | cdnow | Parquet folder | .duckdb file | with --mapping: "
+                                  "the folder of vendor exports")
     c.add_argument("--report", dest="target", default="all", help="'weekly', 'all' (default) or one notebook's name")
+    c.add_argument("--mapping", help="shop.yaml naming the vendor exports in SOURCE and their adapters "
+                                     "(crmlab.sources; see docs/bring-your-own-data.md)")
     _add_run_options(c)
+    i = sub.add_parser("import", help="map vendor exports onto the canonical tables and write a report source folder",
+                       description="Apply the adapters of shop.yaml (crmlab.sources) to the exports in SOURCE and "
+                                   "write <table>.parquet, shop.yaml and exclusions.csv to --out. Exit status: "
+                                   "0 written, 2 bad mapping, 3 invalid data.")
+    i.add_argument("source", help="folder holding the vendor exports")
+    i.add_argument("--mapping", required=True, help="shop.yaml naming the exports and their adapters")
+    i.add_argument("--out", required=True, help="folder to write the canonical tables to")
     return p
 
 
@@ -146,6 +158,9 @@ def check(args: argparse.Namespace) -> int:
     from .report import preflight
     from .report.runner import plan_declared
     names = _names(args)
+    if getattr(args, "mapping", None):
+        from .sources.cli import check as check_exports
+        return check_exports(args, names)
     overrides = _overrides(args)
     overrides["source"] = args.source
     # only notebooks declaring a source take it; the others are not about a data source
@@ -162,11 +177,17 @@ def check(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .errors import DataError
     from .report.params import ParamError
     from .report.preflight import DataNotReady
     from .report.publish import PublishError
     try:
+        if args.command == "import":
+            from .sources.cli import import_
+            return import_(args)
         return report(args) if args.command == "report" else check(args)
+    except DataError as e:  # an adapter meeting bad input (crmlab.sources)
+        code, msg = EXIT_DATA, str(e)
     except ParamError as e:
         code, msg = EXIT_PARAMS, f"bad parameters: {e}"
     except DataNotReady as e:

@@ -50,5 +50,5 @@ def positive(value, name: str, what: str = "a positive number") -> float:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ValueError(f"{name} must be {what}, got {value!r}")
+        raise ValueError(f"{name}={value!r}: must be {what}")
     return float(value)

@@ -482,7 +482,7 @@ def _first_second(orders, as_of, tz):
     return per, n_after, limit
 
 
-def repurchase_rate(orders: DataLike, as_of=None, within=None, *, period: str | None = None,
+def repurchase_rate(orders: DataLike, as_of=None, window=None, *, period: str | None = None,
                     alpha: float = 0.05, tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Share of customers who bought a second time (at a later instant than their first order).
 
@@ -492,10 +492,10 @@ def repurchase_rate(orders: DataLike, as_of=None, within=None, *, period: str | 
         Canonical ``orders``.
     as_of : time, optional
         Orders after it are excluded and counted. Default: the latest order time.
-    within : pd.Timedelta or str, optional
+    window : pd.Timedelta or str, optional
         Count a second purchase only if it came within this window of the first (for example
         ``"90D"``). Customers whose window had not ended at ``as_of`` (first purchase later than
-        ``as_of - within``) cannot be judged yet: they are excluded and counted
+        ``as_of - window``) cannot be judged yet: they are excluded and counted
         (``attrs["excluded"]["customers with unfinished window"]``).
     period : {"M", "W", "D"}, optional
         Give one row per first-purchase cohort of this period instead of one overall row.
@@ -514,7 +514,7 @@ def repurchase_rate(orders: DataLike, as_of=None, within=None, *, period: str | 
         choice(period, "period", _PERIODS)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r} must be between 0 and 1")
-    w = duration(within, "within", optional=True)
+    w = duration(window, "window", optional=True)
     per, n_after, limit = _first_second(orders, as_of, tz)
     n_unfinished = 0
     repeat = per.second_time.notnull()
@@ -538,7 +538,7 @@ def repurchase_rate(orders: DataLike, as_of=None, within=None, *, period: str | 
     from .abtest.frequentist import wilson_interval  # here: importing the A/B engine loads scipy.stats
     out["ci_low"], out["ci_high"] = wilson_interval(k, n, alpha)
     out = out.reset_index(drop=True)
-    out.attrs.update(within=w, as_of=None if limit is None else zoned_time(limit, tz))
+    out.attrs.update(window=w, as_of=None if limit is None else zoned_time(limit, tz))
     return report_exclusions(out, {"orders after as_of": n_after, "customers with unfinished window": n_unfinished},
                              "repurchase_rate")
 

@@ -355,7 +355,7 @@ def local_time(value: Any, tz: str = DEFAULT_TZ, name: str = "as_of") -> pd.Time
     value or an unknown ``tz`` raises ValueError naming the parameter."""
     if value is None:
         return None
-    check_tz(tz)
+    check_tz(tz, name="tz")
     ts = parse_time(value, name)
     if ts.tzinfo is not None:
         ts = ts.tz_convert(tz).tz_localize(None)

@@ -244,9 +244,9 @@ def _parse_by(by, by_step, t, n):
 
 def _prepare(events, steps, *, window, mode, count, clickhouse_modes, exclude, by, by_step, as_of, timeout, tz):
     """Validated parameters and the canonical events table (after ``as_of``, with sessions)."""
+    count, ch = _parse_mode_and_count(mode, count, clickhouse_modes)
     sets, names = _parse_steps(steps)
     w = _parse_window(window)
-    count, ch = _parse_mode_and_count(mode, count, clickhouse_modes)
     ex = _parse_exclude(exclude, sets)
     if ex and mode == "windowfunnel":
         raise ValueError(f"exclude={exclude!r} is not allowed with mode='windowfunnel' (ClickHouse's "
@@ -951,6 +951,8 @@ def plot_funnel_trend(trend: pd.DataFrame, *, step: int | None = None, unit: str
 
     from .plotting import setup
     scale = {"s": 1.0, "min": 60.0, "h": 3600.0, "D": 86400.0}
+    if unit is not None:
+        _check("unit", unit, tuple(scale))
     if not len(trend):
         raise ValueError("trend is empty: nothing to draw")
     step = int(trend["step"].max()) if step is None else step

@@ -39,16 +39,16 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from .abtest.corrections import CORRECTIONS, with_family
 from .abtest.frequentist import proportion_test, wilson_interval
 from .checks import choice, duration
 from .engine import DataLike, cut_as_of, local_time, report_exclusions, to_pandas
 from .engine import interval as _interval  # the one interval rule
-from .schema import CHANNELS, DEFAULT_TZ
+from .schema import DEFAULT_TZ
+from .sources import channels
 from .uplift import INCOMPLETE, INCOMPLETE_KEY, complete_windows, user_outcomes_expr
 from .validate import canonical
 
-#: Channels that report no open: open rates are NaN for them and attribution is receipt-based.
-NO_OPEN_SIGNAL = ("sms", "lms", "kakao_alimtalk", "kakao_friendtalk")
 #: Default attribution window for every channel.
 DEFAULT_WINDOW = "3D"
 BASES = ("receipt", "click")
@@ -57,11 +57,17 @@ PERIODS = ("D", "W", "M")
 
 
 # ----------------------------------------------------------------------------- parameters
+def no_open_signal() -> list[str]:
+    """Channels that report no open (receipt-only, :mod:`crmlab.sources.channels`, including
+    channels a shop declared): open rates are NaN for them and attribution is receipt-based."""
+    return [c for c in channels.names() if "open" not in channels.signals(c)]
+
+
 def parse_windows(windows) -> dict[str, pd.Timedelta]:
     """Normalise ``windows`` to ``{"default": Timedelta, <channel>: Timedelta, ...}``.
 
     ``None`` means 3 days for every channel; a single span applies to every channel; a
-    mapping may name ``"default"`` and any channel of :data:`crmlab.CHANNELS`.
+    mapping may name ``"default"`` and any registered channel (:func:`crmlab.sources.channels.names`).
     """
     if windows is None:
         return {"default": pd.Timedelta(DEFAULT_WINDOW)}
@@ -69,9 +75,9 @@ def parse_windows(windows) -> dict[str, pd.Timedelta]:
         return {"default": duration(windows, "windows")}
     out = {"default": pd.Timedelta(DEFAULT_WINDOW)}
     for key, val in windows.items():
-        if key != "default" and key not in CHANNELS:
+        if key != "default" and key not in channels.names():
             raise ValueError(f"windows key {key!r} is not a channel; allowed: 'default', "
-                             + ", ".join(CHANNELS))
+                             + ", ".join(channels.names()))
         out[key] = duration(val, f"windows[{key!r}]")
     return out
 
@@ -91,7 +97,7 @@ def _filter_as_of(t: ir.Table, column: str, as_of, tz: str) -> tuple[ir.Table, i
 def _attribution_expr(m: ir.Table, o: ir.Table, windows: dict[str, pd.Timedelta], basis: str,
                       share: str) -> ir.Table:
     """Ibis expression: one row per credited (order, message) pair (see module docstring)."""
-    no_open = m.channel.isin(list(NO_OPEN_SIGNAL))
+    no_open = m.channel.isin(no_open_signal())
     if basis == "receipt":
         anchor = m.delivered_time
         row_basis = ibis.literal("receipt")
@@ -182,7 +188,7 @@ def attribute(messages: DataLike, orders: DataLike, *, windows=None, basis: str 
     out = to_pandas(expr.order_by(["order_time", "order_id", "campaign"]), tz)
     out["lag"] = out["order_time"] - out["anchor_time"]
     out["share"] = share
-    no_open = m.channel.isin(list(NO_OPEN_SIGNAL))
+    no_open = m.channel.isin(no_open_signal())
     anchor = m.delivered_time if basis == "receipt" else no_open.ifelse(m.delivered_time, m.clicked_time)
     counts = m.aggregate(no_anchor=anchor.isnull().ifelse(1, 0).sum()).execute()
     n_orders = int(o.count().execute())
@@ -216,7 +222,7 @@ def _rates(df: pd.DataFrame) -> pd.DataFrame:
 
 def message_performance(messages: DataLike, orders: DataLike | None = None, *,
                         by: Sequence[str] = ("campaign", "channel", "variant"), period: str | None = "W",
-                        windows=None, attribution: str = "receipt", share: str = "last_touch",
+                        windows=None, basis: str = "receipt", share: str = "last_touch",
                         as_of=None, tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Funnel of CRM messages per campaign, channel, variant and week, with named denominators.
 
@@ -225,7 +231,7 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
     messages : canonical ``messages`` table.
     orders : canonical ``orders`` table, optional
         When given, orders are attributed with :func:`attribute` (``windows``,
-        ``attribution`` as its ``basis``, ``share``) and conversions and revenue are filled in.
+        ``basis``, ``share``) and conversions and revenue are filled in.
     by : columns of ``messages`` to break down by.
     period : {"D", "W", "M"} or None
         Period of ``sent_time`` (weeks start on Monday, local time); None for no breakdown.
@@ -256,7 +262,7 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
         columns are NaN. ``attrs["share"]`` records the
         sharing rule: under ``"every_touch"`` revenue summed over campaigns double-counts.
     """
-    attribution = choice(attribution, "attribution", BASES)
+    basis = choice(basis, "basis", BASES)
     share = choice(share, "share", SHARES)
     if period is not None:
         choice(period, "period", PERIODS)
@@ -273,7 +279,7 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
     if bad:
         raise ValueError(f"by={by!r}: {bad} not columns of messages; available: {list(m.columns)}")
     if o is not None:
-        cr = _credits_per_message(m, o, win, attribution, share)
+        cr = _credits_per_message(m, o, win, basis, share)
         m = m.left_join(cr, m.message_id == cr.c_message_id)
         m = m.mutate(c_orders=m.c_orders.fill_null(0), c_revenue=m.c_revenue.fill_null(0.0))
     else:
@@ -283,7 +289,7 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
     if period is not None:
         keys["period"] = m.sent_time.truncate(period)
     delivered = m.delivered_time.notnull()
-    tracked = ~m.channel.isin(list(NO_OPEN_SIGNAL))
+    tracked = ~m.channel.isin(no_open_signal())
     opened = m.opened_time.notnull() & tracked
     clicked = m.clicked_time.notnull()
 
@@ -321,15 +327,15 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
         df["click_rate"] = np.nan
         df["click_to_open"] = np.nan
     df.attrs["share"] = share
-    df.attrs["attribution"] = attribution
+    df.attrs["basis"] = basis
     return report_exclusions(df, excluded, "message_performance")
 
 
 # ----------------------------------------------------------------------------- seeds' questions
 def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: str | Sequence[str] | None = None,
               variant: str = "personalised", control: str = "generic", assignments: DataLike | None = None,
-              windows=None, basis: str = "receipt", alpha: float = 0.05, as_of=None,
-              incomplete: str = "exclude", tz: str = DEFAULT_TZ) -> pd.DataFrame:
+              windows=None, basis: str = "receipt", alpha: float = 0.05, correction: str = "holm",
+              as_of=None, incomplete: str = "exclude", tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Compare two copy variants of a message: open rate and conversion rate, as ratios.
 
     Parameters
@@ -357,7 +363,10 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
     DataFrame with one row per metric (``open_rate`` = opened / delivered on channels with an
     open signal; ``conversion_rate`` = converted / delivered): ``metric, variant, control, n,
     n_control, successes, successes_control, estimate, estimate_control, abs_lift, abs_ci_low,
-    abs_ci_high, ratio, ratio_ci_low, ratio_ci_high, p_value, method``.
+    abs_ci_high, rel_lift, rel_ci_low, rel_ci_high, p_value, status, reason, n_needed,
+    family, correction, p_adjusted, verdict, method`` (``rel_lift`` is ``variant / control -
+    1``, the name :class:`crmlab.abtest.Comparison` uses). The metrics are one family,
+    corrected with ``correction`` (Holm by default; :func:`crmlab.abtest.with_family`).
 
     Notes
     -----
@@ -368,6 +377,7 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
     """
     basis = choice(basis, "basis", BASES)
     incomplete = choice(incomplete, "incomplete", INCOMPLETE)
+    choice(correction, "correction", CORRECTIONS)
     if not (0 < float(alpha) < 1):
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
     m = canonical(messages, "messages", tz=tz)
@@ -376,7 +386,7 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
     if campaign is not None:
         sel &= m.campaign.isin([campaign] if isinstance(campaign, str) else list(campaign))
     m = m.filter(sel)
-    perf = message_performance(m, orders, by=("variant",), period=None, windows=windows, attribution=basis,
+    perf = message_performance(m, orders, by=("variant",), period=None, windows=windows, basis=basis,
                                share="every_touch", as_of=as_of, tz=tz)
     arms = {r["variant"]: r for r in perf.to_dict("records")}
     for name, label in ((variant, "variant"), (control, "control")):
@@ -417,13 +427,14 @@ def copy_test(messages: DataLike, orders: DataLike | None = None, *, campaign: s
                      "n_control": int(c[n]), "successes": int(t[x]), "successes_control": int(c[x]),
                      "estimate": float(res["estimate"]), "estimate_control": float(res["estimate_control"]),
                      "abs_lift": float(res["abs_lift"]), "abs_ci_low": float(res["abs_ci_low"]),
-                     "abs_ci_high": float(res["abs_ci_high"]), "ratio": float(res["rel_lift"]) + 1,
-                     "ratio_ci_low": float(res["rel_ci_low"]) + 1, "ratio_ci_high": float(res["rel_ci_high"]) + 1,
+                     "abs_ci_high": float(res["abs_ci_high"]), "rel_lift": float(res["rel_lift"]),
+                     "rel_ci_low": float(res["rel_ci_low"]), "rel_ci_high": float(res["rel_ci_high"]),
                      "p_value": float(res["p_value"]), "status": res["status"].item(),
                      "reason": res["reason"].item(), "n_needed": float(res["n_needed"]),
                      "method": "skewness-corrected z (Hall 1992); dual intervals"
                                + ("; per assigned user (ITT)" if n == "itt_n" else "; per delivered message")})
-    out = pd.DataFrame(rows)
+    # the test's metrics form one family: a verdict on either is corrected for both
+    out = with_family(pd.DataFrame(rows), [], correction=correction, alpha=alpha)
     excluded = dict(perf.attrs.get("excluded", {}))
     excluded["messages sent after as_of"] = late
     if a_late is not None:
@@ -442,7 +453,7 @@ DELAY_BUCKETS = (("<30 min", "0min", "30min"), ("30 min-2 h", "30min", "2h"), ("
 def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: DataLike, *,
                            campaign: str, assignments: DataLike | None = None, treatment: str = "treatment",
                            control: str = "control", event: str = "add_to_cart", window="3D",
-                           alpha: float = 0.05, as_of=None, incomplete: str = "exclude",
+                           alpha: float = 0.05, correction: str = "holm", as_of=None, incomplete: str = "exclude",
                            tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Conversion and revenue of cart reminders by delay after the abandonment.
 
@@ -471,14 +482,17 @@ def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: 
     DataFrame per bucket: ``delay, n, converted, conversion_rate`` (= converted / n) with
     Wilson ``ci_low, ci_high`` (Wilson 1927; :func:`crmlab.abtest.frequentist.wilson_interval`), ``revenue``,
     ``revenue_per_unit``; with assignments also ``n_control, converted_control,
-    conversion_rate_control, uplift, uplift_ci_low, uplift_ci_high`` (Newcombe's hybrid score
+    conversion_rate_control, abs_lift, abs_ci_low, abs_ci_high`` (Newcombe's hybrid score
     interval, Newcombe 1998) and ``p_value`` (pooled two-proportion z-test,
-    :func:`crmlab.abtest.frequentist.proportion_test`). Units without a preceding cart event
-    are counted in ``attrs["excluded"]``.
+    :func:`crmlab.abtest.frequentist.proportion_test`), ``status``, ``reason``, and, with the
+    delay buckets as one family corrected with ``correction`` (Holm by default), ``family,
+    correction, p_adjusted, verdict``. Units without a preceding cart event are counted in
+    ``attrs["excluded"]``.
     """
+    incomplete = choice(incomplete, "incomplete", INCOMPLETE)
+    choice(correction, "correction", CORRECTIONS)
     if not (0 < float(alpha) < 1):
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
-    incomplete = choice(incomplete, "incomplete", INCOMPLETE)
     win = duration(window, "window")
     o = canonical(orders, "orders", tz=tz)
     o, o_late = _filter_as_of(o, "time", as_of, tz)
@@ -556,10 +570,11 @@ def cart_reminder_by_delay(events: DataLike, messages: DataLike | None, orders: 
         out["n_control"] = ctl["n"]
         out["converted_control"] = ctl["converted"]
         out["conversion_rate_control"] = (ctl["converted"] / ctl["n"].astype(float)).where(ctl["n"] > 0)
-        out["uplift"] = out["conversion_rate"] - out["conversion_rate_control"]
+        out["abs_lift"] = out["conversion_rate"] - out["conversion_rate_control"]
         res = proportion_test(ctl["converted"], ctl["n"], out["converted"], out["n"], alpha=alpha)
-        out["uplift_ci_low"], out["uplift_ci_high"], out["p_value"] = res["abs_ci_low"], res["abs_ci_high"], res["p_value"]
+        out["abs_ci_low"], out["abs_ci_high"], out["p_value"] = res["abs_ci_low"], res["abs_ci_high"], res["p_value"]
         out["status"], out["reason"] = res["status"], res["reason"]
+        out = with_family(out, [], correction=correction, alpha=alpha)
     out = out.rename_axis("delay").reset_index()
     return report_exclusions(out, excluded, "cart_reminder_by_delay")
 
@@ -633,7 +648,7 @@ WEEKDAYS_KO = ("월", "화", "수", "목", "금", "토", "일")
 
 
 def send_time_heatmap(messages: DataLike, orders: DataLike | None = None, *, windows=None,
-                      attribution: str = "receipt", share: str = "last_touch", as_of=None,
+                      basis: str = "receipt", share: str = "last_touch", as_of=None,
                       tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Click and conversion rates by local send hour and weekday.
 
@@ -644,10 +659,12 @@ def send_time_heatmap(messages: DataLike, orders: DataLike | None = None, *, win
     ``converted, conversion_rate`` (= converted / delivered; attribution as in
     :func:`message_performance`).
     """
+    choice(basis, "basis", BASES)
+    choice(share, "share", SHARES)
     m_perf = canonical(messages, "messages", tz=tz)
     m_perf = m_perf.mutate(weekday=m_perf.sent_time.day_of_week.index(), hour=m_perf.sent_time.hour())
     perf = message_performance(m_perf, orders, by=("weekday", "hour"), period=None, windows=windows,
-                               attribution=attribution, share=share, as_of=as_of, tz=tz)
+                               basis=basis, share=share, as_of=as_of, tz=tz)
     perf.insert(1, "weekday_name", [WEEKDAYS_KO[int(w)] for w in perf["weekday"]])
     cols = ["weekday", "weekday_name", "hour", "sent", "delivered", "clicked", "click_rate", "converted",
             "conversion_rate"]

@@ -231,6 +231,8 @@ def top_paths(events: DataLike, *, to: str | None = None, start: str | None = No
     holding the anchor), the ``top`` most frequent (``None``: all). ``attrs["excluded"]``
     counts the paths without the anchor and the events after ``as_of``.
     """
+    if per not in _PER:
+        raise ValueError(f"per={per!r} is not allowed; use one of {list(_PER)}")
     if (to is None) == (start is None):
         raise ValueError(f"to={to!r}, start={start!r} is not allowed; give exactly one of to and start")
     _check_int("length", length, 1)
@@ -473,13 +475,13 @@ CAUSES = ("price", "checkout friction", "new visitor", "unclear")
 
 
 def abandonment_causes(events: DataLike, orders: DataLike | None = None, customers: DataLike | None = None, *,
-                       within="24h", lookback="7D", timeout="30min", as_of=None,
+                       window="24h", lookback="7D", timeout="30min", as_of=None,
                        tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """The likely cause of each cart abandonment, read from the abandoner's flow, with the evidence.
 
-    Abandoners are those of :func:`crmlab.segments.cart_abandonment` (same ``within`` and
+    Abandoners are those of :func:`crmlab.segments.cart_abandonment` (same ``window`` and
     ``as_of``). For each, the events from ``lookback`` before the abandonment (the latest cart
-    or checkout action) to ``within`` after it are read:
+    or checkout action) to ``window`` after it are read:
 
     - ``removals``: ``remove_from_cart`` events;
     - ``cheaper_views``: ``product_view`` events of the category of the user's latest
@@ -501,8 +503,8 @@ def abandonment_causes(events: DataLike, orders: DataLike | None = None, custome
     from .segments import cart_abandonment
 
     back = duration(lookback, "lookback")
-    ahead = duration(within, "within")
-    ab = cart_abandonment(events, orders, within=within, as_of=as_of, tz=tz)
+    ahead = duration(window, "window")
+    ab = cart_abandonment(events, orders, window=window, as_of=as_of, tz=tz)
     cols = ["user_id", "stage", "abandoned_time", "removals", "cheaper_views", "carted_category", "carted_price",
             "reached_checkout", "first_visit", "signed_up", "likely_cause", "evidence"]
     if not len(ab):

@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 #: Message channels an own-brand shop sends through.
 CHANNELS = ("app_push", "web_push", "sms", "lms", "kakao_alimtalk", "kakao_friendtalk", "email", "in_app")
 
-#: Channels whose messages report delivery (a receipt): on them a click implies a delivery, so a
-#: clicked message without ``delivered_time`` is an error, wherever the table reports deliveries
-#: at all. A channel missing here (a custom one) is not held to the rule.
-REPORTS_DELIVERY = CHANNELS
+#: Channels known to the open registry (crmlab.sources.channels.KNOWN), listed in the docs.
+_REGISTERED = ("app_push", "push", "ios_push", "android_push", "web_push", "email", "in_app", "sms", "lms",
+               "mms", "kakao_alimtalk", "kakao_friendtalk", "line")
 
 #: Standard event names. Other names are allowed (free-form) and pass through untouched.
 STANDARD_EVENTS = ("page_view", "product_view", "search", "add_to_cart", "remove_from_cart",
@@ -31,6 +30,7 @@ class Column:
     meaning: str
     nonnegative: bool = False
     allowed: tuple[str, ...] | None = None
+    vocabulary: str | None = None  # an open vocabulary: "channels" = crmlab.sources.channels.names()
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,8 @@ MESSAGES = TableSpec(
         Column("message_id", "id", True, "Message identifier, unique."),
         Column("user_id", "id", True, "Recipient."),
         Column("campaign", "string", True, "Campaign the message belongs to."),
-        Column("channel", "string", True, "Channel: " + ", ".join(CHANNELS) + ".", allowed=CHANNELS),
+        Column("channel", "string", True, "Channel: a registered channel (crmlab.sources.channels: "
+               + ", ".join(_REGISTERED) + ") or one declared in shop.yaml.", vocabulary="channels"),
         Column("variant", "string", False, "Copy or creative variant (for A/B tests of messages)."),
         Column("is_ad", "bool", True, "Advertising message (true) or informational (false)."),
         Column("text", "string", False, "Message text, for compliance checks."),

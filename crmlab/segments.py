@@ -8,7 +8,7 @@ events: no step compares a user's events pairwise.
 | segment | rule (defaults) |
 |---|---|
 | explorer | viewed a product for at least ``min_dwell`` (3 min; dwell = time to the next event in the same session) and never added to cart |
-| comparer | an ``add_to_cart`` not followed by a purchase within ``within`` (24 h) |
+| comparer | an ``add_to_cart`` not followed by a purchase within ``window`` (24 h) |
 | churn risk | no visit or purchase for longer than the customer's own repurchase cycle (median gap, times ``factor``); one-time buyers: a fixed lapse (60 days) |
 | lifecycle | new, active, at risk, churned, reactivated (see :func:`lifecycle`) |
 | cart abandonment | last add-to-cart or checkout not followed by a purchase: left at ``cart`` or at ``checkout`` |
@@ -93,13 +93,13 @@ def _purchase_times(events: ir.Table, orders: DataLike | None, tz: str) -> ir.Ta
     return p
 
 
-def comparers(events: DataLike, orders: DataLike | None = None, *, within="24h", as_of=None,
+def comparers(events: DataLike, orders: DataLike | None = None, *, window="24h", as_of=None,
               tz: str = DEFAULT_TZ) -> pd.DataFrame:
-    """Users who added to cart and did not buy within ``within`` (24 h) of the addition.
+    """Users who added to cart and did not buy within ``window`` (24 h) of the addition.
 
     A purchase is a ``purchase`` event, or an order when ``orders`` is given. An addition
-    counts when no purchase falls in ``[add time, add time + within]``. Additions less than
-    ``within`` before ``as_of`` are undecided (the user may still buy): they are excluded and
+    counts when no purchase falls in ``[add time, add time + window]``. Additions less than
+    ``window`` before ``as_of`` are undecided (the user may still buy): they are excluded and
     counted in ``attrs['excluded']``.
 
     Implementation: the next purchase after each addition is found with one ordered window
@@ -108,7 +108,7 @@ def comparers(events: DataLike, orders: DataLike | None = None, *, within="24h",
     Returns one row per comparer: ``user_id``, ``adds`` (decided additions),
     ``unbought_adds``, ``first_unbought_add_time``, ``last_unbought_add_time``.
     """
-    span = duration(within, "within").total_seconds()
+    span = duration(window, "window").total_seconds()
     e = canonical(events, "events", tz=tz)
     e, n_after, limit = _cut(e, "time", as_of, tz)
     purchases = _purchase_times(e, orders, tz)
@@ -236,20 +236,20 @@ def lifecycle(orders: DataLike, *, as_of=None, new_days: float = 30, active_days
 
 
 # ---------------------------------------------------------------------------- cart abandonment
-def cart_abandonment(events: DataLike, orders: DataLike | None = None, *, within="24h", as_of=None,
+def cart_abandonment(events: DataLike, orders: DataLike | None = None, *, window="24h", as_of=None,
                      tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Where users left: at the cart or at checkout.
 
     For each user the latest ``add_to_cart`` or ``begin_checkout`` is looked at. If no
-    purchase follows it within ``within``, the user abandoned: ``stage`` is ``checkout`` when a
+    purchase follows it within ``window``, the user abandoned: ``stage`` is ``checkout`` when a
     ``begin_checkout`` happened at or after their latest ``add_to_cart``, else ``cart``. Users
-    whose latest cart action is less than ``within`` before ``as_of`` are undecided, excluded
+    whose latest cart action is less than ``window`` before ``as_of`` are undecided, excluded
     and counted.
 
     Returns one row per abandoner: ``user_id``, ``stage``, ``abandoned_time`` (the latest
     cart or checkout action), ``last_add_time``, ``last_checkout_time``, ``adds``.
     """
-    span = duration(within, "within").total_seconds()
+    span = duration(window, "window").total_seconds()
     e = canonical(events, "events", tz=tz)
     e, n_after, limit = _cut(e, "time", as_of, tz)
     is_add = e.event == "add_to_cart"

@@ -29,11 +29,13 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from .abtest.corrections import CORRECTIONS, with_family
 from .abtest.frequentist import METHOD_LABELS, mean_test, proportion_test
-from .abtest.sufficient import SampleStats
+from .abtest.samples import SampleStats
 from .checks import choice, duration
 from .engine import DataLike, as_table, local_time, localize_frame, report_exclusions, to_pandas
-from .schema import CHANNELS, DEFAULT_TZ
+from .schema import DEFAULT_TZ
+from .sources import channels
 from .validate import canonical
 
 #: Illustrative per-message costs in KRW (2024 list prices of Korean bulk-messaging vendors,
@@ -41,10 +43,13 @@ from .validate import canonical
 DEFAULT_COSTS = {"sms": 9.0, "lms": 30.0, "kakao_alimtalk": 7.0, "kakao_friendtalk": 15.0,
                  "email": 0.5, "app_push": 0.0, "web_push": 0.0, "in_app": 0.0}
 
-RESULT_COLUMNS = ["experiment", "segment", "metric", "n_treatment", "n_control", "treatment_value",
-                  "control_value", "estimate", "ci_low", "ci_high", "p_value", "relative_lift",
-                  "relative_ci_low", "relative_ci_high", "incremental", "cost", "cost_per_incremental",
-                  "status", "reason", "n_needed", "method"]
+RESULT_COLUMNS = ["experiment", "segment", "metric", "n_treatment", "n_control", "estimate",
+                  "estimate_control", "abs_lift", "abs_ci_low", "abs_ci_high", "p_value", "rel_lift",
+                  "rel_ci_low", "rel_ci_high", "incremental", "cost", "cost_per_incremental",
+                  "status", "reason", "n_needed", "family", "correction", "p_adjusted", "verdict", "method"]
+
+#: Families of cells over which p-values are corrected (``family=`` of :func:`campaign_uplift`).
+FAMILIES = ("metric", "experiment", "none")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -188,9 +193,9 @@ def _cost_frame(messages, assignments: ir.Table, treatment: str, costs, tz: str)
         rates = DEFAULT_COSTS if isinstance(costs, str) and costs == "default" else costs
         if not isinstance(rates, Mapping):
             raise ValueError(f"costs={costs!r}: give None, 'default' or a mapping channel -> cost per message")
-        bad = [k for k in rates if k not in CHANNELS]
+        bad = [k for k in rates if k not in channels.names()]
         if bad:
-            raise ValueError(f"costs: unknown channel(s) {bad}; allowed: {', '.join(CHANNELS)}")
+            raise ValueError(f"costs: unknown channel(s) {bad}; allowed: {', '.join(channels.names())}")
         rate = ibis.cases(*[(m.channel == ch, ibis.literal(float(v))) for ch, v in rates.items()],
                           else_=ibis.null("float64"))
     m = m.mutate(_cost=m.cost.cast("float64").coalesce(rate))
@@ -212,7 +217,8 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
                     treatment: str = "treatment", control: str = "control", window="3D",
                     segments=None, segment: str | None = None, events: DataLike | None = None,
                     event: str | Sequence[str] | None = None, messages: DataLike | None = None,
-                    costs=None, alpha: float = 0.05, method: str = "skew_corrected", as_of=None,
+                    costs=None, alpha: float = 0.05, method: str = "skew_corrected",
+                    family: str = "metric", correction: str = "holm", as_of=None,
                     incomplete: str = "exclude", tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Causal uplift of campaigns on conversion and revenue per user, by segment.
 
@@ -249,6 +255,15 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
         cell is too small for its skew; calibrated in ``docs/calibration.md``.
         ``"previous"``: the earlier pooled z-test with Newcombe's interval for rates and Welch's
         t-test with the log-ratio interval for revenue (not dual; kept for comparison).
+    family : {"metric", "experiment", "none"}, default "metric"
+        The cells whose p-values are corrected together before any verdict: ``"metric"``, every
+        experiment and segment of this call for one metric (the campaigns of a week, or its
+        campaign x segment cells); ``"experiment"``, the segments of one experiment for one
+        metric; ``"none"``, no correction. Insufficient cells are not tests and are not counted.
+    correction : {"holm", "bh", "bonferroni", "none"}, default "holm"
+        Holm's (1979) step-down method controls the family-wise error rate; ``"bh"`` is
+        Benjamini & Hochberg's (1995) false-discovery rate (:func:`crmlab.abtest.adjust_pvalues`,
+        equal to statsmodels ``multipletests``).
     as_of : orders after it are ignored and assignments after it left out (counted).
     incomplete : {"exclude", "keep"}, default "exclude"
         Users whose window has not ended by ``as_of`` (``assigned_time + window > as_of``):
@@ -261,13 +276,17 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
     DataFrame
         One row per experiment, segment and metric (``conversion_rate``, ``revenue_per_user``,
         and ``visit_rate`` when ``events`` are given):
-        ``n_treatment, n_control, treatment_value, control_value``, absolute uplift
-        ``estimate`` with ``ci_low, ci_high, p_value``, ``relative_lift`` (treatment/control -
-        1) with ``relative_ci_low, relative_ci_high`` (log-ratio intervals), ``incremental``
+        ``n_treatment, n_control``, the arms' values ``estimate`` (treatment) and
+        ``estimate_control``, the absolute uplift ``abs_lift`` with ``abs_ci_low, abs_ci_high,
+        p_value``, the relative uplift ``rel_lift`` (treatment/control - 1) with ``rel_ci_low,
+        rel_ci_high`` (the names of :class:`crmlab.abtest.Comparison`), ``incremental``
         (incremental conversions = uplift x treated users, or incremental revenue = uplift in
         revenue per user x treated users), ``cost`` of the campaign's messages to treated users
         and ``cost_per_incremental`` (cost per incremental conversion; for revenue, cost per
-        unit of incremental revenue), and ``method``. ``segment`` is "all" without segments.
+        unit of incremental revenue), ``family`` (which cells were corrected together, and how
+        many), ``correction``, ``p_adjusted``, ``verdict`` (win / loss / inconclusive /
+        insufficient, from ``p_adjusted``: :func:`crmlab.abtest.verdict`) and ``method``.
+        ``segment`` is "all" without segments.
 
     Notes
     -----
@@ -279,6 +298,8 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
     if not (0 < float(alpha) < 1):
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
     method = choice(method, "method", METHODS)
+    family = choice(family, "family", FAMILIES)
+    correction = choice(correction, "correction", CORRECTIONS)
     incomplete = choice(incomplete, "incomplete", INCOMPLETE)
     win = duration(window, "window", optional=True)
     a = canonical(assignments, "assignments", tz=tz)
@@ -289,13 +310,8 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
         late = a.assigned_time > ibis.literal(as_of_local)
         excluded["assignments after as_of"] = int(a.filter(late).count().execute())
         a = a.filter(~late)
-    exps = _as_list(experiment, "experiment")
-    if exps is None:
-        arms = to_pandas(a.group_by("experiment").agg(
-            has_t=(a.variant == treatment).any(), has_c=(a.variant == control).any()), tz)
-        exps = sorted(arms.loc[arms["has_t"] & arms["has_c"], "experiment"].tolist())
-        if not exps:
-            raise ValueError(f"no experiment has both arms treatment={treatment!r} and control={control!r}")
+    exps, excluded["assignments of experiments without both arms"] = _experiments(
+        a, _as_list(experiment, "experiment"), treatment, control, tz)
     a = a.filter(a.experiment.isin(exps))
     other = a.filter(~a.variant.isin([treatment, control])).count().execute()
     excluded["assignments to other arms"] = int(other)
@@ -322,9 +338,11 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
         stats["segment"] = "all"
     cost = _cost_frame(messages, a, treatment, costs, tz)
     rows = []
+    one_arm = 0
     for (exp, sg), g in stats.groupby(["experiment", "segment"], sort=True):
         arm = {r["variant"]: r for r in g.to_dict("records")}
         if treatment not in arm or control not in arm:
+            one_arm += int(g["n"].sum())
             continue
         t, c = arm[treatment], arm[control]
         c_cost = np.nan
@@ -340,19 +358,52 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
             rows.append({
                 "experiment": exp, "segment": sg, "metric": metric,
                 "n_treatment": int(t["n"]), "n_control": int(c["n"]),
-                "treatment_value": float(res["estimate"]), "control_value": float(res["estimate_control"]),
-                "estimate": est, "ci_low": float(res["abs_ci_low"]), "ci_high": float(res["abs_ci_high"]),
-                "p_value": float(res["p_value"]), "relative_lift": float(res["rel_lift"]),
-                "relative_ci_low": float(res["rel_ci_low"]), "relative_ci_high": float(res["rel_ci_high"]),
+                "estimate": float(res["estimate"]), "estimate_control": float(res["estimate_control"]),
+                "abs_lift": est, "abs_ci_low": float(res["abs_ci_low"]), "abs_ci_high": float(res["abs_ci_high"]),
+                "p_value": float(res["p_value"]), "rel_lift": float(res["rel_lift"]),
+                "rel_ci_low": float(res["rel_ci_low"]), "rel_ci_high": float(res["rel_ci_high"]),
                 "incremental": inc, "cost": c_cost,
                 "cost_per_incremental": (c_cost / inc if metric != "visit_rate" and inc > 0
                                          and np.isfinite(c_cost) else np.nan),
                 "status": res["status"].item(), "reason": res["reason"].item(),
                 "n_needed": float(res["n_needed"]), "method": label,
             })
-    out = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    if segments is not None:
+        excluded["assigned users in a segment cell with one arm only"] = one_arm
+    out = _with_family(pd.DataFrame(rows, columns=RESULT_COLUMNS), family, correction, alpha)
     out.attrs["window"] = str(win) if win is not None else "until as_of"
     return report_exclusions(out, excluded, "campaign_uplift")
+
+
+def _experiments(a: ir.Table, asked: list[str] | None, treatment: str, control: str,
+                 tz: str) -> tuple[list[str], int]:
+    """The experiments to compare, and how many assignments belong to experiments left out
+    because they lack the ``treatment`` or the ``control`` arm. A named experiment that is
+    not in the table, or lacks an arm, is a parameter error, not a silent drop."""
+    arms = to_pandas(a.group_by("experiment").agg(
+        n=a.count(), has_t=(a.variant == treatment).any(), has_c=(a.variant == control).any()), tz)
+    both = arms["has_t"].astype(bool) & arms["has_c"].astype(bool)
+    if asked is not None:
+        known = set(arms["experiment"])
+        missing = [e for e in asked if e not in known]
+        if missing:
+            raise ValueError(f"experiment={missing!r}: not in assignments; experiments there: "
+                             f"{sorted(known)[:20]}")
+        lacking = sorted(set(asked) - set(arms.loc[both, "experiment"]))
+        if lacking:
+            raise ValueError(f"experiment={lacking!r}: lacks the arm treatment={treatment!r} or "
+                             f"control={control!r}")
+        return list(asked), 0
+    exps = sorted(arms.loc[both, "experiment"].tolist())
+    if not exps:
+        raise ValueError(f"no experiment has both arms treatment={treatment!r} and control={control!r}")
+    return exps, int(arms.loc[~both, "n"].sum())
+
+
+def _with_family(out: pd.DataFrame, family: str, correction: str, alpha: float) -> pd.DataFrame:
+    """Correct p-values within each family of cells (``family=``), then give verdicts."""
+    keys = {"metric": ["metric"], "experiment": ["experiment", "metric"], "none": None}[family]
+    return with_family(out, keys, correction=correction, alpha=alpha)
 
 
 def _tests(c, t, *, alpha, method, visits):
@@ -379,7 +430,8 @@ def _tests(c, t, *, alpha, method, visits):
 
 def holdout_uplift(assignments: DataLike, orders: DataLike, *, experiment: str = "global_holdout",
                    treatment: str = "treatment", control: str = "holdout", window=None, segments=None,
-                   segment: str | None = None, alpha: float = 0.05, method: str = "skew_corrected", as_of=None,
+                   segment: str | None = None, alpha: float = 0.05, method: str = "skew_corrected",
+                   family: str = "metric", correction: str = "holm", as_of=None,
                    incomplete: str = "exclude", tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Effect of the whole CRM programme: users messaged as usual versus a global holdout.
 
@@ -389,7 +441,7 @@ def holdout_uplift(assignments: DataLike, orders: DataLike, *, experiment: str =
     """
     return campaign_uplift(assignments, orders, experiment=experiment, treatment=treatment, control=control,
                            window=window, segments=segments, segment=segment, alpha=alpha, method=method,
-                           as_of=as_of, incomplete=incomplete, tz=tz)
+                           family=family, correction=correction, as_of=as_of, incomplete=incomplete, tz=tz)
 
 
 # ----------------------------------------------------------------------------- Qini
@@ -567,7 +619,7 @@ def plot_uplift(result: pd.DataFrame, metric: str = "conversion_rate", ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 0.4 * len(r) + 1.2))
     y = np.arange(len(r))[::-1]
-    ax.errorbar(r["estimate"], y, xerr=[r["estimate"] - r["ci_low"], r["ci_high"] - r["estimate"]],
+    ax.errorbar(r["abs_lift"], y, xerr=[r["abs_lift"] - r["abs_ci_low"], r["abs_ci_high"] - r["abs_lift"]],
                 fmt="o", capsize=3)
     ax.axvline(0, color="grey", ls="--", lw=1)
     ax.set_yticks(y)

@@ -43,7 +43,7 @@ import pandas as pd
 
 from .engine import DataLike, as_table, check_tz, is_url, local_time, localize_frame, zoned
 from .errors import DataError
-from .schema import DEFAULT_TZ, REPORTS_DELIVERY, TableSpec, spec
+from .schema import DEFAULT_TZ, TableSpec, spec
 
 # Inputs that passed the row rules, so that a notebook calling ten functions on the same
 # table scans it for validation once. Keys fingerprint the *content*: a file's path, size and
@@ -502,6 +502,20 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
     return _apply_fixes(t, fixes)
 
 
+def _allowed(col) -> tuple[str, ...] | None:
+    """A column's allowed values; the channel registry's (known plus shop.yaml-declared) for an open vocabulary."""
+    if col.vocabulary == "channels":
+        from .sources.channels import names
+        return names()
+    return col.allowed
+
+
+def _delivery_channels() -> tuple[str, ...]:
+    """Registered channels that report delivery (a receipt): on them a click implies a delivery."""
+    from .sources.channels import names, signals
+    return tuple(n for n in names() if "delivery" in signals(n))
+
+
 def _isnan(c: ir.FloatingValue, backend: str | None) -> ir.BooleanValue:
     """NaN test of a float column. On DuckDB through ``NULLIF``: DuckDB (2.0) folds ``isnan(x)``
     to false from Parquet statistics, which leave NaN out of min/max, so a plain ``isnan``
@@ -544,16 +558,18 @@ def _check_rows(t: ir.Table, s: TableSpec, limit, tz: str) -> dict:
             extra[f"sum:{col.name}"] = ibis.ifelse(c.isinf() | _isnan(c, backend), 0.0, c).abs().sum()
         if col.nonnegative and typ.is_numeric():
             rules.append((col.name, "negative value", c < 0))
-        if col.allowed:
-            rules.append((col.name, f"unknown value; allowed: {', '.join(col.allowed)}",
-                          c.notnull() & ~c.isin(list(col.allowed))))
+        allowed = _allowed(col)
+        if allowed:
+            rules.append((col.name, f"unknown value; allowed: {', '.join(allowed)}",
+                          c.notnull() & ~c.isin(list(allowed))))
         if col.kind == "id" and typ.is_string():
             extra[f"id:{col.name}"] = _needs_cleaning(c, backend).ifelse(1, 0).sum()
     if s.name == "messages":
+        delivery = list(_delivery_channels())
         extra["delivered"] = t.delivered_time.count()
         rules.append(("clicked_time", "clicked but not delivered (a click implies a delivery on channels "
-                      f"that report delivery: {', '.join(REPORTS_DELIVERY)})",
-                      t.clicked_time.notnull() & t.delivered_time.isnull() & t.channel.isin(list(REPORTS_DELIVERY))))
+                      "that report delivery)",
+                      t.clicked_time.notnull() & t.delivered_time.isnull() & t.channel.isin(delivery)))
     if limit is not None and s.time_column:
         rules.append((s.time_column, f"time after as_of {limit}", t[s.time_column] > ibis.literal(limit)))
     aggs = {f"r{i}": p.ifelse(1, 0).sum() for i, (_, _, p) in enumerate(rules)}

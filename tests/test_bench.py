@@ -111,7 +111,8 @@ def test_abstats_same(data):
         for arm in ("treatment", "control"):
             ref_row = sql.loc[(exp, arm)]
             assert row[f"n_{arm}"] == ref_row["n"]
-            assert row[f"{arm}_value"] * row[f"n_{arm}"] == pytest.approx(ref_row["sum"], rel=1e-9, abs=1e-6)
+            value = row["estimate"] if arm == "treatment" else row["estimate_control"]
+            assert value * row[f"n_{arm}"] == pytest.approx(ref_row["sum"], rel=1e-9, abs=1e-6)
 
 
 def test_default_run_plan():

@@ -219,8 +219,8 @@ def test_retention_bad_parameters():
         C.retention(HAND, period="Q")
     with pytest.raises(ValueError, match="mode='after'"):
         C.retention(HAND, mode="after")
-    with pytest.raises(ValueError, match="within="):
-        C.repurchase_rate(HAND, within="soon")
+    with pytest.raises(ValueError, match="window="):
+        C.repurchase_rate(HAND, window="soon")
 
 
 def test_ltv_curves_by_hand():
@@ -242,7 +242,7 @@ def test_repurchase_rate_by_hand():
     assert r.loc[0, "n_customers"] == 8 and r.loc[0, "n_repeat"] == 3  # a, c, d
     assert r.loc[0, "rate"] == pytest.approx(3 / 8)
     assert (r.loc[0, "ci_low"], r.loc[0, "ci_high"]) == pytest.approx(_wilson(3, 8))
-    w = C.repurchase_rate(HAND, as_of=AS_OF_A, within="20D")
+    w = C.repurchase_rate(HAND, as_of=AS_OF_A, window="20D")
     # window must have ended: first purchase <= 02-24 -> e (02-28) and f (03-15) cannot be judged
     assert w.attrs["excluded"] == {"orders after as_of": 1, "customers with unfinished window": 2}
     assert w.loc[0, "n_customers"] == 6 and w.loc[0, "n_repeat"] == 1  # only a (15 days)
@@ -372,8 +372,8 @@ def test_cohort_functions_backends(backend):
         # default as_of (latest order) read back from the backend
         assert_same_frame(C.ltv_curves(data, period="W"), C.ltv_curves(t, period="W"),
                           sort_by=["cohort", "period_index"])
-        assert_same_frame(C.repurchase_rate(data, as_of=as_of, within="30D", period="M"),
-                          C.repurchase_rate(t, as_of=as_of, within="30D", period="M"), sort_by=["cohort"])
+        assert_same_frame(C.repurchase_rate(data, as_of=as_of, window="30D", period="M"),
+                          C.repurchase_rate(t, as_of=as_of, window="30D", period="M"), sort_by=["cohort"])
         p1, s1 = C.time_to_second_purchase(data, as_of=as_of)
         p2, s2 = C.time_to_second_purchase(t, as_of=as_of)
         assert_same_frame(p1, p2, sort_by=["user_id"])

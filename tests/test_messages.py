@@ -229,11 +229,11 @@ def test_copy_test_ratios_match_statsmodels():
         ref = proportion_test(xc, 500, xt, 400)
         r = res.loc[metric]
         assert (r["successes"], r["successes_control"]) == (xt, xc)
-        assert r["ratio"] == pytest.approx((xt / 400) / (xc / 500))
-        assert (r["ratio_ci_low"], r["ratio_ci_high"]) == pytest.approx((ref["rel_ci_low"] + 1, ref["rel_ci_high"] + 1),
+        assert r["rel_lift"] == pytest.approx((xt / 400) / (xc / 500) - 1)
+        assert (r["rel_ci_low"], r["rel_ci_high"]) == pytest.approx((ref["rel_ci_low"], ref["rel_ci_high"]),
                                                                         rel=1e-9)
         # one test, one answer: the ratio interval excludes 1 exactly when p < alpha
-        assert (r["ratio_ci_low"] > 1 or r["ratio_ci_high"] < 1) == (r["p_value"] < 0.05)
+        assert (r["rel_ci_low"] > 0 or r["rel_ci_high"] < 0) == (r["p_value"] < 0.05)
 
 
 def _cart_data():
@@ -284,10 +284,10 @@ def test_cart_reminder_randomised_with_virtual_send_times():
     out = cart_reminder_by_delay(ev, None, orders, campaign="cart_reminder", assignments=a).set_index("delay")
     assert out["n"].tolist() == [1] * 5 and out["n_control"].tolist() == [1] * 5
     assert out["converted_control"].tolist() == [0, 1, 0, 1, 0]
-    assert out["uplift"].tolist() == [1.0, -1.0, 1.0, -1.0, 1.0]
+    assert out["abs_lift"].tolist() == [1.0, -1.0, 1.0, -1.0, 1.0]
     # one user per arm: no verdict, no interval, and the reason says why
     assert (out["status"] == "insufficient").all() and (out["reason"] == "empty_arm").all()
-    assert out["uplift_ci_low"].isna().all() and out["p_value"].isna().all()
+    assert out["abs_ci_low"].isna().all() and out["p_value"].isna().all()
 
 
 def test_fatigue_user_weeks():
@@ -335,8 +335,8 @@ def test_attribute_and_performance_same_on_every_backend(backend):
         ref = attribute(msgs, orders, share=share, windows={"default": "3D", "sms": "1D"})
         got = attribute(backend(msgs), backend(orders), share=share, windows={"default": "3D", "sms": "1D"})
         assert_same_frame(got, ref, sort_by=["order_id", "campaign"])
-    ref = message_performance(msgs, orders, attribution="click")
-    got = message_performance(backend(msgs), backend(orders), attribution="click")
+    ref = message_performance(msgs, orders, basis="click")
+    got = message_performance(backend(msgs), backend(orders), basis="click")
     assert_same_frame(got, ref, sort_by=["campaign", "channel", "variant"])
 
 
@@ -354,7 +354,7 @@ def test_copy_test_recovers_planted_rates(shop):
     for metric, col in (("open_rate", "p_open"), ("conversion_rate", "p_convert")):
         r = res.loc[metric]
         planted = truth.loc["personalised", col] / truth.loc["generic", col]
-        assert r["ratio_ci_low"] <= planted <= r["ratio_ci_high"], (metric, r["ratio"], planted)
+        assert r["rel_ci_low"] + 1 <= planted <= r["rel_ci_high"] + 1, (metric, r["rel_lift"], planted)
         for arm, n, x in (("personalised", "n", "successes"), ("generic", "n_control", "successes_control")):
             lo, hi = proportion_confint(r[x], r[n], alpha=0.001, method="wilson")
             assert lo <= truth.loc[arm, col] <= hi, (metric, arm)
@@ -395,7 +395,7 @@ def test_cart_reminder_recovers_planted_rates(shop):
     assert res["conversion_rate"].iloc[0] > res["conversion_rate"].iloc[-1]
     planted = truth["p_convert"].values - truth["p_control"].values
     ok = (res["status"] == "ok").values
-    assert ((res["uplift_ci_low"].values <= planted) & (planted <= res["uplift_ci_high"].values))[ok].all()
+    assert ((res["abs_ci_low"].values <= planted) & (planted <= res["abs_ci_high"].values))[ok].all()
     # the fixture's control arms per delay are small: those comparisons say so instead
     assert set(res.loc[~ok, "reason"]) <= {"too_few_expected_events", "empty_arm"}
 
@@ -433,3 +433,48 @@ def test_seed_questions_same_on_every_backend(backend):
     fm, fo = _funnel_data()
     assert_same_frame(fatigue(backend(fm), backend(fo)), fatigue(fm, fo))
     assert_same_frame(send_time_heatmap(backend(fm), backend(fo)), send_time_heatmap(fm, fo))
+
+
+def test_copy_test_and_cart_reminder_correct_their_families(shop):
+    """The metrics of a copy test, and the delay buckets of a cart reminder, are families:
+    p_adjusted is Holm's (statsmodels) over the tested cells and verdicts use it."""
+    from statsmodels.stats.multitest import multipletests
+    copy = copy_test(shop.messages, shop.orders, campaign="개인화 카피 테스트", assignments=shop.assignments)
+    cart = cart_reminder_by_delay(shop.events, shop.messages, shop.orders, campaign="장바구니 리마인드",
+                                  assignments=shop.assignments)
+    assert copy["p_value"].notna().sum() == 2
+    for res in (copy, cart):  # the fixture's cart-reminder control arms are all too small to test
+        ok = res["p_value"].notna()
+        if ok.any():
+            np.testing.assert_allclose(res.loc[ok, "p_adjusted"],
+                                       multipletests(res.loc[ok, "p_value"], method="holm")[1])
+        assert (res["family"] == f"all: {int(ok.sum())} tested cells").all() and (res["correction"] == "holm").all()
+        sig = res["p_adjusted"] < 0.05
+        assert (res.loc[sig, "verdict"].isin(["win", "loss"])).all()
+        assert (res.loc[ok & ~sig, "verdict"] == "inconclusive").all()
+        assert (res.loc[~ok, "verdict"] == "insufficient").all()
+    raw = copy_test(shop.messages, shop.orders, campaign="개인화 카피 테스트", assignments=shop.assignments,
+                    correction="none")
+    assert raw["p_adjusted"].equals(raw["p_value"])
+
+
+def test_receipt_only_channels_come_from_the_registry(monkeypatch):
+    """LINE (known, receipt only) and a channel a shop declares get NaN open rates, as SMS does;
+    a per-channel window may name them."""
+    from crmlab.sources import channels
+    monkeypatch.setattr(channels, "_declared", {})
+    channels.declare({"zalo": {"signals": ["receipt_only"]}, "talk": {"signals": ["open", "click"]}})
+    t0 = pd.Timestamp("2026-03-02 10:00")
+    rows = []
+    for ch in ("line", "zalo", "talk"):
+        for i in range(4):
+            rows.append({"message_id": f"{ch}{i}", "user_id": f"u{i}", "campaign": "c", "channel": ch,
+                         "is_ad": False, "sent_time": t0, "delivered_time": t0,
+                         "opened_time": t0 + pd.Timedelta("1h") if ch == "talk" and i < 2 else None,
+                         "clicked_time": None})
+    msgs = pd.DataFrame(rows)
+    perf = message_performance(msgs, by=("channel",), period=None).set_index("channel")
+    assert np.isnan(perf.loc["line", "open_rate"]) and np.isnan(perf.loc["zalo", "open_rate"])
+    assert perf.loc["talk", "open_rate"] == 0.5
+    from crmlab.messages import parse_windows
+    assert set(parse_windows({"zalo": "1D", "line": "2h"})) == {"default", "zalo", "line"}

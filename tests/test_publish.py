@@ -431,8 +431,8 @@ def test_campaign_names_are_drawn_as_plain_text():
     width = label.get_window_extent(r).width
     assert width == pytest.approx(plain.get_window_extent(r).width)
     assert width != pytest.approx(math.get_window_extent(r).width)
-    uplift = plots.uplift_plot(pd.DataFrame({"experiment": [r"$\badcmd$"], "estimate": [0.01], "ci_low": [0.0],
-                                             "ci_high": [0.02]}))
+    uplift = plots.uplift_plot(pd.DataFrame({"experiment": [r"$\badcmd$"], "abs_lift": [0.01], "abs_ci_low": [0.0],
+                                             "abs_ci_high": [0.02]}))
     uplift.figure.savefig(io.BytesIO(), format="png")
 
 

@@ -288,8 +288,10 @@ def test_both_languages_have_the_same_keys():
 
 def test_number_formats():
     assert text.pct(0.1234) == "12.3%"
-    assert text.pp(0.012) == "+1.2 pp"
+    # a no-break space before the unit and a word joiner after a sign keep them with the number
+    assert text.pp(0.012) == "+1.2\u00a0pp"
     assert text.money(12345.6) == "₩12,346" and text.money(-5) == "-₩5"
+    assert text.bind_signs("(-₩5; +$3, a - b, -1.2, skew-corrected)") == "(-\u2060₩5; +\u2060$3, a - b, -1.2, skew-corrected)"
     assert text.pval(0.0004) == "< 0.001" and text.p_eq(0.0123) == "p = 0.012"
     assert text.prob(0.99995) == "> 99.9%" and text.prob(0.5) == "50.0%"
     with pytest.raises(ValueError, match="lang='fr'"):
@@ -307,15 +309,16 @@ def test_experiment_summary_recommends_the_significant_winner():
     res = pd.DataFrame([
         {"metric": "conversion", "variant": "B", "control": "A", "estimate": 0.06, "estimate_control": 0.05,
          "abs_lift": 0.01, "rel_lift": 0.2, "rel_ci_low": 0.05, "rel_ci_high": 0.35, "p_value": 0.004,
-         "p_adjusted": 0.008},
+         "p_adjusted": 0.008, "correction": "holm", "abs_ci_low": 0.003, "abs_ci_high": 0.017},
         {"metric": "conversion", "variant": "C", "control": "A", "estimate": 0.052, "estimate_control": 0.05,
          "abs_lift": 0.002, "rel_lift": 0.04, "rel_ci_low": -0.1, "rel_ci_high": 0.2, "p_value": 0.6,
-         "p_adjusted": 0.6}])
+         "p_adjusted": 0.6, "correction": "holm", "abs_ci_low": -0.005, "abs_ci_high": 0.009}])
     r = ExperimentResult("exp1", "A", Srm(), res, pd.DataFrame(columns=["variant", "prob_better"]), pd.DataFrame())
     en = text.summary_experiment(r, 0.05, "en")
-    assert "from 5.00% to 6.00%" in en[0] and "+1.00 pp" in en[0]
-    assert "we are confident" in en[1] and "p = 0.008" in en[1]
+    # the claim (win after correction) first, in the findings' words, with the adjusted p
+    assert en[0] == "Win: 'B' in 'exp1', conversion rate 6.00% against 5.00% (+1.00\u00a0pp; adjusted p = 0.008)."
     assert en[-1] == "Recommendation: roll out B (conversion rate +20.0%)."
+    assert not any("'C'" in b for b in en)  # an inconclusive arm is not a claim
     ko = text.summary_experiment(r, 0.05, "ko")
     assert "권장: B을(를) 전체에 적용하세요" in ko[-1]
     # with a sample-ratio mismatch the only advice is to fix it
@@ -346,28 +349,38 @@ def test_cohort_report_survives_data_without_repeat_buyers():
 
 
 def test_uplift_summary_scales_winner_and_stops_loser():
+    """Totals count claims only (a win and a loss here, not the inconclusive 'C'), every claim is
+    stated (the loss first), and recommendations rest on claims only; rows without the engine's
+    verdict, family and correction are never claims."""
     import pandas as pd
 
     from crmlab.report.analyses import UpliftResult
 
-    def row(exp, metric, t_, c, est, p, inc):
-        return {"experiment": exp, "segment": "all", "metric": metric, "treatment_value": t_, "control_value": c,
-                "estimate": est, "ci_low": est - 0.01, "ci_high": est + 0.01, "p_value": p, "incremental": inc,
-                "cost": 1000.0, "cost_per_incremental": 50.0}
-    camp = pd.DataFrame([row("A", "conversion_rate", 0.08, 0.05, 0.03, 0.001, 30),
-                         row("A", "revenue_per_user", 5000.0, 3000.0, 2000.0, 0.01, 2_000_000),
-                         row("B", "conversion_rate", 0.03, 0.05, -0.02, 0.01, -10),
-                         row("C", "conversion_rate", 0.051, 0.05, 0.001, 0.8, 1)])
-    seg = pd.DataFrame([{**row("A", "conversion_rate", 0.1, 0.05, 0.05, 0.01, 20), "segment": "at risk"},
-                        {**row("A", "conversion_rate", 0.06, 0.05, 0.01, 0.5, 5), "segment": "active"}])
+    def row(exp, metric, t_, c, est, p, inc, verdict):
+        return {"experiment": exp, "segment": "all", "metric": metric, "estimate": t_, "estimate_control": c,
+                "abs_lift": est, "abs_ci_low": est - 0.01, "abs_ci_high": est + 0.01, "p_value": p, "p_adjusted": p,
+                "incremental": inc, "cost": 1000.0, "cost_per_incremental": 50.0, "verdict": verdict,
+                "status": "ok", "family": f"{metric}: 3 tested cells", "correction": "holm"}
+    camp = pd.DataFrame([row("A", "conversion_rate", 0.08, 0.05, 0.03, 0.001, 30, "win"),
+                         row("A", "revenue_per_user", 5000.0, 3000.0, 2000.0, 0.01, 2_000_000, "win"),
+                         row("B", "conversion_rate", 0.03, 0.05, -0.02, 0.01, -10, "loss"),
+                         row("C", "conversion_rate", 0.051, 0.05, 0.001, 0.8, 1, "inconclusive")])
+    seg = pd.DataFrame([{**row("A", "conversion_rate", 0.1, 0.05, 0.05, 0.01, 20, "win"), "segment": "at risk"},
+                        {**row("A", "conversion_rate", 0.06, 0.05, 0.01, 0.5, 5, "inconclusive"),
+                         "segment": "active"}])
     res = UpliftResult(camp, seg, None, None, ["A", "B", "C"])
     en = text.summary_uplift(res, 0.05, "en", week="2026-W47", weeks=4)
-    assert en[0].startswith("Across 3 campaign(s) sent in the 4 week(s) up to 2026-W47")
-    assert "about 21 extra buyers" in en[0] and "₩2,000,000" in en[0]  # 30 - 10 + 1
-    assert "Do: send 'A' more widely, starting with at risk customers" in " ".join(en)
-    assert "Do: stop or rework 'B'." in en
+    assert en[0].startswith("Loss: 'B', conversion 3.00% against 5.00%")
+    assert "Counting only the conversion wins and losses above ('A', 'B'): about 20 extra buyers." in en  # 30 - 10
+    assert any("₩2,000,000" in b for b in en)
+    assert "Do: send 'A' more widely, starting with at risk customers, where it wins on its own." in en
+    assert "Do: stop or rework 'B'; it lowered conversion." in en
+    assert not any("'C'" in b for b in en)
     ko = text.summary_uplift(res, 0.05, "ko", week="2026-W47", weeks=4)
-    assert "이탈 위험 고객부터" in " ".join(ko) and "할 일: 'B'을(를) 중단하거나 수정하세요." in ko
+    assert "이탈 위험 고객부터" in " ".join(ko) and "할 일: 'B'을(를) 중단하거나 수정하세요. 전환율을(를) 낮췄습니다." in ko
+    # without verdicts (an older table), nothing is claimed and nothing recommended
+    bare = UpliftResult(camp.drop(columns=["verdict", "family", "correction"]), None, None, None, ["A", "B", "C"])
+    assert text.summary_uplift(bare, 0.05, "en", week="2026-W47", weeks=4)[-1] == text.t("rec_wait", "en")
 
 
 def test_message_summary_flags_compliance():
@@ -448,8 +461,8 @@ def test_weekly_uplift_leaves_out_windows_that_end_after_the_week():
 def test_insufficient_uplift_rows_say_so_in_both_languages():
     """The defect: an insufficient revenue row read 'this could be chance (p = -, ...)'."""
     from crmlab.report.text import explain_uplift
-    row = {"experiment": "camp", "metric": "revenue_per_user", "treatment_value": 5018.0, "control_value": 1697.0,
-           "estimate": 3321.0, "ci_low": float("nan"), "ci_high": float("nan"), "p_value": float("nan"),
+    row = {"experiment": "camp", "metric": "revenue_per_user", "estimate": 5018.0, "estimate_control": 1697.0,
+           "abs_lift": 3321.0, "abs_ci_low": float("nan"), "abs_ci_high": float("nan"), "p_value": float("nan"),
            "incremental": 5.4e6, "status": "insufficient", "reason": "too_few_effective_users", "n_needed": 595.0}
     en = explain_uplift(row, 0.05, "en")
     assert "too few buyers" in en and "595 control users" in en and "p =" not in en

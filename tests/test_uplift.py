@@ -48,8 +48,8 @@ def test_control_window_starts_at_the_virtual_send_time():
     res = campaign_uplift(a, o, window="3D").set_index("metric")
     conv, rev = res.loc["conversion_rate"], res.loc["revenue_per_user"]
     assert (conv["n_treatment"], conv["n_control"]) == (2, 3)
-    assert conv["treatment_value"] == 0.5 and conv["control_value"] == pytest.approx(1 / 3)
-    assert rev["treatment_value"] == 5.0 and rev["control_value"] == pytest.approx(25 / 3)
+    assert conv["estimate"] == 0.5 and conv["estimate_control"] == pytest.approx(1 / 3)
+    assert rev["estimate"] == 5.0 and rev["estimate_control"] == pytest.approx(25 / 3)
     assert conv["incremental"] == pytest.approx((0.5 - 1 / 3) * 2)
     assert res.attrs["excluded"]["assignments to other arms"] == 0
 
@@ -70,7 +70,7 @@ def test_windows_cut_short_by_as_of_are_left_out_and_counted():
     res = campaign_uplift(a, o, window="3D", as_of=as_of).set_index("metric")
     conv = res.loc["conversion_rate"]
     assert (conv["n_treatment"], conv["n_control"]) == (2, 1)
-    assert conv["treatment_value"] == 1.0 and conv["control_value"] == 0.0
+    assert conv["estimate"] == 1.0 and conv["estimate_control"] == 0.0
     assert res.attrs["excluded"]["assignments whose window ends after as_of"] == 2
     kept = campaign_uplift(a, o, window="3D", as_of=as_of, incomplete="keep").set_index("metric")
     assert (kept.loc["conversion_rate", "n_treatment"], kept.loc["conversion_rate", "n_control"]) == (3, 2)
@@ -106,26 +106,26 @@ def test_statistics_match_statsmodels_and_scipy():
     prev = campaign_uplift(a, o, method="previous").set_index("metric")
     conv = prev.loc["conversion_rate"]
     nlo, nhi = confint_proportions_2indep(t.conv.sum(), len(t), c.conv.sum(), len(c), method="newcomb", compare="diff")
-    assert (conv["ci_low"], conv["ci_high"]) == pytest.approx((nlo, nhi), rel=1e-9)
+    assert (conv["abs_ci_low"], conv["abs_ci_high"]) == pytest.approx((nlo, nhi), rel=1e-9)
     _, p = proportions_ztest([t.conv.sum(), c.conv.sum()], [len(t), len(c)])
     assert conv["p_value"] == pytest.approx(p, rel=1e-9)
     rlo, rhi = confint_proportions_2indep(t.conv.sum(), len(t), c.conv.sum(), len(c), method="log", compare="ratio")
-    assert (conv["relative_ci_low"] + 1, conv["relative_ci_high"] + 1) == pytest.approx((rlo, rhi), rel=1e-9)
+    assert (conv["rel_ci_low"] + 1, conv["rel_ci_high"] + 1) == pytest.approx((rlo, rhi), rel=1e-9)
     rev = prev.loc["revenue_per_user"]
     welch = stats.ttest_ind(t.rev, c.rev, equal_var=False)
     assert rev["p_value"] == pytest.approx(welch.pvalue, rel=1e-6)
     ci = welch.confidence_interval(0.95)
-    assert (rev["ci_low"], rev["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-6)
+    assert (rev["abs_ci_low"], rev["abs_ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-6)
     # default: the A/B engine's default comparison on the same per-user values
     res = campaign_uplift(a, o).set_index("metric")
     ref = mean_test(SampleStats.from_values(c.rev), SampleStats.from_values(t.rev))
     rev = res.loc["revenue_per_user"]
     assert rev["status"] == ref["status"].item()
-    assert rev["estimate"] == pytest.approx(t.rev.mean() - c.rev.mean(), rel=1e-9)
-    np.testing.assert_allclose([rev["p_value"], rev["ci_low"], rev["ci_high"]],
+    assert rev["abs_lift"] == pytest.approx(t.rev.mean() - c.rev.mean(), rel=1e-9)
+    np.testing.assert_allclose([rev["p_value"], rev["abs_ci_low"], rev["abs_ci_high"]],
                                [ref["p_value"], ref["abs_ci_low"], ref["abs_ci_high"]], rtol=1e-9)
     pc = proportion_test(c.conv.sum(), len(c), t.conv.sum(), len(t))
-    np.testing.assert_allclose(res.loc["conversion_rate", ["p_value", "ci_low", "ci_high"]].astype(float),
+    np.testing.assert_allclose(res.loc["conversion_rate", ["p_value", "abs_ci_low", "abs_ci_high"]].astype(float),
                                [pc["p_value"], pc["abs_ci_low"], pc["abs_ci_high"]], rtol=1e-9)
     assert rev["incremental"] == pytest.approx((t.rev.mean() - c.rev.mean()) * len(t))
 
@@ -182,20 +182,20 @@ def test_hillstrom_uplift_of_each_email_matches_the_outcomes_file(hillstrom):
         tr = out[out.variant == arm]
         for metric, col in (("visit_rate", "visit"), ("conversion_rate", "conversion")):
             r = res.loc[metric]
-            assert r["estimate"] == pytest.approx(tr[col].mean() - ctrl[col].mean(), rel=1e-12)
+            assert r["abs_lift"] == pytest.approx(tr[col].mean() - ctrl[col].mean(), rel=1e-12)
             _, p = proportions_ztest([tr[col].sum(), ctrl[col].sum()], [len(tr), len(ctrl)])
             assert r["p_value"] == pytest.approx(p, rel=1e-9)
         r = res.loc["revenue_per_user"]
         welch = stats.ttest_ind(tr.spend, ctrl.spend, equal_var=False)
-        assert r["estimate"] == pytest.approx(tr.spend.mean() - ctrl.spend.mean(), rel=1e-9)
+        assert r["abs_lift"] == pytest.approx(tr.spend.mean() - ctrl.spend.mean(), rel=1e-9)
         assert r["p_value"] == pytest.approx(welch.pvalue, rel=1e-6)
     # The data set's well-known headline: the men's e-mail lifts visits from 10.6 % to 18.3 %
     # (+7.7 points), conversion from 0.57 % to 1.25 % (+0.68 points), spend by $0.77 per customer.
     mens = campaign_uplift(h.assignments, h.orders, experiment="hillstrom_email", treatment="Mens E-Mail",
                            control="No E-Mail", window="14D", events=h.events).set_index("metric")
-    assert mens.loc["visit_rate", "estimate"] == pytest.approx(0.0766, abs=5e-4)
-    assert mens.loc["conversion_rate", "estimate"] == pytest.approx(0.0068, abs=5e-5)
-    assert mens.loc["revenue_per_user", "estimate"] == pytest.approx(0.770, abs=5e-3)
+    assert mens.loc["visit_rate", "abs_lift"] == pytest.approx(0.0766, abs=5e-4)
+    assert mens.loc["conversion_rate", "abs_lift"] == pytest.approx(0.0068, abs=5e-5)
+    assert mens.loc["revenue_per_user", "abs_lift"] == pytest.approx(0.770, abs=5e-3)
 
 
 def test_holdout_uplift_uses_an_open_window():
@@ -204,9 +204,9 @@ def test_holdout_uplift_uses_an_open_window():
     o = orders_frame([("o1", "t1", D0 + pd.Timedelta("40D"), 10.0), ("o2", "h1", D0 + pd.Timedelta("20D"), 4.0),
                       ("o3", "t2", D0 + pd.Timedelta("70D"), 8.0)])
     res = holdout_uplift(a, o, as_of=D0 + pd.Timedelta("60D")).set_index("metric")
-    assert res.loc["revenue_per_user", "treatment_value"] == 5.0  # o3 is after as_of
-    assert res.loc["revenue_per_user", "control_value"] == 2.0
-    assert res.loc["conversion_rate", "estimate"] == 0.0
+    assert res.loc["revenue_per_user", "estimate"] == 5.0  # o3 is after as_of
+    assert res.loc["revenue_per_user", "estimate_control"] == 2.0
+    assert res.loc["conversion_rate", "abs_lift"] == 0.0
 
 
 def test_holdout_uplift_passes_incomplete_on():
@@ -344,9 +344,9 @@ def test_recovers_planted_campaign_uplift():
             planted = (w_t * tr[pt]).sum() - (w_c * tr[pc]).sum()
             r = res.loc[(camp, metric)]
             if r["status"] == "insufficient":  # no interval is claimed; the rule says why
-                assert np.isnan(r["ci_low"]) and r["n_needed"] > r["n_control"], (camp, metric)
+                assert np.isnan(r["abs_ci_low"]) and r["n_needed"] > r["n_control"], (camp, metric)
                 continue
-            assert r["ci_low"] <= planted <= r["ci_high"], (camp, metric, r["estimate"], planted)
+            assert r["abs_ci_low"] <= planted <= r["abs_ci_high"], (camp, metric, r["abs_lift"], planted)
     # per campaign x persona (99.9 % intervals: all 36 should hold)
     cells = campaign_uplift(shop.assignments, shop.orders, experiment=camps, segments=seg, alpha=0.001)
     cells = cells[cells.metric == "conversion_rate"].merge(truth, left_on=["experiment", "segment"],
@@ -355,7 +355,7 @@ def test_recovers_planted_campaign_uplift():
     # a campaign x persona cell holds a few dozen control users: most are too small for a
     # verdict (fewer than 10 expected converters in the smaller arm) and say so
     ok = cells.status == "ok"
-    assert ((cells.ci_low <= cells.uplift) & (cells.uplift <= cells.ci_high))[ok].all()
+    assert ((cells.abs_ci_low <= cells.uplift) & (cells.uplift <= cells.abs_ci_high))[ok].all()
     small = cells[~ok]
     assert (small.reason == "too_few_expected_events").all()
     assert ((small.n_needed > small.n_control) | small.n_needed.isna()).all()  # NaN: no converter at all
@@ -380,7 +380,7 @@ def test_interval_coverage_over_50_seeds():
     cov = {}
     for metric, planted in (("conversion_rate", "uplift"), ("revenue_per_user", "revenue_uplift")):
         cells = res[(res.metric == metric) & (res.status == "ok")]
-        cov[metric] = ((cells.ci_low <= cells[planted]) & (cells[planted] <= cells.ci_high)).mean()
+        cov[metric] = ((cells.abs_ci_low <= cells[planted]) & (cells[planted] <= cells.abs_ci_high)).mean()
         cov[metric + " cells"] = len(cells)
     # Conversion cells with a verdict cover the planted truth at the nominal rate (within one
     # point); the rest (fewer than 10 expected converters in the smaller arm) say insufficient.
@@ -403,3 +403,65 @@ def test_a_user_in_two_segments_is_refused():
         _segments_table(seg, "seg")
     t, name = _segments_table(seg.iloc[2:], "seg")  # identical duplicates are one row
     assert name == "seg" and int(t.count().execute()) == 1
+
+
+def _many_campaigns(seed=3, n=6000):
+    """Four campaigns of 6,000 users at 80/20, two segments, planted conversion lifts."""
+    rng = np.random.default_rng(seed)
+    rows, orders = [], []
+    for k, lift in enumerate([0.0, 0.0, 0.025, 0.04]):
+        for i in range(n):
+            u = f"c{k}u{i}"
+            arm = "treatment" if rng.random() < 0.8 else "control"
+            rows.append((f"camp{k}", u, arm, D0))
+            if rng.random() < 0.10 + (lift if arm == "treatment" else 0.0):
+                orders.append((f"o{k}-{i}", u, D0 + pd.Timedelta("1h"), float(rng.lognormal(3, 1))))
+    a = assignments_frame(rows)
+    seg = pd.DataFrame({"user_id": a["user_id"], "segment": np.where(np.arange(len(a)) % 2, "new", "loyal")})
+    return a, orders_frame(orders), seg
+
+
+def test_holm_family_across_campaigns_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+    a, o, seg = _many_campaigns()
+    for kw, keys in [({}, ["metric"]), ({"segments": seg, "family": "experiment"}, ["experiment", "metric"]),
+                     ({"segments": seg}, ["metric"])]:
+        res = campaign_uplift(a, o, window="3D", **kw)
+        for _, g in res.groupby(keys):
+            ok = g["p_value"].notna()
+            ref = multipletests(g.loc[ok, "p_value"], method="holm")[1]
+            np.testing.assert_allclose(g.loc[ok, "p_adjusted"], ref, rtol=1e-12)
+            assert g.loc[~ok, "p_adjusted"].isna().all()
+            assert (g["family"].str.endswith(f": {int(ok.sum())} tested cells")).all()
+        # verdicts follow the adjusted p-value, never the raw one
+        sig = res["p_adjusted"] < 0.05
+        assert (res.loc[sig & (res["abs_lift"] > 0), "verdict"] == "win").all()
+        assert (res.loc[~sig & (res["status"] == "ok"), "verdict"] == "inconclusive").all()
+        assert (res.loc[res["status"] == "insufficient", "verdict"] == "insufficient").all()
+    raw = campaign_uplift(a, o, window="3D", family="none")
+    assert raw["p_adjusted"].equals(raw["p_value"].astype(float)) and (raw["correction"] == "none").all()
+    # the correction changes some verdict on this data (raw p < 0.05 > adjusted), so the test can fail
+    holm = campaign_uplift(a, o, window="3D", segments=seg)
+    assert ((holm["p_value"] < 0.05) & (holm["p_adjusted"] >= 0.05)).any()
+
+
+def test_nothing_left_out_silently():
+    a, o, seg = _many_campaigns()
+    one_arm = assignments_frame([("solo", f"s{i}", "treatment", D0) for i in range(7)])
+    a2 = pd.concat([a, one_arm], ignore_index=True)
+    res = campaign_uplift(a2, o, window="3D")
+    assert res.attrs["excluded"]["assignments of experiments without both arms"] == 7
+    with pytest.raises(ValueError, match=r"camp9.*not in assignments"):
+        campaign_uplift(a2, o, experiment=["camp1", "camp9"], window="3D")
+    with pytest.raises(ValueError, match="solo.*lacks the arm"):
+        campaign_uplift(a2, o, experiment="solo", window="3D")
+    # a segment in which one campaign has treated users only
+    seg2 = seg.copy()
+    ctrl = a.loc[(a["experiment"] == "camp0") & (a["variant"] == "control"), "user_id"]
+    seg2.loc[seg2["user_id"].isin(a.loc[a["experiment"] == "camp0", "user_id"]), "segment"] = "loyal"
+    only_t = a.loc[(a["experiment"] == "camp0") & (a["variant"] == "treatment"), "user_id"].iloc[:9]
+    seg2.loc[seg2["user_id"].isin(only_t), "segment"] = "vip"
+    res = campaign_uplift(a, o, window="3D", segments=seg2)
+    assert res.attrs["excluded"]["assigned users in a segment cell with one arm only"] == 9
+    assert len(ctrl) > 0 and not ((res["experiment"] == "camp0") & (res["segment"] == "vip")).any()
+    assert res.groupby("metric")[["n_treatment", "n_control"]].sum().sum(axis=1).iloc[0] + 9 == len(a)

@@ -3,8 +3,9 @@ regression adjustment, power, always-valid sequential intervals, Bayesian chance
 heavy-tail methods, and a one-call readout (GrowthBook gbstats style: aggregate in
 the engine, then statistics on a few numbers per variant)."""
 from . import bayes, group_sequential, robust, sequential
-from .adjust import cuped, cuped_theta, regression_adjust
-from .corrections import adjust_pvalues, correct
+from .adjust import regression_adjust
+from .cuped import cuped, cuped_theta
+from .corrections import adjust_pvalues, correct, with_family
 from .frequentist import compare, lift, mean_test, proportion_test, proportions_chisquare, ratio_test
 from .power import adjusted_alpha, minimum_detectable_effect, power, sample_size
 from .readout import Readout, heavy_tail_checks, plot_forest, readout

@@ -1,5 +1,6 @@
-"""Variance reduction: CUPED from sufficient statistics and regression adjustment in the engine.
+"""Variance reduction in the engine: regression adjustment (and the CUPED it generalises).
 
+The CUPED computation itself is pure statistics on numbers, in :mod:`crmlab.abtest.cuped`.
 CUPED (Deng, Xu, Kohavi & Walker 2013, "Improving the Sensitivity of Online Controlled
 Experiments by Utilizing Pre-Experiment Data", WSDM) subtracts ``theta (x - mean(x))`` from the
 metric ``y``, where ``x`` is a pre-period covariate unaffected by treatment. Here ``theta`` is
@@ -28,60 +29,18 @@ from scipy import stats as sps
 from ..engine import DataLike, report_exclusions, to_pandas
 from ..schema import DEFAULT_TZ
 from ..checks import alpha as alpha_check
-from .frequentist import RESULT_COLUMNS, _check_relative, lift
-from .sufficient import PairedStats, joined_outcomes
+from .frequentist import RESULT_COLUMNS
+from .intervals import _check_relative, lift
+from .sufficient import joined_outcomes
 
 __all__ = ["cuped_theta", "cuped", "regression_adjust"]
 
 COV_TYPES = ("HC0", "HC1", "HC2", "HC3")
 
 
-def cuped_theta(pooled: Sequence[PairedStats]) -> float:
-    """CUPED's ``theta``: within-arm pooled covariance of metric and covariate over the
-    within-arm pooled variance of the covariate, ``sum_a S_xy,a / sum_a S_xx,a``."""
-    sxy = sum(p.xy_sum - p.sum * p.x_sum / p.n for p in pooled)
-    sxx = sum(p.x_sum_sq - p.x_sum ** 2 / p.n for p in pooled)
-    return sxy / sxx
-
-
-def cuped(control: PairedStats, variant: PairedStats, *, pooled: Sequence[PairedStats] | None = None,
-          alpha: float = 0.05, relative: str = "log"):
-    """CUPED comparison of ``variant`` with ``control`` from sufficient statistics.
-
-    Each arm's adjusted mean is ``mean(y) - theta (mean(x) - mean_all(x))`` with ``theta`` from
-    :func:`cuped_theta` over ``pooled`` (default: the two arms; pass every arm of the experiment
-    so that all comparisons share one theta and one reference mean ``mean_all(x)``). Its
-    variance is ``(s_y^2 + theta^2 s_x^2 - 2 theta s_xy) / n`` per arm (Deng et al. 2013,
-    sec. 3.2), treating ``theta`` and ``mean_all(x)`` as known, which is exact asymptotically.
-    Intervals and the test then follow :func:`crmlab.abtest.frequentist.lift` with Welch
-    degrees of freedom.
-
-    Returns
-    -------
-    dict: as :func:`lift`, plus ``estimate_control``, ``estimate`` (adjusted means), ``theta``
-    and ``variance_reduction`` (1 - adjusted variance of the difference / unadjusted).
-    """
-    pooled = list(pooled) if pooled is not None else [control, variant]
-    theta = cuped_theta(pooled)
-    mx = sum(p.x_sum for p in pooled) / sum(p.n for p in pooled)
-
-    def adj(s: PairedStats):
-        m = s.sum / s.n - theta * (s.x_sum / s.n - mx)
-        v = (s.y.var + theta ** 2 * s.x.var - 2 * theta * s.cov) / s.n
-        return m, v
-
-    mc, vc = adj(control)
-    mt, vt = adj(variant)
-    out = lift(mc, vc, mt, vt, alpha=alpha, relative=relative, n_c=control.n, n_t=variant.n)
-    out["estimate_control"], out["estimate"] = mc, mt
-    out["theta"] = theta
-    out["variance_reduction"] = 1 - (vc + vt) / (control.y.var_of_mean + variant.y.var_of_mean)
-    return out
-
-
 def regression_adjust(assignments: DataLike, outcomes: DataLike, *, metric: str, covariates: Sequence[str],
                       control: str = "control", experiment: str | None = None, interacted: bool = True,
-                      cov_type: str = "HC2", alpha: float = 0.05, relative: str = "log", by: str = "variant",
+                      cov_type: str = "HC2", alpha: float = 0.05, relative: str = "log", arm: str = "variant",
                       user: str = "user_id", tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Regression-adjusted treatment effects with several covariates, fitted in the engine.
 
@@ -97,7 +56,7 @@ def regression_adjust(assignments: DataLike, outcomes: DataLike, *, metric: str,
 
     Parameters
     ----------
-    assignments, outcomes, experiment, by, user, tz : as :func:`crmlab.abtest.sufficient_stats`.
+    assignments, outcomes, experiment, arm, user, tz : as :func:`crmlab.abtest.sufficient_stats`.
     metric : outcome column.
     covariates : pre-treatment columns of ``outcomes`` (users without a row count as 0).
     control : control arm.
@@ -120,7 +79,7 @@ def regression_adjust(assignments: DataLike, outcomes: DataLike, *, metric: str,
     if not covariates:
         raise ValueError("covariates=[]: give at least one covariate (or use compare() without adjustment)")
     cols = list(dict.fromkeys([metric, *covariates]))
-    j, n_unassigned, n_zero = joined_outcomes(assignments, outcomes, cols, experiment=experiment, by=by,
+    j, n_unassigned, n_zero = joined_outcomes(assignments, outcomes, cols, experiment=experiment, arm=arm,
                                               user=user, tz=tz)
     first = to_pandas(j.group_by("_arm").aggregate(n=j.count(), **{f"m{i}": j[c].mean() for i, c in
                                                                    enumerate(covariates)}), None)

@@ -25,6 +25,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import integrate, special, stats
 from ..checks import alpha as alpha_check
+from ..checks import choice
 
 __all__ = ["beta_binomial", "normal_means", "prob_beta_greater"]
 
@@ -268,6 +269,7 @@ def normal_means(n_a, mean_a, var_a, n_b, mean_b, var_b, prior=None, alpha: floa
     ``expected_loss_b``, ``expected_loss_a_rel``, ``expected_loss_b_rel``, ``se``
     (posterior sd of ``d``), ``lift_se`` and ``method``.
     """
+    choice(prior_scale, "prior_scale", ("relative", "absolute"))
     alpha = alpha_check(alpha)
     vals = {"n_a": n_a, "mean_a": mean_a, "var_a": var_a, "n_b": n_b, "mean_b": mean_b, "var_b": var_b}
     for name, v in vals.items():
@@ -280,8 +282,6 @@ def normal_means(n_a, mean_a, var_a, n_b, mean_b, var_b, prior=None, alpha: floa
     for name, v in (("var_a", var_a), ("var_b", var_b)):
         if v < 0:
             raise ValueError(f"{name} must be >= 0, got {v!r}")
-    if prior_scale not in ("relative", "absolute"):
-        raise ValueError(f"prior_scale must be 'relative' or 'absolute', got {prior_scale!r}")
     if prior is not None:
         try:
             m0, v0 = (float(v) for v in prior)

@@ -19,22 +19,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["adjust_pvalues", "correct", "CORRECTIONS", "SCOPES"]
+from ..checks import choice
+
+__all__ = ["adjust_pvalues", "correct", "with_family", "CORRECTIONS", "SCOPES"]
 
 CORRECTIONS = ("holm", "bh", "bonferroni", "none")
 SCOPES = ("variants", "metrics", "both", "none")
 
 
-def adjust_pvalues(p, method: str = "holm") -> np.ndarray:
+def adjust_pvalues(p, correction: str = "holm") -> np.ndarray:
     """Adjusted p-values of one family (NaNs are ignored and stay NaN).
 
     Parameters
     ----------
     p : array-like of p-values
-    method : ``"holm"`` | ``"bh"`` | ``"bonferroni"`` | ``"none"``
+    correction : ``"holm"`` | ``"bh"`` | ``"bonferroni"`` | ``"none"``
     """
-    if method not in CORRECTIONS:
-        raise ValueError(f"correction={method!r}: allowed values are {CORRECTIONS}")
+    choice(correction, "correction", CORRECTIONS)
+    method = correction
     p = np.asarray(p, float)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
@@ -72,10 +74,8 @@ def correct(results: pd.DataFrame, *, correction: str = "holm", scope: str = "bo
     scope : ``"variants"`` | ``"metrics"`` | ``"both"`` | ``"none"`` (see the module docstring).
     p_value : the column to adjust.
     """
-    if correction not in CORRECTIONS:
-        raise ValueError(f"correction={correction!r}: allowed values are {CORRECTIONS}")
-    if scope not in SCOPES:
-        raise ValueError(f"scope={scope!r}: allowed values are {SCOPES}")
+    choice(correction, "correction", CORRECTIONS)
+    choice(scope, "scope", SCOPES)
     out = results.copy()
     if correction == "none" or scope == "none":
         out["p_adjusted"] = out[p_value].astype(float)
@@ -91,4 +91,39 @@ def correct(results: pd.DataFrame, *, correction: str = "holm", scope: str = "bo
             adj[idx] = adjust_pvalues(pv[idx], correction)
     out["p_adjusted"] = adj
     out["correction"] = f"{correction} across {scope}"
+    return out
+
+
+def with_family(results: pd.DataFrame, by, *, correction: str = "holm", alpha: float = 0.05,
+                p_value: str = "p_value", lift: str = "abs_lift") -> pd.DataFrame:
+    """Correct p-values within each family of cells, then give every cell its verdict.
+
+    A family is one group of ``results`` by the columns ``by`` (an empty list: the whole
+    frame is one family; None: no correction). Cells whose p-value is NaN (``insufficient``:
+    no test was run) are not members. Adds ``family`` (the family's key and how many tested
+    cells it holds), ``correction``, ``p_adjusted`` and ``verdict`` (win / loss /
+    inconclusive / insufficient from ``p_adjusted`` and the sign of ``lift``:
+    :func:`crmlab.abtest.verdict`). The p-value adjustment is :func:`adjust_pvalues`.
+    """
+    from .result import verdict
+
+    choice(correction, "correction", CORRECTIONS)
+    out = results.copy()
+    p = out[p_value].to_numpy(float)
+    out["p_adjusted"] = p
+    out["correction"] = "none" if by is None or correction == "none" else correction
+    out["family"] = pd.Series("none", index=out.index, dtype=object)
+    if by is not None and len(out):
+        keys = list(by)
+        groups = out.groupby(keys, sort=False).indices.items() if keys else [("all", np.arange(len(out)))]
+        adj = out["p_adjusted"].to_numpy(float).copy()
+        fam = out["family"].to_numpy(object).copy()
+        for key, idx in groups:
+            adj[idx] = adjust_pvalues(p[idx], correction)
+            name = " / ".join(str(k) for k in np.atleast_1d(key))
+            fam[idx] = f"{name}: {int(np.isfinite(p[idx]).sum())} tested cells"
+        out["p_adjusted"], out["family"] = adj, fam
+    status = out["status"].to_numpy(object) if "status" in out else np.full(len(out), "ok", dtype=object)
+    out["verdict"] = (verdict(status, out["p_adjusted"].to_numpy(float), out[lift].to_numpy(float), alpha)
+                      if len(out) else pd.Series(dtype=object))
     return out

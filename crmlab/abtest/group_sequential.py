@@ -65,8 +65,8 @@ def spending_function(t, alpha: float, spending: str = "obrien_fleming", gamma: 
     Formulas in the module docstring (Lan & DeMets 1983; Hwang, Shih & DeCani 1990).
     ``t`` is clipped to ``[0, 1]``: ``f(0) = 0``, ``f(t >= 1) = alpha``. Vectorised over ``t``.
     """
-    alpha = alpha_check(alpha)
     choice(spending, "spending", SPENDING_FUNCTIONS)
+    alpha = alpha_check(alpha)
     t = np.clip(np.asarray(t, dtype=float), 0.0, 1.0)
     with np.errstate(divide="ignore"):
         if spending == "obrien_fleming":
@@ -301,6 +301,8 @@ def group_sequential_test(z, information_fraction, alpha: float = 0.05, spending
     ``"less"``), ``stopped earlier`` (a look after the first stop) or ``insufficient``
     (z is NaN).
     """
+    choice(spending, "spending", SPENDING_FUNCTIONS)
+    choice(alternative, "alternative", ALTERNATIVES)
     z = np.atleast_1d(np.asarray(z, dtype=float))
     t = _fractions(information_fraction)
     if z.shape != t.shape:
@@ -354,6 +356,8 @@ def group_sequential_table(looks: pd.DataFrame, n_planned: float, alpha: float =
     (``look`` and ``information_fraction`` first).
     """
     choice(variance, "variance", VARIANCES)
+    choice(spending, "spending", SPENDING_FUNCTIONS)
+    choice(alternative, "alternative", ALTERNATIVES)
     if not isinstance(looks, pd.DataFrame):
         raise ValueError(f"looks must be a pandas DataFrame, got {type(looks).__name__}")
     missing = [c for c in _LOOK_COLUMNS if c not in looks.columns]

@@ -38,7 +38,11 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats as sps
 
+from ..checks import choice
 from .skew import hall_inverse
+
+#: Corrections of the planned alpha for many comparisons.
+CORRECTIONS = ("bonferroni", "none")
 
 __all__ = ["power", "sample_size", "minimum_detectable_effect", "adjusted_alpha"]
 
@@ -52,12 +56,12 @@ def adjusted_alpha(alpha: float = 0.05, *, n_variants: int = 1, n_metrics: int =
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1")
     if int(n_variants) < 1 or int(n_metrics) < 1:
         raise ValueError(f"n_variants={n_variants!r}, n_metrics={n_metrics!r}: must be >= 1")
-    if correction not in ("bonferroni", "none"):
-        raise ValueError(f"correction={correction!r}: allowed values are 'bonferroni', 'none'")
+    choice(correction, "correction", CORRECTIONS)
     return alpha / (n_variants * n_metrics) if correction == "bonferroni" else alpha
 
 
-def _check(metric, method, baseline, sd):
+def _check(metric, method, baseline, sd, correction="none"):
+    choice(correction, "correction", CORRECTIONS)
     if metric not in METRICS:
         raise ValueError(f"metric={metric!r}: allowed values are {METRICS}")
     allowed = ("skew_corrected", "normal", "arcsine") if metric == "proportion" else ("skew_corrected", "t", "normal")
@@ -176,7 +180,7 @@ def power(n_control: float, *, baseline: float, mde: float, sd: float | None = N
     -------
     Series naming every number: ``n_control, n_variant, n_total, alpha_per_test, power, ...``.
     """
-    method = _check(metric, method, baseline, sd)
+    method = _check(metric, method, baseline, sd, correction)
     a = adjusted_alpha(alpha, n_variants=n_variants, n_metrics=n_metrics, correction=correction)
     return _result(float(n_control), _delta(baseline, mde, relative), metric=metric, method=method,
                    baseline=baseline, sd=sd, alpha=alpha, alpha_adj=a, ratio=ratio, n_variants=n_variants,
@@ -190,7 +194,7 @@ def sample_size(*, baseline: float, mde: float, sd: float | None = None, metric:
     """Users needed per arm to detect ``mde`` with the given ``power`` (parameters as
     :func:`power`). ``n_control`` is the exact (fractional) solution, ``n_control_ceil`` the
     number to plan for."""
-    method = _check(metric, method, baseline, sd)
+    method = _check(metric, method, baseline, sd, correction)
     if not (0 < power < 1):
         raise ValueError(f"power={power!r}: must be between 0 and 1")
     a = adjusted_alpha(alpha, n_variants=n_variants, n_metrics=n_metrics, correction=correction)
@@ -220,7 +224,7 @@ def minimum_detectable_effect(n_control: float, *, baseline: float, sd: float | 
                               ratio: float = 1.0, method: str | None = None, skewness: float = 0.0) -> pd.Series:
     """Smallest positive effect detected with ``power`` given ``n_control`` users in the control
     (parameters as :func:`power`); ``mde_abs`` and ``mde_rel`` (relative to ``baseline``)."""
-    method = _check(metric, method, baseline, sd)
+    method = _check(metric, method, baseline, sd, correction)
     if not (0 < power < 1):
         raise ValueError(f"power={power!r}: must be between 0 and 1")
     a = adjusted_alpha(alpha, n_variants=n_variants, n_metrics=n_metrics, correction=correction)

@@ -17,8 +17,9 @@ import pandas as pd
 
 from ..engine import DataLike, to_pandas
 from ..schema import DEFAULT_TZ
-from .corrections import correct
-from .frequentist import compare, mean_test, proportions_chisquare
+from ..checks import choice
+from .corrections import CORRECTIONS, SCOPES, correct
+from .frequentist import RELATIVE_METHODS, compare, mean_test, proportions_chisquare
 from .srm import SRMResult, srm_check
 from .sufficient import SampleStats, joined_outcomes, parse_metrics, sufficient_stats
 
@@ -89,7 +90,7 @@ class Readout:
 
 def heavy_tail_checks(assignments: DataLike, outcomes: DataLike, *, metric: str, control: str,
                       experiment: str | None = None, alpha: float = 0.05, cap_quantile: float = 0.99,
-                      n_boot: int = 2000, seed: int = 0, by: str = "variant", user: str = "user_id",
+                      n_boot: int = 2000, seed: int = 0, arm: str = "variant", user: str = "user_id",
                       tz: str = DEFAULT_TZ, notes: list | None = None) -> pd.DataFrame:
     """Checks of a heavy-tailed (for example revenue) metric that do not lean on the mean's
     normal approximation alone.
@@ -107,7 +108,7 @@ def heavy_tail_checks(assignments: DataLike, outcomes: DataLike, *, metric: str,
     skipped (with a note) when :mod:`crmlab.abtest.robust` is not available.
     """
     notes = notes if notes is not None else []
-    j, _, _ = joined_outcomes(assignments, outcomes, [metric], experiment=experiment, by=by, user=user, tz=tz)
+    j, _, _ = joined_outcomes(assignments, outcomes, [metric], experiment=experiment, arm=arm, user=user, tz=tz)
     v = j[metric]
     cap_expr = j.filter(v > 0).aggregate(cap=j.filter(v > 0)[metric].quantile(cap_quantile))
     cap = to_pandas(cap_expr, None)["cap"].iloc[0]
@@ -163,7 +164,7 @@ def readout(assignments: DataLike, outcomes: DataLike, *, metrics, experiment: s
             control: str = "control", alpha: float = 0.05, correction: str = "holm", scope: str = "both",
             relative: str | None = None, heavy_tail: Sequence[str] = ("spend",), expected: Mapping[str, float] | None = None,
             srm_alpha: float = 0.001, covariates: Mapping[str, str] | None = None,
-            kinds: Mapping[str, str] | None = None, n_boot: int = 2000, seed: int = 0, by: str = "variant",
+            kinds: Mapping[str, str] | None = None, n_boot: int = 2000, seed: int = 0, arm: str = "variant",
             user: str = "user_id", tz: str = DEFAULT_TZ) -> Readout:
     """Read out an experiment: SRM check, per-metric tests, correction, heavy-tail checks.
 
@@ -195,8 +196,12 @@ def readout(assignments: DataLike, outcomes: DataLike, *, metrics, experiment: s
     Readout
         ``srm`` first, then ``table``, ``omnibus``, ``heavy_tail``, ``stats``, ``notes``.
     """
-    srm = srm_check(assignments, expected=expected, alpha=srm_alpha, experiment=experiment, by=by, tz=tz)
-    stats = sufficient_stats(assignments, outcomes, metrics=metrics, experiment=experiment, by=by, user=user,
+    choice(correction, "correction", CORRECTIONS)
+    choice(scope, "scope", SCOPES)
+    if relative is not None:
+        choice(relative, "relative", RELATIVE_METHODS)
+    srm = srm_check(assignments, expected=expected, alpha=srm_alpha, experiment=experiment, arm=arm, tz=tz)
+    stats = sufficient_stats(assignments, outcomes, metrics=metrics, experiment=experiment, arm=arm, user=user,
                              covariates=covariates, tz=tz)
     notes: list[str] = []
     if srm.flagged:
@@ -232,7 +237,7 @@ def readout(assignments: DataLike, outcomes: DataLike, *, metrics, experiment: s
             notes.append(f"heavy_tail metric {m!r} is a ratio metric; skipped")
             continue
         heavy.append(heavy_tail_checks(assignments, outcomes, metric=specs[m][0], control=control,
-                                       experiment=experiment, alpha=alpha, n_boot=n_boot, seed=seed, by=by,
+                                       experiment=experiment, alpha=alpha, n_boot=n_boot, seed=seed, arm=arm,
                                        user=user, tz=tz, notes=notes).assign(metric=m))
     heavy_df = pd.concat(heavy, ignore_index=True) if heavy else pd.DataFrame(columns=HEAVY_COLUMNS)
     settings = {"experiment": experiment, "control": control, "alpha": alpha, "correction": correction,

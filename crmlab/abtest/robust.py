@@ -12,6 +12,7 @@ from numbers import Integral
 import numpy as np
 from scipy import special, stats
 from ..checks import alpha as alpha_check
+from ..checks import choice
 
 __all__ = ["winsorize", "mann_whitney", "bootstrap_diff"]
 
@@ -71,8 +72,7 @@ def winsorize(values, lower: float = 0.01, upper: float = 0.99, method: str = "l
             raise ValueError(f"{name} must be a fraction between 0 and 1, got {v!r}")
     if not float(lower) < float(upper):
         raise ValueError(f"lower must be < upper, got lower={lower!r}, upper={upper!r}")
-    if method not in ("linear", "rank"):
-        raise ValueError(f"method must be 'linear' or 'rank', got {method!r}")
+    choice(method, "method", ("linear", "rank"))
     arr = np.asarray(values, dtype=float)
     finite = arr[~np.isnan(arr)]
     if finite.size == 0:
@@ -128,10 +128,8 @@ def mann_whitney(x, y, alternative: str = "two-sided", method: str = "auto",
     (``P(Y > X) + P(Y = X)/2``), ``rank_biserial``, ``n_x``, ``n_y``, ``n_excluded``,
     ``alternative`` and ``method``.
     """
-    if alternative not in ("two-sided", "less", "greater"):
-        raise ValueError(f"alternative must be 'two-sided', 'less' or 'greater', got {alternative!r}")
-    if method not in ("auto", "asymptotic", "exact"):
-        raise ValueError(f"method must be 'auto', 'asymptotic' or 'exact', got {method!r}")
+    choice(alternative, "alternative", ("two-sided", "less", "greater"))
+    choice(method, "method", ("auto", "asymptotic", "exact"))
     x, ex = _as_1d("x", x)
     y, ey = _as_1d("y", y)
     n1, n2 = x.size, y.size
@@ -260,10 +258,8 @@ def bootstrap_diff(x, y, stat: str = "mean", relative: bool = False, n_boot: int
     ``n_x``, ``n_y``, ``n_excluded``, ``n_boot``, ``method``.
     """
     alpha = alpha_check(alpha)
-    if stat not in ("mean", "trimmed_mean"):
-        raise ValueError(f"stat must be 'mean' or 'trimmed_mean', got {stat!r}")
-    if method not in ("bca", "percentile"):
-        raise ValueError(f"method must be 'bca' or 'percentile', got {method!r}")
+    choice(stat, "stat", ("mean", "trimmed_mean"))
+    choice(method, "method", ("bca", "percentile"))
     if not isinstance(n_boot, Integral) or n_boot < 100:
         raise ValueError(f"n_boot must be an integer >= 100, got {n_boot!r}")
     if not 0 <= float(trim) < 0.5:

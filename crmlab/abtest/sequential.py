@@ -372,9 +372,8 @@ def confidence_sequence_diff(n_a, mean_a, var_a, n_b, mean_b, var_b, alpha: floa
     ``status`` (``"ok"`` / ``"insufficient"``), ``reason``, ``n_required``, ``rho``,
     ``n_opt`` and ``method``; arrays when the inputs are arrays.
     """
+    max_skew, min_arm_size = _check_rules(max_skew, variance, min_arm_size)
     alpha = alpha_check(alpha)
-    max_skew = _resolve_max_skew(max_skew)
-    choice(variance, "variance", VARIANCES)
     rho, n_opt = _resolve_rho(rho, n_opt, alpha)
     n_a, mean_a, var_a, n_b, mean_b, var_b = _as_arrays(n_a, mean_a, var_a, n_b, mean_b, var_b)
     _check_arms(n_a, var_a, n_b, var_b)
@@ -385,7 +384,7 @@ def confidence_sequence_diff(n_a, mean_a, var_a, n_b, mean_b, var_b, alpha: floa
     est, se, t = _diff_and_se(n_a, mean_a, var_a, n_b, mean_b, var_b, relative)
     status, reason, n_required = _sufficiency(n_a, mean_a, var_a, n_b, mean_b, var_b, relative,
                                               skew_p, var_p, max_skew if skew_a is not None else None,
-                                              guarded, _resolve_min_arm_size(min_arm_size))
+                                              guarded, min_arm_size)
     bad = np.broadcast_to(status == "insufficient", np.broadcast(est, status).shape)
     est = np.where(bad, np.nan, est)
     se = np.where(bad, np.nan, se)
@@ -402,6 +401,12 @@ def confidence_sequence_diff(n_a, mean_a, var_a, n_b, mean_b, var_b, alpha: floa
         "method": _METHOD + (", lift via log ratio (delta method)" if relative else "")
                   + f", variance: {VARIANCES_DOC[variance]}",
     })
+
+
+def _check_rules(max_skew, variance, min_arm_size):
+    """The sufficiency rules, checked before any number is read: ``(max_skew, min_arm_size)``."""
+    choice(variance, "variance", VARIANCES)
+    return _resolve_max_skew(max_skew), _resolve_min_arm_size(min_arm_size)
 
 
 def _resolve_max_skew(max_skew):
@@ -453,6 +458,7 @@ def confidence_sequence_prop(conversions_a, n_a, conversions_b, n_b, alpha: floa
     ``insufficient`` rule: an arm without conversions, or with conversions only, has no
     variation). Arrays broadcast.
     """
+    _check_rules(max_skew, variance, min_arm_size)
     ca, na, cb, nb = (np.asarray(v, dtype=float) for v in (conversions_a, n_a, conversions_b, n_b))
     for name, c, n in (("conversions_a", ca, na), ("conversions_b", cb, nb)):
         if np.any((c < 0) | (c > n)):
@@ -491,6 +497,7 @@ def always_valid_p_value(n_a, mean_a, var_a, n_b, mean_b, var_b, alpha: float = 
     excludes 0; NaN at an ``insufficient`` look. ``alpha`` is only used to tune ``rho`` from
     ``n_opt``. Report the running minimum over looks (:func:`running_bounds`).
     """
+    _check_rules(max_skew, variance, min_arm_size)
     p = confidence_sequence_diff(n_a, mean_a, var_a, n_b, mean_b, var_b, alpha=alpha, rho=rho,
                                  n_opt=n_opt, relative=relative, skew_a=skew_a, skew_b=skew_b,
                                  max_skew=max_skew, variance=variance,
@@ -552,6 +559,7 @@ def sequential_table(looks: pd.DataFrame, alpha: float = 0.05, rho: float | None
     ``ci_high_running``, ``p_value_running`` (:func:`running_bounds`, over analysed looks),
     ``significant`` (``p_value_running <= alpha``) and ``method``.
     """
+    _check_rules(max_skew, variance, min_arm_size)
     if not isinstance(looks, pd.DataFrame):
         raise ValueError(f"looks must be a pandas DataFrame, got {type(looks).__name__}")
     missing = [c for c in _LOOK_COLUMNS if c not in looks.columns]

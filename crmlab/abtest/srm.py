@@ -40,7 +40,7 @@ class SRMResult:
 
 
 def srm_check(data, *, expected: Mapping[str, float] | None = None, alpha: float = 0.001,
-              experiment: str | None = None, by: str = "variant", tz: str = DEFAULT_TZ) -> SRMResult:
+              experiment: str | None = None, arm: str = "variant", tz: str = DEFAULT_TZ) -> SRMResult:
     """Chi-square goodness-of-fit test of arm sizes against the planned allocation.
 
     Parameters
@@ -51,7 +51,7 @@ def srm_check(data, *, expected: Mapping[str, float] | None = None, alpha: float
         Planned allocation (weights are normalised; default equal split). Arms in the data but
         not in ``expected`` raise ValueError.
     alpha : threshold of the flag (default 0.001).
-    experiment, by, tz : which experiment of ``assignments`` and the arm column.
+    experiment, arm, tz : which experiment of ``assignments`` and the arm column.
 
     Notes
     -----
@@ -66,12 +66,12 @@ def srm_check(data, *, expected: Mapping[str, float] | None = None, alpha: float
         counts = pd.Series(dict(data), dtype=float)
     else:
         a = canonical(data, "assignments", tz=tz)
-        if by not in a.columns:
-            raise ValueError(f"by={by!r}: not a column of assignments; columns are {list(a.columns)}")
+        if arm not in a.columns:
+            raise ValueError(f"arm={arm!r}: not a column of assignments; columns are {list(a.columns)}")
         if experiment is not None:
             a = a.filter(a.experiment == experiment)
-        df = to_pandas(a.group_by(by).aggregate(n=a.count()), None)
-        counts = pd.Series(df["n"].to_numpy(float), index=df[by].astype(str))
+        df = to_pandas(a.group_by(arm).aggregate(n=a.count()), None)
+        counts = pd.Series(df["n"].to_numpy(float), index=df[arm].astype(str))
     counts = counts.sort_index()
     if expected is None:
         weights = pd.Series(1.0, index=counts.index)

@@ -10,9 +10,6 @@ tested on numbers alone.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -20,115 +17,9 @@ import pandas as pd
 from ..engine import DataLike, as_table, report_exclusions, to_pandas
 from ..schema import DEFAULT_TZ
 from ..validate import canonical, canonical_outcomes
+from .samples import PairedStats, SampleStats, parse_metrics, stats_from_frame
 
 __all__ = ["SampleStats", "PairedStats", "sufficient_stats", "stats_from_frame", "parse_metrics"]
-
-
-@dataclass(frozen=True)
-class SampleStats:
-    """Sufficient statistics of one metric in one variant: ``n``, ``sum``, ``sum_sq`` and
-    ``sum_cube`` (the third moment, for the skewness-corrected test; NaN when unknown).
-
-    ``var`` is the sample variance with ``n - 1`` in the denominator.
-    """
-
-    n: float
-    sum: float
-    sum_sq: float
-    sum_cube: float = np.nan
-
-    @property
-    def mean(self):
-        return self.sum / self.n
-
-    @property
-    def var(self):
-        return np.maximum(self.sum_sq - self.sum ** 2 / self.n, 0.0) / (self.n - 1)
-
-    @property
-    def sd(self):
-        return np.sqrt(self.var)
-
-    @property
-    def var_of_mean(self):
-        return self.var / self.n
-
-    @classmethod
-    def from_values(cls, values) -> "SampleStats":
-        v = np.asarray(values, dtype=float)
-        return cls(n=float(v.size), sum=float(v.sum()), sum_sq=float((v * v).sum()), sum_cube=float((v ** 3).sum()))
-
-
-@dataclass(frozen=True)
-class PairedStats:
-    """Sufficient statistics of a pair of per-user variables ``y`` and ``x`` in one variant.
-
-    ``x`` is a ratio metric's denominator (ratio ``sum / x_sum``) or CUPED's pre-period
-    covariate. Variances and the covariance use ``n - 1``.
-    """
-
-    n: float
-    sum: float
-    sum_sq: float
-    x_sum: float
-    x_sum_sq: float
-    xy_sum: float
-
-    @property
-    def y(self) -> SampleStats:
-        return SampleStats(self.n, self.sum, self.sum_sq)
-
-    @property
-    def x(self) -> SampleStats:
-        return SampleStats(self.n, self.x_sum, self.x_sum_sq)
-
-    @property
-    def cov(self):
-        return (self.xy_sum - self.sum * self.x_sum / self.n) / (self.n - 1)
-
-    @property
-    def ratio(self):
-        return self.sum / self.x_sum
-
-    @property
-    def ratio_var(self):
-        """Delta-method variance of ``mean(y) / mean(x)`` (Deng, Knoblich & Lu 2018, eq. 4):
-        ``(var_y / mx^2 - 2 my cov / mx^3 + my^2 var_x / mx^4) / n``."""
-        my, mx = self.sum / self.n, self.x_sum / self.n
-        return (self.y.var / mx ** 2 - 2 * my * self.cov / mx ** 3
-                + my ** 2 * self.x.var / mx ** 4) / self.n
-
-    @classmethod
-    def from_values(cls, y, x) -> "PairedStats":
-        y = np.asarray(y, dtype=float)
-        x = np.asarray(x, dtype=float)
-        return cls(n=float(y.size), sum=float(y.sum()), sum_sq=float((y * y).sum()),
-                   x_sum=float(x.sum()), x_sum_sq=float((x * x).sum()), xy_sum=float((x * y).sum()))
-
-
-def parse_metrics(metrics) -> dict[str, tuple[str, str | None]]:
-    """Normalise ``metrics`` to ``{name: (numerator column, denominator column or None)}``.
-
-    Accepted: a column name, a list of names, or a mapping ``name -> column`` or
-    ``name -> (numerator, denominator)`` for ratio metrics.
-    """
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    if isinstance(metrics, Mapping):
-        out = {}
-        for name, spec in metrics.items():
-            if isinstance(spec, str):
-                out[str(name)] = (spec, None)
-            elif isinstance(spec, Sequence) and len(spec) == 2 and all(isinstance(s, str) for s in spec):
-                out[str(name)] = (spec[0], spec[1])
-            else:
-                raise ValueError(f"metrics[{name!r}]={spec!r}: expected a column name or a "
-                                 "(numerator, denominator) pair of column names")
-        return out
-    if isinstance(metrics, Sequence) and metrics and all(isinstance(m, str) for m in metrics):
-        return {m: (m, None) for m in metrics}
-    raise ValueError(f"metrics={metrics!r}: expected a column name, a list of column names or a "
-                     "mapping name -> column | (numerator, denominator)")
 
 
 def _per_user_outcomes(outcomes: ir.Table, cols: list[str], user: str) -> ir.Table:
@@ -138,7 +29,7 @@ def _per_user_outcomes(outcomes: ir.Table, cols: list[str], user: str) -> ir.Tab
 
 
 def sufficient_stats(assignments: DataLike, outcomes: DataLike, *, metrics, experiment: str | None = None,
-                     by: str = "variant", user: str = "user_id", covariates: Mapping[str, str] | None = None,
+                     arm: str = "variant", user: str = "user_id", covariates: Mapping[str, str] | None = None,
                      tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Aggregate an experiment to sufficient statistics per variant and metric, in the engine.
 
@@ -156,7 +47,7 @@ def sufficient_stats(assignments: DataLike, outcomes: DataLike, *, metrics, expe
         metrics (for example revenue per order).
     experiment : str, optional
         Which experiment of ``assignments``; required when it holds several.
-    by : column of ``assignments`` holding the arm (default ``variant``).
+    arm : column of ``assignments`` holding the arm (default ``variant``).
     user : user column (default ``user_id``).
     covariates : mapping ``metric -> column`` of ``outcomes``, optional
         Pre-period covariate per metric for CUPED (:func:`crmlab.abtest.adjust.cuped`). A
@@ -181,7 +72,7 @@ def sufficient_stats(assignments: DataLike, outcomes: DataLike, *, metrics, expe
             raise ValueError(f"covariates: metric {m!r} is a ratio metric; CUPED of ratio metrics is not supported")
     cols = sorted({c for num, den in specs.values() for c in (num, den) if c} | set(covariates.values()))
     j, n_unassigned, n_no_outcome = joined_outcomes(assignments, outcomes, cols, experiment=experiment,
-                                                    by=by, user=user, tz=tz)
+                                                    arm=arm, user=user, tz=tz)
 
     aggs = {"n": j.count()}
     for i, (name, (num, den)) in enumerate(specs.items()):
@@ -216,15 +107,8 @@ def sufficient_stats(assignments: DataLike, outcomes: DataLike, *, metrics, expe
     return report_exclusions(out, {"outcome rows of users not assigned": n_unassigned}, "sufficient_stats")
 
 
-def stats_from_frame(row) -> SampleStats | PairedStats:
-    """The dataclass for one row of :func:`sufficient_stats` (PairedStats when ``x_role`` is set)."""
-    if isinstance(row.get("x_role"), str):
-        return PairedStats(row["n"], row["sum"], row["sum_sq"], row["x_sum"], row["x_sum_sq"], row["xy_sum"])
-    return SampleStats(row["n"], row["sum"], row["sum_sq"], row.get("sum_cube", np.nan))
-
-
 def joined_outcomes(assignments: DataLike, outcomes: DataLike, cols: list[str], *, experiment: str | None,
-                    by: str = "variant", user: str = "user_id", tz: str = DEFAULT_TZ):
+                    arm: str = "variant", user: str = "user_id", tz: str = DEFAULT_TZ):
     """Assigned users of one experiment left-joined to their per-user outcome columns ``cols``.
 
     Returns ``(table, n_unassigned_rows, n_filled_zero)``: an Ibis table with ``_user``,
@@ -232,8 +116,8 @@ def joined_outcomes(assignments: DataLike, outcomes: DataLike, cols: list[str], 
     assigned, and the number of assigned users without outcomes.
     """
     a = canonical(assignments, "assignments", tz=tz)
-    if by not in a.columns:
-        raise ValueError(f"by={by!r}: not a column of assignments; columns are {list(a.columns)}")
+    if arm not in a.columns:
+        raise ValueError(f"arm={arm!r}: not a column of assignments; columns are {list(a.columns)}")
     if experiment is None:
         exps = to_pandas(a.select("experiment").distinct(), None)["experiment"].tolist()
         if len(exps) > 1:
@@ -243,7 +127,7 @@ def joined_outcomes(assignments: DataLike, outcomes: DataLike, cols: list[str], 
         a = a.filter(a.experiment == experiment)
     # the boundary's rules for outcomes: numbers or true/false, finite, one row per user
     o = canonical_outcomes(outcomes, cols, user=user, tz=tz)
-    a = a.select(_user=a[user].cast("string"), _arm=a[by].cast("string"))
+    a = a.select(_user=a[user].cast("string"), _arm=a[arm].cast("string"))
     o = o.mutate(_user=o[user].cast("string"))
     per_user = _per_user_outcomes(o, cols, "_user")
     j = a.left_join(per_user, a._user == per_user._user).select("_user", "_arm", *cols)

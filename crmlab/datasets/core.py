@@ -103,9 +103,9 @@ def load_source(source: str | Path, *, tz: str = DEFAULT_TZ, date_format: str | 
     if text == "sample":
         return synthetic_shop(**{"n_users": SAMPLE_USERS, **sample_kwargs})
     if text == "hillstrom":
-        return load_hillstrom()
+        return load_hillstrom(tz=tz)
     if text == "cdnow":
-        return load_cdnow()
+        return load_cdnow(tz=tz)
     from ..engine import is_url, open_source, to_pandas
     from ..validate import parse_frame
     names = TABLE_NAMES + ("outcomes",)

@@ -3,8 +3,10 @@
 Each function takes the :class:`~crmlab.datasets.ShopData` of a report and its parameters,
 calls the analysis modules (:mod:`crmlab.abtest`, :mod:`crmlab.uplift`, :mod:`crmlab.messages`,
 :mod:`crmlab.cohort`, :mod:`crmlab.rfm`, :mod:`crmlab.clv`, :mod:`crmlab.funnel`, ...) and
-returns plain pandas frames for the notebook to show and for :mod:`crmlab.report.text` to
-explain. No statistics are re-implemented here.
+returns plain pandas frames and, for the comparisons (weekly uplift, experiment readout),
+:class:`~crmlab.report.findings.Finding` objects: the page's tables, charts, sentences, summary
+and recommendations are all rendered from those findings (:mod:`crmlab.report.text`). No
+statistics are re-implemented here; verdicts are the comparison engine's.
 """
 from __future__ import annotations
 
@@ -14,8 +16,22 @@ from typing import Any
 import ibis
 import pandas as pd
 
+from .. import clv as V
+from .. import cohort as C
+from .. import funnel as F
+from .. import messages as M
+from .. import paths as PATHS
+from .. import rfm as R
+from .. import segments as G
+from .. import sessions as S
+from ..abtest.bayes import beta_binomial
+from ..abtest.readout import readout
+from ..abtest.srm import srm_check
+from ..compliance import check_compliance
 from ..engine import as_table, local_time, to_pandas
 from ..schema import DEFAULT_TZ
+from ..uplift import INCOMPLETE_KEY, campaign_uplift, holdout_uplift, user_outcomes_expr, window_cutoff
+from . import findings as FND
 
 #: Control arm names tried, in order, when a report is not told which arm is the control.
 CONTROL_NAMES = ("control", "holdout", "No E-Mail", "Control", "baseline", "A")
@@ -40,16 +56,15 @@ def guess_control(variants, control: str = "") -> str:
     raise ValueError(f"control='': cannot tell the control arm among {variants}; set the 'control' parameter")
 
 
-def user_outcomes(assignments: pd.DataFrame, orders: pd.DataFrame, *, window_days: float,
+def user_outcomes(assignments: pd.DataFrame, orders: pd.DataFrame, *, window_days: float | None,
                   as_of: pd.Timestamp | None, tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Per assigned user: ``converted`` (0/1) and ``revenue`` of orders in
     ``[assigned_time, assigned_time + window_days)`` up to ``as_of`` (inclusive), by
     :func:`crmlab.uplift.user_outcomes_expr`, the same rule the uplift module uses."""
-    from ..uplift import user_outcomes_expr
     a = as_table(assignments[["experiment", "user_id", "variant", "assigned_time"]], tz)
     o = as_table(orders[["user_id", "time", "revenue"]], tz)
     limit = None if as_of is None else local_time(as_of, tz)
-    per = user_outcomes_expr(a, o, pd.Timedelta(days=window_days), limit)
+    per = user_outcomes_expr(a, o, None if window_days is None else pd.Timedelta(days=window_days), limit)
     return to_pandas(per.select("experiment", "user_id", "orders", "revenue", "converted"), tz)
 
 
@@ -71,6 +86,7 @@ class ExperimentResult:
     heavy_tail: pd.DataFrame | None = None
     omnibus: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    findings: list = field(default_factory=list)  # one per arm and metric (crmlab.report.findings)
 
 
 def planned_split(allocations: dict | None, experiment: str, arms) -> dict[str, float] | None:
@@ -111,23 +127,25 @@ def _assigned_by(a: pd.DataFrame, limit: pd.Timestamp) -> tuple[pd.DataFrame, in
     return a[~later], int(later.sum())
 
 
+#: Experiments measured open-ended (from assignment to ``as_of``) by default, as the weekly
+#: uplift page measures the global holdout: one definition for one experiment on every page.
+OPEN_WINDOW = ("global_holdout",)
+
+
 def experiment_readout(data, experiment: str, *, control: str = "", alpha: float = 0.05, window_days: float = 7,
                        srm_alpha: float = 0.001, correction: str = "holm", allocations: dict | None = None,
-                       as_of: pd.Timestamp | None = None, tz: str = DEFAULT_TZ) -> ExperimentResult:
+                       as_of: pd.Timestamp | None = None, open_window: tuple = OPEN_WINDOW,
+                       tz: str = DEFAULT_TZ) -> ExperimentResult:
     """Readout of one experiment: SRM check, frequentist comparison of each arm with the
     control (multiple-testing corrected), and the Bayesian chance to beat control on conversion.
 
     Metrics: conversion and revenue per user within ``window_days`` of assignment, from the
     orders table; a source with per-user ``outcomes`` (Hillstrom) uses its own columns
     (visit, conversion, spend). ``allocations`` gives planned splits for the SRM check (see
-    :func:`planned_split`).
+    :func:`planned_split`). Experiments in ``open_window`` (the global holdout) are measured from
+    each user's assignment up to ``as_of``, the definition the weekly uplift page uses.
     """
-    from ..abtest.bayes import beta_binomial
-    from ..abtest.corrections import correct
-    from ..uplift import window_cutoff
-    from ..abtest.frequentist import compare
-    from ..abtest.srm import srm_check
-    from ..abtest.sufficient import sufficient_stats
+    wd = None if experiment in open_window else window_days
 
     a = data.assignments
     a = a[a["experiment"].astype(str) == experiment]
@@ -141,7 +159,7 @@ def experiment_readout(data, experiment: str, *, control: str = "", alpha: float
     n_cut = 0
     if not own_outcomes:
         # Measured from orders: only users whose whole window has passed by as_of.
-        cutoff = window_cutoff(pd.Timedelta(days=window_days), as_of)
+        cutoff = window_cutoff(None if wd is None else pd.Timedelta(days=wd), as_of)
         if cutoff is not None:
             a, n_cut = _assigned_by(a, cutoff)
         if a.empty:
@@ -155,24 +173,14 @@ def experiment_readout(data, experiment: str, *, control: str = "", alpha: float
     else:
         if data.orders is None:
             raise ValueError("the data source has no orders table to measure outcomes on")
-        outcomes = user_outcomes(a, data.orders, window_days=window_days, as_of=as_of, tz=tz)
+        outcomes = user_outcomes(a, data.orders, window_days=wd, as_of=as_of, tz=tz)
         metrics = {"conversion": "converted", "revenue_per_user": "revenue"}
-    heavy = heavy_tail = omnibus = None
-    notes: list[str] = []
-    try:
-        from ..abtest.readout import readout
-    except ImportError:  # older installations: compose the same steps
-        readout = None
-    if readout is not None:
-        heavy = [m for m in ("spend", "revenue_per_user") if m in metrics]
-        ro = readout(a, outcomes, metrics=metrics, experiment=experiment, control=ctrl, alpha=alpha,
-                     correction=correction, heavy_tail=heavy, expected=expected, srm_alpha=srm_alpha, n_boot=500,
-                     tz=tz)
-        srm, res, stats = ro.srm, ro.table, ro.stats
-        heavy_tail, omnibus, notes = ro.heavy_tail, ro.omnibus, list(ro.notes)
-    else:
-        stats = sufficient_stats(a, outcomes, metrics=metrics, experiment=experiment, tz=tz)
-        res = correct(compare(stats, control=ctrl, alpha=alpha), correction=correction)
+    heavy = [m for m in ("spend", "revenue_per_user") if m in metrics]
+    ro = readout(a, outcomes, metrics=metrics, experiment=experiment, control=ctrl, alpha=alpha,
+                 correction=correction, heavy_tail=heavy, expected=expected, srm_alpha=srm_alpha, n_boot=500,
+                 tz=tz)
+    srm, res, stats = ro.srm, ro.table, ro.stats
+    heavy_tail, omnibus, notes = ro.heavy_tail, ro.omnibus, list(ro.notes)
     arms = (stats.assign(mean=stats["sum"] / stats["n"])
             .pivot_table(index="variant", columns="metric", values="mean", aggfunc="first"))
     arms.insert(0, "n", stats.groupby("variant")["n"].first())
@@ -193,7 +201,12 @@ def experiment_readout(data, experiment: str, *, control: str = "", alpha: float
         notes.append(f"{n_later:,} assignments after {as_of} left out")
     if n_cut:
         notes.append(f"{n_cut:,} assignments whose {window_days:g}-day window had not ended by {as_of} left out")
-    return ExperimentResult(experiment, ctrl, srm, res, bayes, arms, metrics, heavy_tail, omnibus, notes)
+    at = pd.to_datetime(a["assigned_time"])
+    found = FND.from_readout(res, experiment=experiment, alpha=alpha, window_days=None if own_outcomes else wd,
+                             assigned_from=_day(at.min()), assigned_to=_day(at.max()),
+                             as_of="" if as_of is None else _day(as_of),
+                             denominator="own" if own_outcomes else ("all" if wd is None else "complete"))
+    return ExperimentResult(experiment, ctrl, srm, res, bayes, arms, metrics, heavy_tail, omnibus, notes, found)
 
 
 # ----------------------------------------------------------------------------- weekly uplift
@@ -207,6 +220,9 @@ class UpliftResult:
     experiments: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     incomplete: int = 0  # assigned users left out because their window had not ended by the week's end
+    #: Every comparison of the page (campaigns, segment cells, holdout) as findings: the tables,
+    #: charts, sentences, summary and recommendations are rendered from these.
+    findings: list = field(default_factory=list)
 
 
 def week_campaigns(data, start: pd.Timestamp, end: pd.Timestamp, *, treatment: str = "treatment",
@@ -228,13 +244,11 @@ def segments_frame(data, kind: str, *, as_of, new_days: float = 30, active_days:
     if kind == "none" or data.orders is None:
         return None
     if kind == "lifecycle":
-        from ..segments import lifecycle
-        st = lifecycle(data.orders, as_of=as_of, new_days=new_days, active_days=active_days,
+        st = G.lifecycle(data.orders, as_of=as_of, new_days=new_days, active_days=active_days,
                        churn_days=churn_days, tz=tz)
         return st[["user_id"]].assign(segment=st["stage"].astype(str))
     if kind == "rfm":
-        from ..rfm import assign_segments, rfm_scores, rfm_table
-        scored = assign_segments(rfm_scores(rfm_table(data.orders, as_of=as_of, tz=tz)))
+        scored = R.assign_segments(R.rfm_scores(R.rfm_table(data.orders, as_of=as_of, tz=tz)))
         return scored[["user_id"]].assign(segment=scored["segment"].astype(str))
     raise ValueError(f"segment_by={kind!r}: allowed values are 'lifecycle', 'rfm', 'none'")
 
@@ -243,11 +257,14 @@ def weekly_uplift(data, start: pd.Timestamp, end: pd.Timestamp, *, window_days: 
                   treatment: str = "treatment", control: str = "control", segment_by: str = "lifecycle",
                   new_days: float = 30, active_days: float = 60, churn_days: float = 120,
                   holdout_experiment: str = "global_holdout", holdout_arm: str = "holdout",
-                  alpha: float = 0.05, costs: str = "default", tz: str = DEFAULT_TZ) -> UpliftResult:
+                  alpha: float = 0.05, costs: str = "default", tz: str = DEFAULT_TZ,
+                  progress: bool = False) -> UpliftResult:
     """Uplift of every campaign sent in [start, end) (the report's weeks) against its randomised control
     (:func:`crmlab.uplift.campaign_uplift`), by segment, and of the whole programme against
-    the global holdout (:func:`crmlab.uplift.holdout_uplift`) up to ``end``."""
-    from ..uplift import INCOMPLETE_KEY, campaign_uplift, holdout_uplift
+    the global holdout (:func:`crmlab.uplift.holdout_uplift`) up to ``end``. ``progress`` shows a
+    :mod:`tqdm.auto` bar over the three comparisons (campaigns, segments, holdout) in a live notebook."""
+    from tqdm.auto import tqdm
+    bar = tqdm(total=3, desc="uplift", disable=not progress)
     notes: list[str] = []
     exps = week_campaigns(data, start, end, treatment=treatment, control=control)
     a = data.assignments
@@ -260,24 +277,37 @@ def weekly_uplift(data, start: pd.Timestamp, end: pd.Timestamp, *, window_days: 
         kw = dict(experiment=exps, treatment=treatment, control=control, window=pd.Timedelta(days=window_days),
                   messages=data.messages, costs=cost_arg, alpha=alpha, as_of=last_instant(end), tz=tz)
         campaigns = campaign_uplift(wk, data.orders, **kw)
+        bar.update()
         incomplete = campaigns.attrs["excluded"].get(INCOMPLETE_KEY, 0)
-        try:
-            seg = segments_frame(data, segment_by, as_of=start, new_days=new_days, active_days=active_days,
-                                 churn_days=churn_days, tz=tz)
-        except ImportError:
-            seg = None
-            notes.append(f"segments ({segment_by}) unavailable")
+        seg = segments_frame(data, segment_by, as_of=start, new_days=new_days, active_days=active_days,
+                             churn_days=churn_days, tz=tz)
         if seg is not None:
             by_seg = campaign_uplift(wk, data.orders, segments=seg, segment="segment", **kw)
             sizes = (wk[wk["variant"] == treatment].merge(seg, on="user_id", how="inner")
                      .groupby("segment").size().rename("users").reset_index())
+        bar.update()
     if a is not None and holdout_experiment in set(a["experiment"].astype(str)):
         h = a[(a["experiment"] == holdout_experiment) & (pd.to_datetime(a["assigned_time"]) < end)]
         arms = set(h["variant"].astype(str))
         if {treatment, holdout_arm} <= arms:
             holdout = holdout_uplift(h, data.orders, experiment=holdout_experiment, treatment=treatment,
                                      control=holdout_arm, alpha=alpha, as_of=last_instant(end), tz=tz)
-    return UpliftResult(campaigns, by_seg, sizes, holdout, exps, notes, incomplete)
+    bar.update(3 - bar.n)
+    bar.close()
+    as_of_day = _day(last_instant(end))
+    span = dict(assigned_from=_day(start), assigned_to=as_of_day, as_of=as_of_day)
+    found = (FND.from_uplift(campaigns, analysis="campaign", window_days=window_days, control=control, **span)
+             + FND.from_uplift(by_seg, analysis="segment", window_days=window_days, control=control, **span))
+    if holdout is not None:
+        ht = pd.to_datetime(h["assigned_time"])
+        found += FND.from_uplift(holdout, analysis="holdout", window_days=None, assigned_from=_day(ht.min()),
+                                 assigned_to=_day(ht.max()), as_of=as_of_day, denominator="all",
+                                 control=holdout_arm)
+    return UpliftResult(campaigns, by_seg, sizes, holdout, exps, notes, incomplete, found)
+
+
+def _day(ts) -> str:
+    return pd.Timestamp(ts).date().isoformat()
 
 
 # ----------------------------------------------------------------------------- message performance
@@ -308,14 +338,13 @@ def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks:
     and the weeks before it, message pressure (:func:`crmlab.messages.fatigue`), send-time
     heatmap, copy tests run in the week and the compliance check
     (:func:`crmlab.compliance.check_compliance`) of the week's messages."""
-    from .. import messages as M
     windows = _windows(window_days, channel_windows)
     msgs = data.messages
     t = pd.to_datetime(msgs["sent_time"])
     since = start - pd.Timedelta(weeks=trend_weeks - 1)
     recent = msgs[(t >= since) & (t < end)]
     wk_msgs = msgs[(t >= start) & (t < end)]
-    kw = dict(windows=windows, attribution=attribution, share=share, as_of=last_instant(end), tz=tz)
+    kw = dict(windows=windows, basis=attribution, share=share, as_of=last_instant(end), tz=tz)
     orders = data.orders
     by_week = M.message_performance(recent, orders, by=("campaign", "channel"), period="W", **kw)
     p = pd.to_datetime(by_week["period"])
@@ -324,15 +353,11 @@ def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks:
     trend = M.message_performance(recent, orders, by=("channel",), period="W", **kw)
     totals = M.message_performance(recent, orders, by=(), period="W", **kw)
     fat = M.fatigue(recent, orders, period="W", as_of=last_instant(end), tz=tz) if len(recent) else None
-    heat = M.send_time_heatmap(recent, orders, windows=windows, attribution=attribution, share=share, as_of=last_instant(end),
+    heat = M.send_time_heatmap(recent, orders, windows=windows, basis=attribution, share=share, as_of=last_instant(end),
                                tz=tz) if len(recent) else None
     comp = None
     if data.customers is not None and len(wk_msgs):
-        try:
-            from ..compliance import check_compliance
-            comp = check_compliance(wk_msgs, data.customers, tz=tz, as_of=last_instant(end))
-        except ImportError:
-            comp = None
+        comp = check_compliance(wk_msgs, data.customers, tz=tz, as_of=last_instant(end))
     copy = None
     tested = wk_msgs.dropna(subset=["variant"]) if "variant" in wk_msgs.columns else wk_msgs.iloc[:0]
     rows = []
@@ -371,46 +396,29 @@ def cohort_rfm(data, as_of: pd.Timestamp, *, period: str = "W", repurchase_days:
                clv_horizon_weeks: float = 12, max_cohorts: int = 12, tz: str = DEFAULT_TZ) -> CohortResult:
     """Retention by first-purchase cohort (:mod:`crmlab.cohort`), repeat purchase, RFM segments
     (:mod:`crmlab.rfm`) and expected customer value by segment (:mod:`crmlab.clv`) at ``as_of``."""
-    import importlib
     out = CohortResult()
     orders = data.orders
     if orders is None:
         out.notes.append("no orders table")
         return out
+    r = C.retention(orders, period=period, as_of=as_of, tz=tz)
+    keep = sorted(r["cohort"].unique())[-max_cohorts:]
+    out.retention = r[r["cohort"].isin(keep)]
+    out.matrix = C.retention_matrix(out.retention)
+    out.average = C.retention_average(r)
+    out.repurchase = C.repurchase_rate(orders, as_of=as_of, window=pd.Timedelta(days=repurchase_days), tz=tz)
+    out.second = C.time_to_second_purchase(orders, as_of=as_of, tz=tz)[1]
+    out.scores = R.rfm_scores(R.rfm_table(orders, as_of=as_of, tz=tz), bins=rfm_bins)
+    out.segments = R.segment_summary(out.scores)
     try:
-        C = importlib.import_module("crmlab.cohort")
-        r = C.retention(orders, period=period, as_of=as_of, tz=tz)
-        keep = sorted(r["cohort"].unique())[-max_cohorts:]
-        out.retention = r[r["cohort"].isin(keep)]
-        out.matrix = C.retention_matrix(out.retention)
-        out.average = C.retention_average(r)
-        out.repurchase = C.repurchase_rate(orders, as_of=as_of, within=pd.Timedelta(days=repurchase_days), tz=tz)
-        out.second = C.time_to_second_purchase(orders, as_of=as_of, tz=tz)[1]
-    except ImportError:
-        out.notes.append("crmlab.cohort")
-    try:
-        R = importlib.import_module("crmlab.rfm")
-        out.scores = R.rfm_scores(R.rfm_table(orders, as_of=as_of, tz=tz), bins=rfm_bins)
-        out.segments = R.segment_summary(out.scores)
-    except ImportError:
-        out.notes.append("crmlab.rfm")
-    if out.scores is not None:
-        try:
-            V = importlib.import_module("crmlab.clv")
-            lt = importlib.import_module("crmlab.rfm").rfm_table(orders, as_of=as_of, definition="lifetimes",
-                                                                  freq="W", tz=tz)
-            values = V.customer_value(lt, clv_horizon_weeks)
-            out.value = V.value_by_segment(values, out.scores)
-            out.value_total = float(values["expected_value"].sum())
-        except ImportError:
-            out.notes.append("crmlab.clv")
-        except ValueError as e:  # e.g. no repeat buyers: the models cannot be fitted
-            out.problems.append(f"CLV: {e}")
+        lt = R.rfm_table(orders, as_of=as_of, definition="lifetimes", freq="W", tz=tz)
+        values = V.customer_value(lt, clv_horizon_weeks)
+        out.value = V.value_by_segment(values, out.scores)
+        out.value_total = float(values["expected_value"].sum())
+    except ValueError as e:  # e.g. no repeat buyers: the models cannot be fitted
+        out.problems.append(f"CLV: {e}")
     if data.events is not None:
-        try:
-            out.lapse = importlib.import_module("crmlab.paths").lapse_signals(data.events, orders, as_of=as_of, tz=tz)
-        except ImportError:
-            out.notes.append("crmlab.paths")
+        out.lapse = PATHS.lapse_signals(data.events, orders, as_of=as_of, tz=tz)
     return out
 
 
@@ -456,7 +464,6 @@ def funnel_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: 
     ``by`` (:func:`crmlab.sessions.traffic`), the ordered user funnel of ``steps`` within
     ``window_hours`` (:mod:`crmlab.funnel`, when present) and the behaviour segments active in
     the week (:mod:`crmlab.segments`)."""
-    import importlib
     out = FunnelResult()
     ev = data.events
     if ev is None:
@@ -469,57 +476,39 @@ def funnel_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: 
     if orders is not None:
         ot = pd.to_datetime(orders["time"])
         orders = orders[(ot >= since) & (ot < end)]
-    try:
-        S = importlib.import_module("crmlab.sessions")
-        k = S.shop_kpis(recent, orders, period="W", as_of=last_instant(end), tz=tz)
-        out.kpis = k
-        p = pd.to_datetime(k["period"])
-        if (p == start).any():
-            out.week = k[p == start].iloc[0]
-            out.steps = session_steps(out.week)
-        if (p == start - pd.Timedelta(weeks=1)).any():
-            out.previous = k[p == start - pd.Timedelta(weeks=1)].iloc[0]
-        wk = recent[pd.to_datetime(recent["time"]) >= start]
-        if by in ev.columns and len(wk):
-            wk_orders = orders[pd.to_datetime(orders["time"]) >= start] if orders is not None else None
-            out.by_device = S.shop_kpis(wk, wk_orders, by=by, as_of=last_instant(end), tz=tz)
-            out.traffic = S.traffic(recent, period="W", by=by, as_of=last_instant(end), tz=tz)
-    except ImportError:
-        out.notes.append("crmlab.sessions")
-    try:
-        F = importlib.import_module("crmlab.funnel")
-        wk = recent[pd.to_datetime(recent["time"]) >= start]
-        st = list(steps or ["product_view", "add_to_cart", "begin_checkout", "purchase"])
-        window = pd.Timedelta(hours=window_hours)
-        if len(wk):
-            out.ordered = F.funnel(wk, st, window=window, as_of=last_instant(end), tz=tz)
-            if by in wk.columns and wk[by].notna().any():
-                out.ordered_by = F.funnel(wk, st, window=window, by=by, as_of=last_instant(end), tz=tz)
-                out.groups_test = F.compare_groups(out.ordered_by)
-            out.time_to_convert = F.time_to_convert(wk, st, window=window, as_of=last_instant(end), tz=tz)
-        if len(recent):
-            out.trend = F.funnel_trend(recent, st, period="W", window=window, as_of=last_instant(end), tz=tz)
-    except ImportError:
-        out.notes.append("crmlab.funnel")
-    try:
-        P = importlib.import_module("crmlab.paths")
-        wk = recent[pd.to_datetime(recent["time"]) >= start]
-        if len(wk):
-            out.flows = P.step_flows(wk, per="session", max_steps=5, top=5, as_of=last_instant(end), tz=tz)
-    except ImportError:
-        out.notes.append("crmlab.paths")
-    try:
-        G = importlib.import_module("crmlab.segments")
-        rows = []
-        ex = G.explorers(ev, as_of=last_instant(end), tz=tz)
-        rows.append(("explorers", int((pd.to_datetime(ex["last_long_view_time"]) >= start).sum())))
-        co = G.comparers(ev, data.orders, as_of=last_instant(end), tz=tz)
-        rows.append(("comparers", int((pd.to_datetime(co["last_unbought_add_time"]) >= start).sum())))
-        ab = G.cart_abandonment(ev, data.orders, as_of=last_instant(end), tz=tz)
-        recent_ab = ab[pd.to_datetime(ab["abandoned_time"]) >= start]
-        for stage, n in recent_ab["stage"].value_counts().sort_index().items():
-            rows.append((f"abandoned_{stage}", int(n)))
-        out.behaviour = pd.DataFrame(rows, columns=["segment", "users"])
-    except ImportError:
-        out.notes.append("crmlab.segments")
+    k = S.shop_kpis(recent, orders, period="W", as_of=last_instant(end), tz=tz)
+    out.kpis = k
+    p = pd.to_datetime(k["period"])
+    if (p == start).any():
+        out.week = k[p == start].iloc[0]
+        out.steps = session_steps(out.week)
+    if (p == start - pd.Timedelta(weeks=1)).any():
+        out.previous = k[p == start - pd.Timedelta(weeks=1)].iloc[0]
+    wk = recent[pd.to_datetime(recent["time"]) >= start]
+    if by in ev.columns and len(wk):
+        wk_orders = orders[pd.to_datetime(orders["time"]) >= start] if orders is not None else None
+        out.by_device = S.shop_kpis(wk, wk_orders, by=by, as_of=last_instant(end), tz=tz)
+        out.traffic = S.traffic(recent, period="W", by=by, as_of=last_instant(end), tz=tz)
+    st = list(steps or ["product_view", "add_to_cart", "begin_checkout", "purchase"])
+    window = pd.Timedelta(hours=window_hours)
+    if len(wk):
+        out.ordered = F.funnel(wk, st, window=window, as_of=last_instant(end), tz=tz)
+        if by in wk.columns and wk[by].notna().any():
+            out.ordered_by = F.funnel(wk, st, window=window, by=by, as_of=last_instant(end), tz=tz)
+            out.groups_test = F.compare_groups(out.ordered_by)
+        out.time_to_convert = F.time_to_convert(wk, st, window=window, as_of=last_instant(end), tz=tz)
+    if len(recent):
+        out.trend = F.funnel_trend(recent, st, period="W", window=window, as_of=last_instant(end), tz=tz)
+    if len(wk):
+        out.flows = PATHS.step_flows(wk, per="session", max_steps=5, top=5, as_of=last_instant(end), tz=tz)
+    rows = []
+    ex = G.explorers(ev, as_of=last_instant(end), tz=tz)
+    rows.append(("explorers", int((pd.to_datetime(ex["last_long_view_time"]) >= start).sum())))
+    co = G.comparers(ev, data.orders, as_of=last_instant(end), tz=tz)
+    rows.append(("comparers", int((pd.to_datetime(co["last_unbought_add_time"]) >= start).sum())))
+    ab = G.cart_abandonment(ev, data.orders, as_of=last_instant(end), tz=tz)
+    recent_ab = ab[pd.to_datetime(ab["abandoned_time"]) >= start]
+    for stage, n in recent_ab["stage"].value_counts().sort_index().items():
+        rows.append((f"abandoned_{stage}", int(n)))
+    out.behaviour = pd.DataFrame(rows, columns=["segment", "users"])
     return out

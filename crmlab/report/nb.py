@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import importlib
 import os
 from functools import lru_cache
 from typing import Any, Mapping
@@ -21,14 +20,6 @@ import pandas as pd
 from ..engine import zoned, zoned_time
 from . import text as T
 from .params import last_complete_week, parse_week
-
-
-def optional(module: str):
-    """Import ``module`` or return ``None`` if it is not there (a report section then says so)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
 
 
 @lru_cache(maxsize=4)
@@ -50,8 +41,9 @@ def _display(obj) -> None:
 
 
 def _html(markup: str) -> None:
+    """Show markup; signs before currency symbols are joined to them (:func:`text.bind_signs`)."""
     from IPython.display import HTML
-    _display(HTML(markup))
+    _display(HTML(T.bind_signs(markup)))
 
 
 class Report:
@@ -117,12 +109,15 @@ class Report:
         """True in a live notebook (JupyterLab), False when rendered as a report."""
         if os.environ.get("CRMLAB_REPORT"):
             return False
-        try:
-            from IPython import get_ipython
-            ip = get_ipython()
-            return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
-        except ImportError:  # pragma: no cover
-            return False
+        from IPython import get_ipython
+        ip = get_ipython()
+        return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+    def progress(self, desc: str, total: int = 1):
+        """A :mod:`tqdm.auto` bar for a long cell, shown in a live notebook only (a rendered
+        report has no widgets): ``with rep.progress("cohorts") as bar: ...; bar.update()``."""
+        from tqdm.auto import tqdm
+        return tqdm(total=total, desc=desc, disable=not self.interactive)
 
     # -- display ---------------------------------------------------------------------------
     def header(self) -> None:
@@ -162,17 +157,25 @@ class Report:
         self.warn(self.t("missing_module", module=module))
 
     def table(self, df: pd.DataFrame, *, formats: Mapping[str, str] | None = None, index: bool = False,
-              max_rows: int = 30) -> None:
+              max_rows: int = 30, grey: list[bool] | None = None) -> None:
         """Show a frame as an HTML table with translated headers and formatted numbers.
 
         ``formats`` maps a column to ``pct`` | ``pp`` | ``int`` | ``money`` | ``float`` | ``p`` or
-        a ``str.format`` pattern; unnamed float columns get 3 significant decimals.
+        a ``str.format`` pattern; unnamed float columns get 3 significant decimals. Rows flagged
+        in ``grey`` (e.g. cells with too few users for a verdict) are shown greyed. Cells never
+        wrap inside a number (signs and units are joined to their numbers).
         """
         shown = T.format_frame(df.head(max_rows), formats or {}, self.lang)
         if index:
             shown = shown.reset_index()
         shown.columns = [T.col_label(c, self.lang) for c in shown.columns]
-        _html(shown.to_html(index=False, escape=True, classes="crm-table", border=0, na_rep="–"))
+        markup = shown.to_html(index=False, escape=True, classes="crm-table", border=0, na_rep="–")
+        if grey is not None:
+            head, *body = markup.split("<tr>")  # the header row has a style attribute, body rows none
+            grey = list(grey)[:max_rows]
+            markup = head + "".join(("<tr style='color:#adb5bd'>" if i < len(grey) and grey[i] else "<tr>") + r
+                                    for i, r in enumerate(body))
+        _html(markup)
         if len(df) > max_rows:
             self.note("rows_shown", shown=max_rows, total=len(df))
 

@@ -1,6 +1,7 @@
 """Report charts (seaborn/matplotlib, labels in the report's language). Each returns an Axes."""
 from __future__ import annotations
 
+import textwrap
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -19,9 +20,47 @@ def _ax(ax, size=(8, 4)):
     return ax
 
 
+#: Colour per verdict (the engine's, after correction): only wins are green, only losses red.
+VERDICT_COLOURS = {"win": "#2b8a3e", "loss": "#c92a2a", "inconclusive": "#868e96", "insufficient": "#ced4da"}
+
+
+def _verdict_colours(verdicts, lo, hi):
+    if verdicts is None:  # no verdicts given: grey unless the interval is clear of zero
+        return ["#2b8a3e" if (a > 0) else "#c92a2a" if (b < 0) else "#868e96" for a, b in zip(lo, hi)]
+    return [VERDICT_COLOURS.get(str(v), "#868e96") for v in verdicts]
+
+
+def _verdict_legend(ax, verdicts, lang: str) -> None:
+    """A legend of the verdicts shown, below the axes (never over the data)."""
+    from matplotlib.lines import Line2D
+    if verdicts is None:
+        return
+    shown = [v for v in VERDICT_COLOURS if v in set(map(str, verdicts))]
+    handles = [Line2D([0], [0], color=VERDICT_COLOURS[v], lw=3, marker="o", label=T.verdict_name(v, lang))
+               for v in shown]
+    if handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, -0.18 - 0.4 / max(len(ax.get_yticks()), 1)),
+                  ncol=len(handles), frameon=False)
+
+
+def _symmetric(ax, lo, hi) -> None:
+    """An x range that always shows zero and the whole of every interval."""
+    vals = np.r_[np.asarray(lo, float), np.asarray(hi, float), 0.0]
+    vals = vals[np.isfinite(vals)]
+    if vals.size:
+        a, b = vals.min(), vals.max()
+        pad = 0.08 * (b - a or 1.0)
+        ax.set_xlim(a - pad, b + pad)
+
+
+def _wrap(label: str, width: int = 14) -> str:
+    """Wrap a long (e.g. Korean) label onto lines instead of rotating it."""
+    return "\n".join(textwrap.wrap(str(label), width)) or str(label)
+
+
 def lift_plot(results: pd.DataFrame, lang: str = "en", *, alpha: float = 0.05, ax=None):
     """Relative change of each arm against the control, with its interval, per metric
-    (rows of :func:`crmlab.abtest.compare`)."""
+    (rows of :func:`crmlab.abtest.compare`); coloured by ``verdict`` when the rows have one."""
     ax = _ax(ax, (8, 0.6 * max(len(results), 2) + 1.2))
     df = results.reset_index(drop=True)
     labels = [f"{v} · {T.metric_name(m, lang)}" for v, m in zip(df["variant"], df["metric"])]
@@ -29,14 +68,17 @@ def lift_plot(results: pd.DataFrame, lang: str = "en", *, alpha: float = 0.05, a
     est = df["rel_lift"].to_numpy(float) * 100
     lo = df["rel_ci_low"].to_numpy(float) * 100
     hi = df["rel_ci_high"].to_numpy(float) * 100
-    colors = ["#2b8a3e" if (l > 0) else "#c92a2a" if (h < 0) else "#868e96" for l, h in zip(lo, hi)]
+    verdicts = df["verdict"].tolist() if "verdict" in df.columns else None
+    colors = _verdict_colours(verdicts, lo, hi)
     ax.hlines(y, lo, hi, colors=colors, linewidth=3)
     ax.scatter(est, y, color=colors, zorder=3, s=40)
     ax.axvline(0, color="#333", linewidth=1)
     ax.set_yticks(y, labels)
-    ax.invert_yaxis()
+    ax.set_ylim(len(df) - 0.5, -0.5)
+    _symmetric(ax, lo, hi)
     ax.set_xlabel({"en": f"relative change vs control, % ({(1 - alpha) * 100:g}% interval)",
                    "ko": f"대조군 대비 상대 변화, % ({(1 - alpha) * 100:g}% 신뢰구간)"}[lang])
+    _verdict_legend(ax, verdicts, lang)
     return ax
 
 
@@ -50,7 +92,11 @@ def _tidy_chart(draw, df: pd.DataFrame, x: str, y: str, lang: str, hue: str | No
         data[y] = data[y] * 100
     draw(data=data, x=x, y=y, hue=hue, ax=ax)
     if hue and ax.get_legend() is not None:
-        ax.get_legend().set_title(T.col_label(hue, lang))
+        # the legend sits to the right of the axes, never over the data
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), frameon=False, title=T.col_label(hue, lang))
+    lo, hi = ax.get_ylim()
+    if np.nanmin(pd.to_numeric(data[y], errors="coerce")) >= 0:
+        ax.set_ylim(0, hi)  # honest axes: non-negative values are drawn from zero
     ax.set_xlabel(T.col_label(x, lang))
     ax.set_ylabel(T.col_label(y, lang) + (" (%)" if percent else ""))
     if title:
@@ -61,10 +107,25 @@ def _tidy_chart(draw, df: pd.DataFrame, x: str, y: str, lang: str, hue: str | No
 def bar_plot(df: pd.DataFrame, x: str, y: str, lang: str = "en", *, hue: str | None = None, percent: bool = False,
              ax=None, title: str | None = None):
     """A labelled bar chart of a tidy frame (``percent`` shows y as %)."""
-    ax = _tidy_chart(sns.barplot, df, x, y, lang, hue, percent, ax, title)
-    for label in ax.get_xticklabels():
-        label.set_rotation(20)
-        label.set_ha("right")
+    data = df.copy()
+    categorical = not pd.api.types.is_numeric_dtype(data[x])
+    if categorical and (data[x].nunique() > 8 or (data[x].nunique() > 5 and data[x].astype(str).str.len().max() > 12)):
+        # many named categories (RFM segments, in Korean too): horizontal bars, labels read across
+        ax = _ax(ax, (8, 0.32 * len(data) + 1.5))
+        if percent:
+            data[y] = data[y] * 100
+        sns.barplot(data=data, y=x, x=y, hue=hue, ax=ax, orient="h")
+        if hue and ax.get_legend() is not None:
+            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), frameon=False, title=T.col_label(hue, lang))
+        ax.set_xlim(0, ax.get_xlim()[1])
+        ax.set_ylabel(T.col_label(x, lang))
+        ax.set_xlabel(T.col_label(y, lang) + (" (%)" if percent else ""))
+        if title:
+            ax.set_title(title)
+        return ax
+    if categorical:
+        data[x] = [_wrap(v, 10) for v in data[x]]  # wrapped, not rotated: Korean labels stay readable
+    ax = _tidy_chart(sns.barplot, data, x, y, lang, hue, percent, ax, title)
     return ax
 
 
@@ -75,12 +136,38 @@ def line_plot(df: pd.DataFrame, x: str, y: str, lang: str = "en", *, hue: str | 
 
 
 def heatmap(matrix: pd.DataFrame, lang: str = "en", *, percent: bool = True, ax=None, title: str | None = None,
-            xlabel: str | None = None, ylabel: str | None = None):
-    """A heatmap (e.g. cohort retention) with values written in the cells."""
-    ax = _ax(ax, (9, 0.45 * max(len(matrix), 4) + 1.5))
+            xlabel: str | None = None, ylabel: str | None = None, counts: pd.DataFrame | None = None,
+            min_count: int = 0):
+    """A heatmap (e.g. cohort retention) with values written in the cells.
+
+    With ``counts`` (same shape), each cell also shows its n, and cells with fewer than
+    ``min_count`` are greyed and carry no colour or rate: the darkest cells are never ones from a
+    handful of messages."""
     data = matrix * 100 if percent else matrix
-    sns.heatmap(data, annot=True, fmt=".0f" if percent else ".2g", cmap="Blues", cbar=False, ax=ax,
-                annot_kws={"size": 8})
+    wide = counts is not None
+    ax = _ax(ax, (max(9, 0.55 * data.shape[1] + 2) if wide else 9, (0.6 if wide else 0.45) * max(len(matrix), 4) + 1.5))
+    if counts is None:
+        sns.heatmap(data, annot=True, fmt=".0f" if percent else ".2g", cmap="Blues", cbar=False, ax=ax,
+                    annot_kws={"size": 8})
+    else:
+        n = counts.reindex(index=data.index, columns=data.columns)
+        small = n.isna() | (n < min_count)
+        ax.set_facecolor("#f1f3f5")  # masked cells show the grey background
+        fmt = "{:.1f}" if percent else "{:.2g}"
+        annot = pd.DataFrame("", index=data.index, columns=data.columns)
+        for i in range(data.shape[0]):
+            for j in range(data.shape[1]):
+                if not small.iat[i, j]:
+                    annot.iat[i, j] = f"{fmt.format(data.iat[i, j])}\nn={int(n.iat[i, j])}"
+        sns.heatmap(data.mask(small), annot=annot.to_numpy(), fmt="", cmap="Blues", cbar=False, ax=ax,
+                    annot_kws={"size": 7}, linewidths=0.5, linecolor="white")
+        for i in range(data.shape[0]):  # masked cells: grey, only their n (seaborn does not annotate them)
+            for j in range(data.shape[1]):
+                if small.iat[i, j] and not pd.isna(n.iat[i, j]):
+                    ax.text(j + 0.5, i + 0.5, f"n={int(n.iat[i, j])}", ha="center", va="center", size=7,
+                            color="#868e96")
+    ax.tick_params(axis="y", rotation=0)  # row labels (weekdays, cohorts; Korean too) read horizontally
+    ax.tick_params(axis="x", rotation=0)
     if xlabel is not None:
         ax.set_xlabel(xlabel)
     if ylabel is not None:
@@ -91,21 +178,25 @@ def heatmap(matrix: pd.DataFrame, lang: str = "en", *, percent: bool = True, ax=
 
 
 def interval_plot(df: pd.DataFrame, labels, est: str, lo: str, hi: str, *, xlabel: str, scale: float = 100.0,
-                  ax=None):
-    """Point estimates with intervals, one row per label; green when the interval is above 0,
-    red when below, grey when it crosses 0."""
+                  ax=None, lang: str = "en"):
+    """Point estimates with intervals, one row per label; coloured by the finding's ``verdict``
+    (a column of ``df``) when there is one (green win, red loss, grey no verdict), else green when
+    the interval is above 0, red when below, grey when it crosses 0."""
     ax = _ax(ax, (8, 0.55 * max(len(df), 2) + 1.2))
     y = np.arange(len(df))
     e = df[est].to_numpy(float) * scale
     l_ = df[lo].to_numpy(float) * scale
     h_ = df[hi].to_numpy(float) * scale
-    colors = ["#2b8a3e" if a > 0 else "#c92a2a" if b < 0 else "#868e96" for a, b in zip(l_, h_)]
+    verdicts = df["verdict"].tolist() if "verdict" in df.columns else None
+    colors = _verdict_colours(verdicts, l_, h_)
     ax.hlines(y, l_, h_, colors=colors, linewidth=3)
     ax.scatter(e, y, color=colors, zorder=3, s=40)
     ax.axvline(0, color="#333", linewidth=1)
-    ax.set_yticks(y, list(labels))
-    ax.invert_yaxis()
+    ax.set_yticks(y, [_wrap(x, 28) for x in labels])
+    ax.set_ylim(len(df) - 0.5, -0.5)  # top to bottom, no point on the frame
+    _symmetric(ax, l_, h_)
     ax.set_xlabel(xlabel)
+    _verdict_legend(ax, verdicts, lang)
     return ax
 
 
@@ -113,5 +204,6 @@ def uplift_plot(rows: pd.DataFrame, lang: str = "en", *, label: str = "experimen
     """Absolute conversion uplift (percentage points) with its interval, per campaign or segment."""
     xlabel = {"en": "uplift in conversion, percentage points (interval)",
               "ko": "전환율 업리프트, %p (신뢰구간)"}[lang]
-    return interval_plot(rows.reset_index(drop=True), rows[label].astype(str), "estimate", "ci_low", "ci_high",
-                         xlabel=xlabel, ax=ax)
+    rows = rows.reset_index(drop=True)
+    lo, hi = ("abs_ci_low", "abs_ci_high") if "abs_ci_low" in rows.columns else ("ci_low", "ci_high")
+    return interval_plot(rows, rows[label].astype(str), "abs_lift", lo, hi, xlabel=xlabel, ax=ax, lang=lang)

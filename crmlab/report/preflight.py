@@ -27,7 +27,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import pandas as pd
 
-from ..schema import CHANNELS, DEFAULT_TZ, spec
+from ..schema import DEFAULT_TZ, spec
+from ..sources import channels
 from .params import ParamError, parse_week
 from .registry import needs
 
@@ -145,9 +146,9 @@ def _names_funnel(data, p: Mapping[str, Any], as_of) -> Iterator[str]:
 
 
 def _names_message_performance(data, p: Mapping[str, Any], as_of) -> Iterator[str]:
-    unknown = sorted(set(p.get("channel_windows") or {}) - set(CHANNELS))
+    unknown = sorted(set(p.get("channel_windows") or {}) - set(channels.names()))
     if unknown:
-        yield f"channel_windows: unknown channel(s) {unknown}; channels are {list(CHANNELS)}"
+        yield f"channel_windows: unknown channel(s) {unknown}; channels are {list(channels.names())}"
 
 
 _NAME_CHECKS = {"weekly_uplift": _names_weekly_uplift, "experiment_readout": _names_experiment_readout,

@@ -12,6 +12,12 @@ Resolved, for each setting, from the first of:
 Every value is checked (an ISO 4217 currency Babel knows, an IANA zone, a Babel locale): a wrong
 one is a :class:`~crmlab.report.params.ParamError` naming the setting, where it came from and
 what is allowed.
+
+The same ``shop.yaml`` may also carry the adapter mapping of :mod:`crmlab.sources`
+(:data:`MAPPING_KEYS`: ``sources``, ``channels``, ``events``, ``salt_env`` ...), read by
+:func:`crmlab.sources.mapping.load`; :func:`resolve` ignores those keys except ``channels``,
+whose custom channels it registers (:func:`crmlab.sources.channels.declare`) so that the
+report's validation accepts them.
 """
 from __future__ import annotations
 
@@ -23,6 +29,8 @@ from ..schema import DEFAULT_TZ
 from .params import ParamError, read_yaml_mapping
 
 SETTINGS = ("currency", "timezone", "locale")
+#: Keys of the adapter mapping (crmlab.sources) that may sit in the same shop.yaml.
+MAPPING_KEYS = ("sources", "channels", "events", "salt", "salt_env", "date_format", "id_type")
 SHOP_FILE = "shop.yaml"
 #: Settings of the bundled sources (their loaders read times in Asia/Seoul).
 NAMED: dict[str, dict[str, str]] = {
@@ -49,14 +57,27 @@ def shop_file(source: str | Path) -> Path | None:
     return p / SHOP_FILE if p.is_dir() else p.with_name(SHOP_FILE)
 
 
-def _read_file(path: Path | None) -> dict[str, Any]:
+def read_shop_file(path: Path | None) -> dict[str, Any]:
+    """The mapping held by a ``shop.yaml`` (``{}`` when there is none); unknown keys are a ParamError."""
     if path is None or not path.exists():
         return {}
-    doc = read_yaml_mapping(path, str(path), str(list(SETTINGS)))
-    unknown = sorted(set(doc) - set(SETTINGS))
+    allowed = SETTINGS + MAPPING_KEYS
+    doc = read_yaml_mapping(path, str(path), str(list(allowed)))
+    unknown = sorted(set(doc) - set(allowed))
     if unknown:
-        raise ParamError(f"{path}: unknown setting(s) {unknown}; allowed: {list(SETTINGS)}")
+        raise ParamError(f"{path}: unknown setting(s) {unknown}; allowed: {list(allowed)}")
     return doc
+
+
+_read_file = read_shop_file
+
+
+def _declare_channels(doc: dict[str, Any], path: Path | None) -> None:
+    from ..sources.channels import ChannelError, declare
+    try:
+        declare(doc.get("channels"))
+    except ChannelError as e:
+        raise ParamError(f"{path}: {e}") from None
 
 
 def _check(key: str, value: Any, where: str) -> str:
@@ -86,6 +107,7 @@ def resolve(source: str | Path, *, currency: str = "", timezone: str = "", local
     """The shop settings of a report on ``source`` (see the module's docstring for the order)."""
     path = shop_file(source)
     from_file = _read_file(path)
+    _declare_channels(from_file, path)
     given = {"currency": currency, "timezone": timezone, "locale": locale}
     out = {}
     for key in SETTINGS:

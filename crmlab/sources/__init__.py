@@ -1,0 +1,125 @@
+"""Adapters from real exports to the canonical tables, driven by ``shop.yaml``.
+
+One module per adapter, each following a vendor's published schema (cited in its docstring):
+
+========== ============================================ ==========================
+adapter    export                                       tables
+========== ============================================ ==========================
+ga4        GA4 BigQuery export (events_YYYYMMDD)        events, orders
+shopify    Shopify orders CSV (one row per line item)   orders
+cafe24     Cafe24 order download (Korean headers)       orders
+braze      Braze Currents message engagement events     messages
+receipts   Kakao AlimTalk/FriendTalk, SMS/LMS receipts  messages
+generic    any log with declared columns                any table
+========== ============================================ ==========================
+
+:func:`build` applies the sources of a mapping (:mod:`crmlab.sources.mapping`) and returns a
+:class:`Built`: the outputs of each adapter, their exclusions ledger (every input row is mapped,
+folded into another row, or excluded with a snake_case reason) and the combined
+:class:`~crmlab.datasets.ShopData`. :func:`write` saves it as a report source folder.
+E-mail addresses and phone numbers become salted pseudonyms (:mod:`crmlab.sources.pii`).
+The channel registry (:mod:`crmlab.sources.channels`) is open to channels declared in shop.yaml.
+
+This package's ``__init__`` imports its adapters lazily, so ``crmlab.validate`` and
+``crmlab.report.shop`` can read :mod:`crmlab.sources.channels` without an import circle.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from .base import Output
+    from .mapping import Mapping
+
+__all__ = ["Built", "build", "write", "load_mapping"]
+
+
+def load_mapping(path, root=None) -> "Mapping":
+    from .mapping import load
+    return load(path, root)
+
+
+@dataclass
+class Built:
+    mapping: "Mapping"
+    outputs: list["Output"] = field(default_factory=list)
+
+    def data(self, outputs: list["Output"] | None = None):
+        """The canonical tables of ``outputs`` (default: all), concatenated per table, as ShopData."""
+        import pandas as pd
+
+        from ..datasets import ShopData
+        tables: dict[str, list] = {}
+        for o in self.outputs if outputs is None else outputs:
+            for name, df in o.tables.items():
+                tables.setdefault(name, []).append(df)
+        return ShopData(**{n: pd.concat(fs, ignore_index=True) if len(fs) > 1 else fs[0]
+                           for n, fs in tables.items()}, name=self.mapping.root.name)
+
+    def exclusions(self) -> "pd.DataFrame":
+        import pandas as pd
+        return pd.concat([o.exclusions() for o in self.outputs], ignore_index=True)
+
+
+def adapt(src, m) -> "Output":
+    """Run one source's adapter; a DataError names the source."""
+    from ..errors import DataError
+    module = import_module(f".{src.adapter}", __name__)
+    try:
+        return module.adapt(src, m)
+    except DataError as e:
+        if f"source '{src.name}'" in e.rule:
+            raise
+        raise DataError(e.table, e.column, f"source '{src.name}' ({src.adapter}): {e.rule}", e.n_rows,
+                        e.examples, hint=_hint(e)) from None
+
+
+def _hint(e) -> str | None:
+    """The hint part of a DataError's first line (DataError keeps no separate attribute for it)."""
+    where = f"table '{e.table}'" + (f", column '{e.column}'" if e.column else "")
+    head = f"{where}: {e.rule}" + (f" ({e.n_rows:,} row{'s' if e.n_rows != 1 else ''})" if e.n_rows else "")
+    rest = str(e).split("\n", 1)[0][len(head):]
+    return rest[2:] if rest.startswith(". ") else None
+
+
+def build(mapping, root: str | Path | None = None, *, only: list[str] | None = None) -> Built:
+    """Apply every source of ``mapping`` (a Mapping, or the path of a shop.yaml) and return the result."""
+    from .mapping import Mapping, load
+    m = mapping if isinstance(mapping, Mapping) else load(mapping, root)
+    built = Built(m)
+    for src in m.sources:
+        if only is None or src.name in only:
+            built.outputs.append(adapt(src, m))
+    return built
+
+
+def validate(built: Built) -> dict[tuple[str, str], str | None]:
+    """``{(source, table): first rule broken or None}`` for each adapter output (data-model rules)."""
+    from ..errors import DataError
+    from ..validate import canonical
+    out = {}
+    for o in built.outputs:
+        for table, df in o.tables.items():
+            try:
+                canonical(df, table, tz=built.mapping.timezone)
+                out[(o.source, table)] = None
+            except DataError as e:
+                out[(o.source, table)] = str(e).splitlines()[0]
+    return out
+
+
+def write(built: Built, folder: str | Path) -> Path:
+    """The built tables as a report source: ``<table>.parquet``, ``shop.yaml`` (currency, zone,
+    declared channels; no salt) and ``exclusions.csv`` (the ledger)."""
+    import yaml
+    folder = Path(folder)
+    built.data().to_parquet(folder)
+    (folder / "shop.yaml").write_text(yaml.safe_dump(built.mapping.settings(), allow_unicode=True, sort_keys=False),
+                                      encoding="utf-8")
+    built.exclusions().to_csv(folder / "exclusions.csv", index=False)
+    return folder

@@ -1,0 +1,202 @@
+"""GA4 BigQuery export (``events_YYYYMMDD`` tables) -> events, and orders from purchases.
+
+Follows Google's published schema, "[GA4] BigQuery Export schema"
+(https://support.google.com/analytics/answer/7029846,
+https://developers.google.com/analytics/bigquery/event-schema): ``event_timestamp`` in
+microseconds UTC, ``event_name``, ``user_pseudo_id``, ``user_id``, the repeated record
+``event_params`` of ``{key, value: {string_value, int_value, float_value, double_value}}``,
+``traffic_source`` (the user's *first* acquisition), ``collected_traffic_source`` (the event's
+own ``manual_source`` / ``manual_medium`` / ``manual_campaign_name``), ``device.category``,
+``ecommerce`` (``transaction_id``, ``purchase_revenue``, ``total_item_quantity``) and the
+repeated ``items`` (``item_id``, ``item_category``, ``price``, ``quantity``, ``coupon``).
+
+Read as BigQuery writes an export to files: newline-delimited JSON (INT64 values as text), or
+Parquet, nested or already flattened (columns ``ga_session_id``, ``source``, ``medium``,
+``campaign``, ``transaction_id``, ``purchase_revenue``, ``item_id``, ``item_category``,
+``price``, ``device_category``, ``total_item_quantity``, ``coupon``).
+
+Mapping:
+
+- ``user_id``: GA4's ``user_id`` where the site sets it, else ``"ga4:" + user_pseudo_id``
+  (option ``user: pseudo`` uses the pseudo id always);
+- ``session_id``: ``user_pseudo_id:ga_session_id`` (GA4's session id is unique per user only).
+  An event without ``ga_session_id`` joins the session of the same user's previous event, or
+  else of the next one, when it lies within 30 minutes of it (GA4's default session timeout);
+  otherwise it opens a session of its own (``user_pseudo_id:derived:event_timestamp``). Such
+  events are counted as the note ``missing_ga_session_id``. (crmlab's session functions
+  refuse a column that is null on some events only.)
+- ``source``/``medium``/``campaign``: the session's: the first ``collected_traffic_source``
+  (else ``source``/``medium``/``campaign`` event parameters) of the session, given to all its
+  events (GA4 sets them on the session's landing event only); a session without one has null
+  UTM (direct or unknown). ``traffic_source`` is the user's *first* acquisition, not the
+  session's, so it is used only with the option ``utm_fallback: first_touch``;
+- ``event``: :data:`EVENT_MAP` (``view_item`` -> ``product_view`` ...), extended by shop.yaml's
+  ``events:``; other names pass through unchanged;
+- ``product_id``/``category``/``price``: the first item of the event;
+- orders (option ``orders: true``, the default): one per ``ecommerce.transaction_id`` of the
+  ``purchase`` events, the earliest event kept; repeats are ``duplicate_purchase_event``, purchases
+  without a transaction id ``purchase_without_transaction_id``. ``revenue`` is
+  ``purchase_revenue`` (else the ``value`` parameter); set ``orders: false`` when the shop
+  system's export (Shopify, Cafe24) gives the orders.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from . import readers, times
+from .base import Output, event_map, examples_from, text_ids
+from .mapping import Mapping, Source
+from .pii import refuse_plain
+
+EVENT_MAP = {
+    "page_view": "page_view", "view_item": "product_view", "view_search_results": "search",
+    "search": "search", "add_to_cart": "add_to_cart", "remove_from_cart": "remove_from_cart",
+    "begin_checkout": "begin_checkout", "purchase": "purchase",
+}
+_PARAMS = ("ga_session_id", "source", "medium", "campaign", "value", "coupon")
+_FLAT = ("ga_session_id", "source", "medium", "campaign", "transaction_id", "purchase_revenue",
+         "item_id", "item_category", "price", "device_category", "total_item_quantity", "coupon", "value")
+
+
+def _param(params, key):
+    for p in params if params is not None else ():
+        if p.get("key") == key:
+            v = p.get("value") or {}
+            for k in ("string_value", "int_value", "double_value", "float_value"):
+                if v.get(k) is not None:
+                    return v[k]
+    return None
+
+
+def _get(rec, key):
+    return rec.get(key) if isinstance(rec, dict) else None
+
+
+def _first_item(items, key):
+    items = list(items) if items is not None else []
+    return _get(items[0], key) if items else None
+
+
+def flatten(raw: pd.DataFrame) -> pd.DataFrame:
+    """Nested export rows as the flat columns of :data:`_FLAT` (flat input is returned as is)."""
+    if "event_params" not in raw.columns:
+        return raw.assign(**{c: None for c in _FLAT if c not in raw.columns})
+    out = raw[[c for c in ("event_timestamp", "event_name", "user_pseudo_id", "user_id") if c in raw]].copy()
+    params = raw["event_params"]
+    for key in _PARAMS:
+        out[key] = params.map(lambda ps, k=key: _param(ps, k))
+    cts = raw["collected_traffic_source"] if "collected_traffic_source" in raw else pd.Series(None, index=raw.index)
+    ts = raw["traffic_source"] if "traffic_source" in raw else pd.Series(None, index=raw.index)
+    for col, manual, first in (("source", "manual_source", "source"), ("medium", "manual_medium", "medium"),
+                               ("campaign", "manual_campaign_name", "name")):
+        out[col] = cts.map(lambda r, k=manual: _get(r, k)).fillna(out[col])
+        out[f"first_{col}"] = ts.map(lambda r, k=first: _get(r, k))
+    ec = raw["ecommerce"] if "ecommerce" in raw else pd.Series(None, index=raw.index)
+    for key in ("transaction_id", "purchase_revenue", "total_item_quantity"):
+        out[key] = ec.map(lambda r, k=key: _get(r, k))
+    items = raw["items"] if "items" in raw else pd.Series(None, index=raw.index)
+    for col, key in (("item_id", "item_id"), ("item_category", "item_category"), ("price", "price")):
+        out[col] = items.map(lambda it, k=key: _first_item(it, k))
+    out["coupon"] = out["coupon"].fillna(items.map(lambda it: _first_item(it, "coupon")))
+    dev = raw["device"] if "device" in raw else pd.Series(None, index=raw.index)
+    out["device_category"] = dev.map(lambda r: _get(r, "category"))
+    return out
+
+
+def _users(flat: pd.DataFrame, src: Source) -> pd.Series:
+    pseudo = "ga4:" + text_ids(flat["user_pseudo_id"]).astype("string")
+    if src.opt("user") == "pseudo" or "user_id" not in flat:
+        return pseudo.astype("object")
+    uid = text_ids(flat["user_id"])
+    refuse_plain(uid, "events", "user_id", src.name)  # Google's terms forbid personal data in user_id
+    return uid.fillna(pseudo).astype("object")
+
+
+_TIMEOUT = pd.Timedelta(minutes=30)
+
+
+def _fill_sessions(sid: pd.Series, pseudo: pd.Series, t: pd.Series, stamp: pd.Series) -> pd.Series:
+    """Session ids for events without ``ga_session_id`` (see the module docstring)."""
+    if sid.notna().all():
+        return sid
+    df = pd.DataFrame({"sid": sid.astype("object"), "user": pseudo, "t": t}).sort_values(["user", "t"], kind="stable")
+    g = df.groupby("user", sort=False)
+    prev_sid, prev_t = g["sid"].ffill(), df["t"].where(df["sid"].notna()).groupby(df["user"]).ffill()
+    next_sid, next_t = g["sid"].bfill(), df["t"].where(df["sid"].notna()).groupby(df["user"]).bfill()
+    fill = prev_sid.where(df["t"] - prev_t <= _TIMEOUT)
+    fill = fill.fillna(next_sid.where(next_t - df["t"] <= _TIMEOUT))
+    own = df["user"].astype("string") + ":derived:" + stamp.loc[df.index].astype("string")
+    out = df["sid"].fillna(fill).fillna(own.astype("object"))
+    return out.loc[sid.index]
+
+
+def _session_utm(flat: pd.DataFrame, src: Source) -> pd.DataFrame:
+    """UTM of each event's session (first non-null in the session), see the module docstring."""
+    cols = ["source", "medium", "campaign"]
+    key = text_ids(flat["user_pseudo_id"]).astype("string") + ":" + text_ids(flat["ga_session_id"]).astype("string")
+    utm = flat[cols].astype("object")
+    has_session = key.notna()
+    if has_session.any():
+        firsts = utm[has_session].groupby(key[has_session]).transform("first")
+        utm.loc[has_session, cols] = firsts
+    if src.opt("utm_fallback") == "first_touch":
+        for c in cols:
+            utm[c] = utm[c].fillna(flat.get(f"first_{c}"))
+    return utm
+
+
+def _events(flat: pd.DataFrame, m: Mapping, src: Source, out: Output) -> pd.DataFrame:
+    ex = examples_from(flat, ["event_timestamp", "event_name", "user_pseudo_id", "ga_session_id", "_file"])
+    t = times.epoch(flat["event_timestamp"], "us", m.timezone, table="events", column="event_timestamp", examples=ex)
+    sid = text_ids(flat["ga_session_id"])
+    pseudo = text_ids(flat["user_pseudo_id"])
+    session = (pseudo.astype("string") + ":" + sid.astype("string")).astype("object")
+    session = _fill_sessions(session, pseudo, t, text_ids(flat["event_timestamp"]))
+    names = event_map(EVENT_MAP, m)
+    utm = _session_utm(flat, src)
+    ev = pd.DataFrame({
+        "user_id": flat["user_id_canonical"], "time": t,
+        "event": flat["event_name"].map(lambda n: names.get(n, n)),
+        "session_id": session,
+        "product_id": text_ids(flat["item_id"]), "category": flat["item_category"].astype("object"),
+        "price": readers.numbers(flat["price"], "events", "price", ex),
+        "source": utm["source"], "medium": utm["medium"], "campaign": utm["campaign"],
+        "device": flat["device_category"]})
+    lg = out.ledger("events")
+    lg.rows_in = len(flat)
+    lg.note("missing_ga_session_id", int(sid.isna().sum()))
+    return ev
+
+
+def _orders(flat: pd.DataFrame, ev: pd.DataFrame, m: Mapping, src: Source, out: Output) -> pd.DataFrame:
+    buy = flat["event_name"].eq("purchase")
+    p = flat[buy].assign(time=ev.loc[buy, "time"], user_id=ev.loc[buy, "user_id"])
+    lg = out.ledger("orders")
+    lg.rows_in = len(p)
+    tid = text_ids(p["transaction_id"]).mask(lambda s: s.eq("(not set)"))
+    lg.exclude("purchase_without_transaction_id", int(tid.isna().sum()))
+    p = p.assign(order_id=tid)[tid.notna()].sort_values("time", kind="stable")
+    dup = p["order_id"].duplicated()
+    lg.exclude("duplicate_purchase_event", int(dup.sum()))
+    p = p[~dup]
+    ex = examples_from(p, ["order_id", "event_timestamp", "purchase_revenue", "_file"])
+    revenue = readers.numbers(p["purchase_revenue"].fillna(p["value"]), "orders", "purchase_revenue", ex)
+    items = readers.numbers(p["total_item_quantity"], "orders", "total_item_quantity", ex)
+    return pd.DataFrame({"order_id": p["order_id"], "user_id": p["user_id"], "time": p["time"],
+                         "revenue": revenue, "coupon": p["coupon"], "items": items.round().astype("Int64"),
+                         "category": p["item_category"]}).reset_index(drop=True)
+
+
+def adapt(src: Source, m: Mapping) -> Output:
+    raw = readers.read_any(src.path, "events")
+    readers.require_columns(raw, ["event_timestamp", "event_name", "user_pseudo_id"], "events", src.name, "GA4")
+    flat = flatten(raw)
+    if "_file" in raw:
+        flat["_file"] = raw["_file"]
+    flat["user_id_canonical"] = _users(flat, src)
+    out = Output(src.name, "ga4")
+    ev = _events(flat, m, src, out)
+    out.tables["events"] = ev
+    if src.opt("orders", True):
+        out.tables["orders"] = _orders(flat, ev, m, src, out)
+    return out

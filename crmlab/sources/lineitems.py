@@ -1,0 +1,30 @@
+"""Shop-system order exports with one row per line item (Shopify, Cafe24): from rows to orders.
+
+Every input row ends in exactly one of: the first row of a kept order (one output row), a
+further line-item row of a kept order (folded: ``line_item_row``), or a row of an excluded order
+(counted under the order's reason, e.g. ``cancelled_order``, once per row).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .base import Output
+
+
+def fold(raw: pd.DataFrame, key: str, reason: pd.Series, out: Output) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(first rows of the kept orders, every row of the kept orders).
+
+    ``reason`` is a per-row exclusion code, null for rows to keep; an order is excluded when its
+    first row has a reason (order-level fields sit on the first row of such exports)."""
+    lg = out.ledger("orders")
+    lg.rows_in = len(raw)
+    missing = raw[key].isna()
+    lg.exclude("missing_order_id", int(missing.sum()))
+    rows = raw[~missing]
+    first_reason = reason[~missing].groupby(rows[key], sort=False).transform("first")
+    for code, n in first_reason.dropna().value_counts().items():
+        lg.exclude(str(code), int(n))
+    kept = rows[first_reason.isna()]
+    firsts = kept.drop_duplicates(key, keep="first")
+    lg.fold("line_item_row", len(kept) - len(firsts))
+    return firsts, kept
