@@ -42,7 +42,8 @@ import pandas as pd
 from .abtest.corrections import CORRECTIONS, with_family
 from .abtest.frequentist import proportion_test, wilson_interval
 from .checks import choice, duration
-from .engine import DataLike, local_time, report_exclusions, to_pandas
+from .engine import DataLike, cut_as_of, local_time, report_exclusions, to_pandas
+from .engine import interval as _interval  # the one interval rule
 from .schema import DEFAULT_TZ
 from .sources import channels
 from .uplift import INCOMPLETE, INCOMPLETE_KEY, complete_windows, user_outcomes_expr
@@ -81,10 +82,6 @@ def parse_windows(windows) -> dict[str, pd.Timedelta]:
     return out
 
 
-def _interval(td: pd.Timedelta):
-    return ibis.interval(seconds=int(td.total_seconds()))
-
-
 def _window_end(anchor: ir.TimestampValue, channel: ir.StringValue, windows: dict[str, pd.Timedelta]):
     cases = [(channel == ch, anchor + _interval(td)) for ch, td in windows.items() if ch != "default"]
     default = anchor + _interval(windows["default"])
@@ -92,11 +89,8 @@ def _window_end(anchor: ir.TimestampValue, channel: ir.StringValue, windows: dic
 
 
 def _filter_as_of(t: ir.Table, column: str, as_of, tz: str) -> tuple[ir.Table, int]:
-    if as_of is None:
-        return t, 0
-    limit = ibis.literal(local_time(as_of, tz))
-    n = int(t.filter(t[column] > limit).count().execute())
-    return t.filter(t[column] <= limit), n
+    """The one as_of cut (:func:`crmlab.engine.cut_as_of`), without the limit."""
+    return cut_as_of(t, column, as_of, tz)[:2]
 
 
 # ----------------------------------------------------------------------------- attribution

@@ -1,33 +1,68 @@
-"""Validation of the five canonical tables.
+"""Validation of the canonical tables: one strict boundary.
 
 Every rule raises :class:`crmlab.DataError` naming the table, the column, the rule, how many
-rows break it and up to five example rows. Type coercion (parsing text times, reading naive
-times in the shop's zone) happens on pandas input; the row rules (nulls, negative amounts,
-unknown channels, duplicate ids, times after ``as_of``) run as Ibis expressions inside the
-engine, so a Spark table or a warehouse table is checked where it lives and only the counts
-and five example rows travel back.
+rows break it and up to five example rows. What the boundary does, on every input (a pandas
+frame, a file, a DuckDB, PostgreSQL or Spark table):
+
+- **Times.** Text times must be ISO 8601 (``2026-01-05``, ``2026-01-05 10:00``,
+  ``2026-01-05T10:00:00+09:00``) or match a declared ``date_format`` (``shop.yaml``'s
+  ``date_format``, ``canonical(..., date_format="%d/%m/%Y")``); day/month text such as
+  ``05/01/2026`` without one is *ambiguous* and raises. Times with a UTC offset are converted
+  to the shop's zone (mixed ``+09:00`` / ``Z`` offsets in one column are fine), naive times are
+  read in it. ``tz`` and ``as_of`` are checked first, with a ValueError naming the parameter.
+- **Ids** are text: integer ids become their decimal text, and text ids are put in Unicode NFC
+  with zero-width characters removed, so ``1`` matches ``"1"``, NFD Hangul matches NFC Hangul
+  and ``"u1\\u200b"`` matches ``"u1"`` (on Spark only the zero-width characters: it has no NFC).
+- **Values.** NaN is null (a NaN in a required column is a missing value, in an optional one a
+  null); amounts must be finite and their sum too (no ``inf``, no overflow); amounts, costs,
+  prices and item counts are not negative; on channels that report delivery a click implies a
+  delivery (where the table reports deliveries at all).
+- **Uniqueness** of ``order_id``, ``message_id``, ``user_id`` of customers and
+  ``(experiment, user_id)``.
+
+The row rules run as Ibis expressions inside the engine, one aggregate query per table (every
+rule's count, the row count and a distinct-key count in one scan), so a Spark or warehouse
+table is checked where it lives and only counts and five example rows travel back. Duplicates
+are first looked for with an approximate distinct count; the exact check (a distinct count of
+64-bit key hashes, then, only when that finds fewer keys than rows, a group-by for the exact
+count and the examples) runs only when the approximate count differs from the row count.
 """
 from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections import OrderedDict
+from pathlib import Path
 
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
-import os
-from collections import OrderedDict
-from pathlib import Path
-
-from .engine import DataLike, as_table, local_time, localize_frame, zoned
+from .engine import DataLike, as_table, check_tz, is_url, local_time, localize_frame, zoned
 from .errors import DataError
 from .schema import DEFAULT_TZ, TableSpec, spec
 
 # Inputs that passed the row rules, so that a notebook calling ten functions on the same
-# Parquet file or Ibis table scans it for validation once. Keys fingerprint the input (a
-# file's path, size and modification time; an Ibis expression, which is immutable), so a
-# changed file is checked again. Only successes are kept; results never depend on it.
+# table scans it for validation once. Keys fingerprint the *content*: a file's path, size and
+# modification time (a ``.duckdb`` file's write-ahead log too); an Ibis table's expression
+# with its row count and a hash of every row (so rows inserted into a DuckDB table after the
+# first call are checked). Values are the fixes the check found (NaN cells to null, ids to
+# normalise). Only successes are kept.
 _VALIDATED: OrderedDict = OrderedDict()
 _CACHE_SIZE = 128
+
+#: Zero-width characters removed from ids (ZWSP, ZWNJ, ZWJ, word joiner, BOM).
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+_ZW_RE = "[" + ZERO_WIDTH + "]"
+
+# ISO 8601 text: date, optional time (T or space), optional fraction, optional offset.
+_ISO = r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}([.,]\d{1,9})?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?\s*$"
+_OFFSET = r"\d{2}:\d{2}(:\d{2}([.,]\d{1,9})?)?\s*(Z|[+-]\d{2}(:?\d{2})?)\s*$"
+# Day and month in some order before the year: 05/01/2026, 5.1.2026, 05-01-26.
+_DAY_MONTH = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}"
 
 
 def clear_cache() -> None:
@@ -35,28 +70,65 @@ def clear_cache() -> None:
     _VALIDATED.clear()
 
 
-def _fingerprint(data, table: str, as_of, tz: str):
-    if isinstance(data, (str, Path)):
-        text = str(data)
-        path = text.split("::", 1)[0]
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        if os.path.isdir(path):  # a Parquet folder: its files' sizes and times
-            parts = tuple(sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns)
-                                 for f in Path(path).rglob("*.parquet")))
-            return (table, text, parts, str(as_of), tz)
-        return (table, text, st.st_size, st.st_mtime_ns, str(as_of), tz)
-    if isinstance(data, ir.Table):
-        try:
-            return (table, data, str(as_of), tz)
-        except TypeError:
-            return None
-    return None  # pandas frames can change in place: always checked
+def _stat(path: str):
+    try:
+        st = os.stat(path)
+        return (st.st_size, st.st_mtime_ns)
+    except OSError:
+        return None
+
+
+def _path_key(data) -> tuple | None:
+    text = str(data)
+    path = text.split("::", 1)[0]
+    st = _stat(path)
+    if st is None:
+        return None
+    if os.path.isdir(path):  # a folder: its files' sizes and times
+        parts = tuple(sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns)
+                             for f in Path(path).rglob("*") if f.suffix.lower() in (".parquet", ".csv")))
+        return (text, parts)
+    return (text, st, _stat(path + ".wal"))  # a DuckDB file's pending writes sit in its WAL
+
+
+def _content_fingerprint(t: ir.Table, s: TableSpec):
+    """Row count and an order-free hash of every row's canonical columns, in one cheap query
+    (a hash per row, XOR-ed): any inserted, deleted or changed row changes it. ``None`` where
+    the backend cannot hash (then the input is validated every time)."""
+    backend = _backend_name(t)
+    if backend is None:
+        return None
+    cols = [c.name for c in s.columns if c.name in t.columns]
+    try:
+        hashes = []
+        for c in cols:
+            col = t[c]
+            if backend == "duckdb":
+                hashes.append(_duckdb_hash(col))
+                continue
+            hashes.append(col.cast("string").hash().fill_null(0))  # PostgreSQL hashes text only
+        row = hashes[0]
+        for h in hashes[1:]:
+            row = row ^ h
+        res = t.aggregate(_n=t.count(), _h=row.bit_xor()).execute()
+        return (int(res["_n"].iloc[0]), None if pd.isna(res["_h"].iloc[0]) else int(res["_h"].iloc[0]))
+    except Exception:  # noqa: BLE001 - no hash or bit_xor on this backend
+        return None
+
+
+def _hash64(x):  # DuckDB's hash(x) -> UBIGINT
+    ...
+
+
+def _duckdb_hash(col: ir.Value) -> ir.IntegerValue:
+    """DuckDB's 64-bit ``hash`` as it is: Ibis' ``.hash()`` casts it through BIT to BIGINT,
+    which triples the cost of hashing 10M rows."""
+    fn = ibis.udf.scalar.builtin(_hash64, name="hash", signature=((col.type(),), dt.uint64))
+    return fn(col)
+
 
 _KIND_OK = {
-    "time": lambda t: t.is_timestamp() or t.is_date(),
+    "time": lambda t: t.is_timestamp() or t.is_date() or t.is_string(),
     "number": lambda t: t.is_numeric(),
     "integer": lambda t: t.is_integer() or t.is_floating(),
     "bool": lambda t: t.is_boolean(),
@@ -69,10 +141,99 @@ def _examples(df: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
     return df.loc[mask].head(5)
 
 
-def _coerce_pandas(df: pd.DataFrame, s: TableSpec, tz: str) -> pd.DataFrame:
-    """Parse text times and numbers, read naive times in ``tz``; raise on what cannot be parsed."""
+# --------------------------------------------------------------------------- pandas input
+def _parse_times_pandas(df: pd.DataFrame, s: TableSpec, col: str, tz: str, date_format: str | None) -> pd.Series:
+    """A text (or object) time column as zone-aware times of ``tz``, by the boundary's rule."""
+    ser = df[col]
+    present = ser.notna()
+    is_text = ser.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False).astype(bool)
+    out = pd.Series(pd.NaT, index=ser.index, dtype=f"datetime64[us, {tz}]")
+    other = present & ~is_text  # datetime objects in an object column
+    if other.any():
+        parsed = pd.to_datetime(ser[other], errors="coerce", utc=True) if any(
+            getattr(v, "tzinfo", None) is not None for v in ser[other]) else zoned(
+            pd.to_datetime(ser[other], errors="coerce"), tz).dt.tz_convert("UTC")
+        out[other] = parsed.dt.tz_convert(tz).dt.as_unit("us")
+    if not is_text.any():
+        bad = present & out.isna()
+        if bad.any():
+            raise DataError(s.name, col, "unparseable time", int(bad.sum()), _examples(df, bad))
+        return out
+    text = ser[is_text].astype(str)
+    if date_format is not None:
+        parsed = pd.to_datetime(text, format=date_format, errors="coerce")
+        bad = pd.Series(False, index=ser.index)
+        bad[is_text] = parsed.isna().to_numpy()
+        if bad.any():
+            raise DataError(s.name, col, f"time does not match date_format {date_format!r}", int(bad.sum()),
+                            _examples(df, bad), hint="fix the rows, or declare the format the column uses")
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            parsed = parsed.dt.tz_convert(tz)
+        else:
+            parsed = zoned(parsed, tz)
+        out[is_text] = parsed.dt.as_unit("us")
+        return out
+    iso = text.str.match(_ISO)
+    ambiguous = pd.Series(False, index=ser.index)
+    ambiguous[is_text] = (~iso & text.str.match(_DAY_MONTH)).to_numpy()
+    if ambiguous.any():
+        raise DataError(s.name, col, "ambiguous time format: day and month order unknown", int(ambiguous.sum()),
+                        _examples(df, ambiguous),
+                        hint="declare the format: date_format='%d/%m/%Y' (day first) or '%m/%d/%Y' "
+                             "(month first), in shop.yaml or as a parameter; ISO times (2026-01-05) need none")
+    offset = text.str.contains(_OFFSET, regex=True) & iso
+    naive = iso & ~offset
+    norm = text.str.strip().str.replace(",", ".", regex=False)
+    if naive.any():
+        p = pd.to_datetime(norm[naive], format="ISO8601", errors="coerce")
+        out[naive[naive].index] = zoned(p.dt.as_unit("us"), tz)
+    if offset.any():
+        p = pd.to_datetime(norm[offset], format="ISO8601", errors="coerce", utc=True)
+        out[offset[offset].index] = p.dt.tz_convert(tz).dt.as_unit("us")
+    bad = present & out.isna()
+    if bad.any():
+        raise DataError(s.name, col, "unparseable time", int(bad.sum()), _examples(df, bad),
+                        hint="text times must be ISO 8601 (2026-01-05 10:00:00, with or without an offset) "
+                             "or match a declared date_format")
+    return out
+
+
+def normalize_id(value):
+    """An id as crmlab compares it: text in Unicode NFC without zero-width characters."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return value
+    text = str(value)
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", re.sub(_ZW_RE, "", text))
+    return text
+
+
+def _ids_pandas(df: pd.DataFrame, s: TableSpec, col: str) -> pd.Series:
+    ser = df[col]
+    if pd.api.types.is_bool_dtype(ser):
+        raise DataError(s.name, col, "wrong type: expected an id (text or integer), got true/false")
+    if pd.api.types.is_float_dtype(ser):
+        whole = ser.dropna()
+        frac = (whole != np.floor(whole)) | np.isinf(whole)
+        if frac.any():
+            mask = ser.notna() & ((ser != np.floor(ser)) | np.isinf(ser))
+            raise DataError(s.name, col, "wrong type: expected an id (text or integer), got fractional numbers",
+                            int(mask.sum()), _examples(df, mask))
+        ser = ser.astype("Int64")
+    if pd.api.types.is_integer_dtype(ser):
+        return ser.astype("string").astype(object).where(ser.notna(), None)
+    values = ser.dropna().unique()
+    mapping = {v: normalize_id(v) for v in values if not (isinstance(v, str) and v.isascii())}
+    if not mapping:
+        return ser
+    return ser.map(lambda v: mapping.get(v, v), na_action="ignore")
+
+
+def _coerce_pandas(df: pd.DataFrame, s: TableSpec, tz: str, date_format: str | None = None,
+                   require: bool = True) -> pd.DataFrame:
+    """Parse text times and numbers, read naive times in ``tz``, ids as text; raise on what cannot be parsed."""
     missing = [c for c in s.required if c not in df.columns]
-    if missing:
+    if missing and require:
         raise DataError(s.name, missing[0], f"missing required column(s) {missing}",
                         hint=f"columns present: {list(df.columns)}")
     out = df.copy()
@@ -85,16 +246,12 @@ def _coerce_pandas(df: pd.DataFrame, s: TableSpec, tz: str) -> pd.DataFrame:
                 if pd.api.types.is_numeric_dtype(ser) and ser.notna().any():
                     raise DataError(s.name, col.name, "wrong type: expected a time, got numbers",
                                     int(ser.notna().sum()), _examples(df, ser.notna()))
-                parsed = pd.to_datetime(ser, errors="coerce", format="mixed")
-                bad = parsed.isna() & ser.notna()
-                if bad.any():
-                    raise DataError(s.name, col.name, "unparseable time", int(bad.sum()), _examples(df, bad))
-                if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-                    parsed = parsed.dt.tz_convert(tz)
-                ser = parsed
+                ser = _parse_times_pandas(df, s, col.name, tz, date_format)
             if not isinstance(ser.dtype, pd.DatetimeTZDtype):
                 ser = zoned(ser, tz)
             out[col.name] = ser
+        elif col.kind == "id":
+            out[col.name] = _ids_pandas(df, s, col.name)
         elif col.kind in ("number", "integer"):
             if not pd.api.types.is_numeric_dtype(ser) or pd.api.types.is_bool_dtype(ser):
                 parsed = pd.to_numeric(ser, errors="coerce")
@@ -119,6 +276,19 @@ def _coerce_pandas(df: pd.DataFrame, s: TableSpec, tz: str) -> pd.DataFrame:
     return localize_frame(out, tz)
 
 
+def parse_frame(df: pd.DataFrame, table: str, *, tz: str = DEFAULT_TZ, date_format: str | None = None) -> pd.DataFrame:
+    """A pandas frame of ``table`` in the boundary's form, as pandas: times parsed (text by the
+    ISO / ``date_format`` rule) and zone-aware in ``tz``, ids as normalised text. No row rules
+    (see :func:`canonical`; required columns are not checked either)."""
+    check_tz(tz)
+    out = _coerce_pandas(df, spec(table), tz, date_format, require=False)
+    for col in spec(table).columns:
+        if col.kind == "time" and col.name in out.columns and pd.api.types.is_datetime64_dtype(out[col.name]):
+            out[col.name] = zoned(out[col.name], tz)
+    return out
+
+
+# --------------------------------------------------------------------------- engine input
 def _check_types(t: ir.Table, s: TableSpec) -> None:
     schema = t.schema()
     missing = [c for c in s.required if c not in schema]
@@ -137,6 +307,18 @@ def _duckdb_timezone(zone, ts):  # DuckDB's timezone(zone, timestamptz) -> local
     ...
 
 
+def _backend_name(t: ir.Table) -> str | None:
+    try:
+        return t._find_backend(use_default=True).name  # a memtable runs on the default (DuckDB)
+    except Exception:  # noqa: BLE001 - an unbound expression has no backend
+        return None
+
+
+def _to_local(tz: str, value: ir.TimestampValue, typ) -> ir.TimestampValue:
+    fn = ibis.udf.scalar.builtin(_duckdb_timezone, name="timezone", signature=((dt.string, typ), dt.Timestamp()))
+    return fn(tz, value)
+
+
 def _local_times(t: ir.Table, s: TableSpec, tz: str) -> ir.Table:
     """Time columns that carry a zone (a UTC Parquet file, a DuckDB TIMESTAMPTZ column) become
     naive local times of ``tz`` inside the engine, as pandas input does, so periods are the
@@ -146,21 +328,100 @@ def _local_times(t: ir.Table, s: TableSpec, tz: str) -> ir.Table:
              and schema[c.name].is_timestamp() and schema[c.name].timezone is not None]
     if not aware:
         return t
-    try:
-        backend = t.get_backend().name
-    except Exception:  # noqa: BLE001 - an unbound expression has no backend
-        backend = None
+    backend = _backend_name(t)
     if backend != "duckdb":
         col = aware[0]
         raise DataError(s.name, col, f"time column carries the zone {schema[col].timezone!r} on the "
                         f"{backend} backend; crmlab's engine works in the shop's local wall-clock time",
                         hint=f"convert it to naive local time of {tz} first (Spark: from_utc_timestamp)")
-    conv = {}
-    for col in aware:
-        fn = ibis.udf.scalar.builtin(_duckdb_timezone, name="timezone",
-                                     signature=((dt.string, schema[col]), dt.Timestamp()))
-        conv[col] = fn(tz, t[col])
-    return t.mutate(**conv)
+    return t.mutate(**{col: _to_local(tz, t[col], schema[col]) for col in aware})
+
+
+def _try_strptime(value, fmt):  # DuckDB's try_strptime(text, format) -> timestamp
+    ...
+
+
+def _text_times(t: ir.Table, s: TableSpec, tz: str, date_format: str | None):
+    """Text time columns parsed in the engine, by the rule of the pandas path. Returns the
+    table and, per text column, the checks (rule, predicate on the *unparsed* table, hint)."""
+    schema = t.schema()
+    cols = [c.name for c in s.columns if c.kind == "time" and c.name in schema and schema[c.name].is_string()]
+    if not cols:
+        return t, []
+    backend = _backend_name(t)
+    parsed, checks = {}, []
+    for col in cols:
+        c = t[col]
+        if date_format is not None:
+            if backend == "duckdb":
+                fn = ibis.udf.scalar.builtin(_try_strptime, name="try_strptime",
+                                             signature=((dt.string, dt.string), dt.Timestamp()))
+                p = fn(c, date_format)
+            else:
+                p = c.as_timestamp(date_format)
+            parsed[col] = p
+            checks.append((col, f"time does not match date_format {date_format!r}", c.notnull() & p.isnull(),
+                           "fix the rows, or declare the format the column uses"))
+            continue
+        iso = c.re_search(_ISO)
+        offset = iso & c.re_search(_OFFSET)
+        checks.append((col, "ambiguous time format: day and month order unknown",
+                       c.notnull() & ~iso & c.re_search(_DAY_MONTH),
+                       "declare the format: date_format='%d/%m/%Y' (day first) or '%m/%d/%Y' (month first), "
+                       "in shop.yaml or as a parameter; ISO times (2026-01-05) need none"))
+        text = c.strip().replace(",", ".")
+        if backend == "duckdb":
+            naive = text.try_cast("timestamp")
+            aware = _to_local(tz, text.try_cast(dt.Timestamp(timezone="UTC")), dt.Timestamp(timezone="UTC"))
+            p = ibis.ifelse(offset, aware, ibis.ifelse(iso, naive, ibis.null(dt.Timestamp())))
+        else:
+            checks.append((col, f"time text carries a UTC offset, which the {backend} backend cannot convert",
+                           offset, f"convert the column to naive local times of {tz} in the source"))
+            p = ibis.ifelse(iso & ~offset, text.cast("timestamp"), ibis.null(dt.Timestamp()))
+        parsed[col] = p
+        checks.append((col, "unparseable time", c.notnull() & p.isnull(),
+                       "text times must be ISO 8601 (2026-01-05 10:00:00, with or without an offset) "
+                       "or match a declared date_format"))
+    return t.mutate(**parsed), checks
+
+
+def _run_checks(raw: ir.Table, checks, s: TableSpec, tz: str) -> None:
+    if not checks:
+        return
+    counts = raw.aggregate(**{f"k{i}": p.ifelse(1, 0).sum() for i, (_, _, p, _) in enumerate(checks)}).execute()
+    for i, (col, rule, pred, hint) in enumerate(checks):
+        n = counts[f"k{i}"].iloc[0]
+        if pd.notna(n) and n > 0:
+            raise DataError(s.name, col, rule, int(n), _fetch_examples(raw, pred, tz), hint=hint)
+
+
+def _nfc(x):  # DuckDB nfc_normalize / PostgreSQL normalize (NFC by default)
+    ...
+
+
+def _clean_id(col: ir.StringValue, backend: str | None) -> ir.StringValue:
+    out = col.re_replace(_ZW_RE, "")
+    if backend in ("duckdb", "postgres"):
+        fn = ibis.udf.scalar.builtin(_nfc, name="nfc_normalize" if backend == "duckdb" else "normalize",
+                                     signature=((dt.string,), dt.string))
+        out = fn(out)
+    return out
+
+
+def _bytes(x):  # DuckDB strlen / PostgreSQL octet_length: length in bytes
+    ...
+
+
+def _needs_cleaning(col: ir.StringValue, backend: str | None) -> ir.BooleanValue:
+    """Ids that NFC or zero-width removal would change. Only non-ASCII text can change (more
+    bytes than characters), so the costly normalisation runs on those rows alone: on 10M
+    ASCII ids 0.15 s instead of 2 s on DuckDB."""
+    changed = col != _clean_id(col, backend)
+    if backend in ("duckdb", "postgres"):
+        fn = ibis.udf.scalar.builtin(_bytes, name="strlen" if backend == "duckdb" else "octet_length",
+                                     signature=((dt.string,), dt.int64))
+        return ibis.ifelse(fn(col) != col.length(), changed, False)
+    return changed
 
 
 def _fetch_examples(t: ir.Table, pred: ir.BooleanValue, tz: str) -> pd.DataFrame:
@@ -169,12 +430,16 @@ def _fetch_examples(t: ir.Table, pred: ir.BooleanValue, tz: str) -> pd.DataFrame
 
 
 def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
-              validate: bool = True) -> ir.Table:
+              validate: bool = True, date_format: str | None = None) -> ir.Table:
     """Return ``data`` as a validated Ibis table of the canonical ``table``.
 
     Parameters
     ----------
-    data : DataFrame, path or Ibis table
+    data : DataFrame, path, connection URL, Ibis connection or table, PySpark session
+        A path is a Parquet or CSV file (UTF-8, UTF-8 with BOM or CP949), a folder of Parquet
+        files or of ``<table>.parquet`` / ``<table>.csv`` files, or ``file.duckdb[::table]``;
+        a URL (``postgres://user@host/db``, ``duckdb:///shop.duckdb``), an Ibis connection or a
+        Spark session is read at its table named ``table``.
     table : one of ``customers``, ``events``, ``orders``, ``messages``, ``assignments``
     as_of : time, optional
         When given, rows whose time column is after ``as_of`` (strictly; ``as_of`` itself is
@@ -182,14 +447,27 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
         functions that take ``as_of`` filter such rows themselves and report the count instead.
     tz : time zone in which naive times are read (default Asia/Seoul).
     validate : run the row rules (types are always checked).
+    date_format : strptime format of text times that are not ISO 8601 (``"%d/%m/%Y"``).
     """
+    check_tz(tz)
+    limit = local_time(as_of, tz) if as_of is not None else None
     s = spec(table)
-    key = _fingerprint(data, table, as_of, tz) if validate else None
+    key = None
+    if validate and (isinstance(data, Path) or (isinstance(data, str) and not is_url(data))):
+        pk = _path_key(data)
+        key = None if pk is None else ("path", table, pk, str(limit), tz, date_format)
     if isinstance(data, pd.DataFrame):
-        data = _coerce_pandas(data, s, tz)
-    t = as_table(data, tz)
-    _check_types(t, s)
+        data = _coerce_pandas(data, s, tz, date_format)
+    raw = as_table(data, tz, table)
+    _check_types(raw, s)
+    t, time_checks = _text_times(raw, s, tz, date_format)
     t = _local_times(t, s, tz)
+    # ids are text (an integer id joins a text id of another table)
+    schema = t.schema()
+    as_text = {c.name: t[c.name].cast("string") for c in s.columns
+               if c.kind == "id" and c.name in schema and not schema[c.name].is_string()}
+    if as_text:
+        t = t.mutate(**as_text)
     # Optional columns absent from the input are added as typed nulls, so downstream code
     # can rely on every canonical column existing.
     schema = t.schema()
@@ -203,19 +481,25 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
         t = t.mutate(**add)
     if not validate:
         return t
+    if key is None and isinstance(data, ir.Table):
+        fp = _content_fingerprint(raw, s)
+        if fp is not None:
+            key = ("table", table, data, fp, str(limit), tz, date_format)
     if key is not None:
         try:
-            if key in _VALIDATED:
-                _VALIDATED.move_to_end(key)
-                return t
+            fixes = _VALIDATED.get(key)
         except TypeError:  # an unhashable expression: validate without caching
-            key = None
-    _check_rows(t, s, as_of, tz)
+            key, fixes = None, None
+        if fixes is not None:
+            _VALIDATED.move_to_end(key)
+            return _apply_fixes(t, fixes)
+    _run_checks(raw, time_checks, s, tz)
+    fixes = _check_rows(t, s, limit, tz)
     if key is not None:
-        _VALIDATED[key] = True
+        _VALIDATED[key] = fixes
         if len(_VALIDATED) > _CACHE_SIZE:
             _VALIDATED.popitem(last=False)
-    return t
+    return _apply_fixes(t, fixes)
 
 
 def _allowed(col) -> tuple[str, ...] | None:
@@ -226,39 +510,177 @@ def _allowed(col) -> tuple[str, ...] | None:
     return col.allowed
 
 
-def _check_rows(t: ir.Table, s: TableSpec, as_of, tz: str) -> None:
+def _delivery_channels() -> tuple[str, ...]:
+    """Registered channels that report delivery (a receipt): on them a click implies a delivery."""
+    from .sources.channels import names, signals
+    return tuple(n for n in names() if "delivery" in signals(n))
+
+
+def _isnan(c: ir.FloatingValue, backend: str | None) -> ir.BooleanValue:
+    """NaN test of a float column. On DuckDB through ``NULLIF``: DuckDB (2.0) folds ``isnan(x)``
+    to false from Parquet statistics, which leave NaN out of min/max, so a plain ``isnan``
+    misses the NaN cells of a Parquet file (issue 14)."""
+    if backend == "duckdb":
+        return c.nullif(ibis.literal(-1.7976931348623157e308)).isnan()
+    return c.isnan()
+
+
+def _apply_fixes(t: ir.Table, fixes: dict) -> ir.Table:
+    """NaN cells of optional numbers become nulls; ids that need it are normalised."""
+    backend = _backend_name(t)
+    mut = {}
+    for col in fixes.get("nan", ()):
+        mut[col] = ibis.ifelse(_isnan(t[col], backend).fill_null(False), ibis.null(t[col].type()), t[col])
+    for col in fixes.get("ids", ()):
+        mut[col] = _clean_id(t[col], backend)
+    return t.mutate(**mut) if mut else t
+
+
+def _check_rows(t: ir.Table, s: TableSpec, limit, tz: str) -> dict:
+    """Every row rule in one aggregate query; raises on the first broken rule. Returns the
+    fixes the data need (optional columns holding NaN, id columns to normalise)."""
     rules: list[tuple[str, str, ir.BooleanValue]] = []
     schema = t.schema()
+    backend = _backend_name(t)
+    extra: dict[str, ir.Scalar] = {}
     for col in s.columns:
         c = t[col.name]
+        typ = schema[col.name]
+        floating = typ.is_floating()
         if col.required:
-            rules.append((col.name, "required value is missing (null)", c.isnull()))
-        if col.nonnegative and col.name in schema and schema[col.name].is_numeric():
+            missing = (c.isnull() | _isnan(c, backend).fill_null(False)) if floating else c.isnull()
+            rules.append((col.name, "required value is missing (" + ("null or NaN" if floating else "null") + ")",
+                          missing))
+        elif floating:
+            extra[f"nan:{col.name}"] = _isnan(c, backend).ifelse(1, 0).sum()
+        if col.kind == "number" and floating:
+            rules.append((col.name, "not a finite number (inf)", c.isinf()))
+            extra[f"sum:{col.name}"] = ibis.ifelse(c.isinf() | _isnan(c, backend), 0.0, c).abs().sum()
+        if col.nonnegative and typ.is_numeric():
             rules.append((col.name, "negative value", c < 0))
         allowed = _allowed(col)
         if allowed:
             rules.append((col.name, f"unknown value; allowed: {', '.join(allowed)}",
                           c.notnull() & ~c.isin(list(allowed))))
-    if as_of is not None and s.time_column:
-        limit = ibis.literal(local_time(as_of, tz))
-        rules.append((s.time_column, f"time after as_of {pd.Timestamp(as_of)}", t[s.time_column] > limit))
+        if col.kind == "id" and typ.is_string():
+            extra[f"id:{col.name}"] = _needs_cleaning(c, backend).ifelse(1, 0).sum()
+    if s.name == "messages":
+        delivery = list(_delivery_channels())
+        extra["delivered"] = t.delivered_time.count()
+        rules.append(("clicked_time", "clicked but not delivered (a click implies a delivery on channels "
+                      "that report delivery)",
+                      t.clicked_time.notnull() & t.delivered_time.isnull() & t.channel.isin(delivery)))
+    if limit is not None and s.time_column:
+        rules.append((s.time_column, f"time after as_of {limit}", t[s.time_column] > ibis.literal(limit)))
     aggs = {f"r{i}": p.ifelse(1, 0).sum() for i, (_, _, p) in enumerate(rules)}
+    names = {f"x{i}": k for i, k in enumerate(extra)}
+    aggs.update({x: extra[k] for x, k in names.items()})
     single_key = len(s.unique) == 1
+    aggs["_rows"] = t.count()
     if single_key:
-        # One scan answers every rule and the duplicate check: rows minus distinct ids.
-        aggs["_rows"] = t.count()
-        aggs["_distinct"] = t[s.unique[0]].nunique()
-    counts = t.aggregate(**aggs).execute()
+        aggs["_approx"] = t[s.unique[0]].approx_nunique()
+    counts = t.aggregate(**aggs).execute().iloc[0]
+    got = {k: counts[x] for x, k in names.items()}
     for i, (col, rule, pred) in enumerate(rules):
-        n = counts[f"r{i}"].iloc[0]
+        n = counts[f"r{i}"]
+        if col == "clicked_time" and s.name == "messages" and not got.get("delivered"):
+            continue  # the table reports no delivery at all
         if pd.notna(n) and n > 0:
             raise DataError(s.name, col, rule, int(n), _fetch_examples(t, pred, tz))
-    if s.unique and (not single_key or counts["_rows"].iloc[0] > counts["_distinct"].iloc[0]):
-        keys = list(s.unique)
-        dup = t.group_by(keys).agg(_n=t.count()).filter(lambda g: g._n > 1)
-        n_dup = dup.aggregate(rows=dup._n.sum()).execute()["rows"].iloc[0]
-        if pd.notna(n_dup) and n_dup > 0:
-            ex = t.semi_join(dup.select(keys).limit(5), keys).order_by(keys).limit(5)
+    for k, v in got.items():
+        if k.startswith("sum:") and pd.notna(v) and not np.isfinite(float(v)):
+            col = k[4:]
+            ex = t.order_by(t[col].abs().desc()).limit(5)
             from .engine import to_pandas
-            raise DataError(s.name, ", ".join(keys), "duplicate id", int(n_dup), to_pandas(ex, tz),
-                            hint=f"{', '.join(keys)} must identify one row")
+            raise DataError(s.name, col, "amounts overflow: their sum is not a finite number",
+                            int(counts["_rows"]), to_pandas(ex, tz),
+                            hint="amounts must be finite and of a plausible size (the largest rows are shown)")
+    fixes = {"nan": [k[4:] for k, v in got.items() if k.startswith("nan:") and pd.notna(v) and v > 0],
+             "ids": [k[3:] for k, v in got.items() if k.startswith("id:") and pd.notna(v) and v > 0]}
+    if s.unique:
+        rows = int(counts["_rows"])
+        if fixes["ids"] and any(k in fixes["ids"] for k in s.unique):
+            t = _apply_fixes(t, {"ids": [k for k in s.unique if k in fixes["ids"]]})
+        elif single_key and int(counts["_approx"]) == rows:
+            return fixes  # the estimate agrees with the row count: no duplicate
+        _check_unique(t, s, rows, backend, tz)
+    return fixes
+
+
+def _check_unique(t: ir.Table, s: TableSpec, rows: int, backend: str | None, tz: str) -> None:
+    keys = list(s.unique)
+    if len(keys) == 1 and backend == "duckdb":
+        # distinct 64-bit hashes: as many as rows proves the keys distinct, at a fraction of
+        # the cost of distinct text; fewer means duplicates (or a hash collision)
+        n_hash = int(t.select(_h=_duckdb_hash(t[keys[0]])).distinct().count().execute())
+        if n_hash == rows:
+            return
+    dup = t.group_by(keys).agg(_n=t.count()).filter(lambda g: g._n > 1)
+    n_dup = dup.aggregate(rows=dup._n.sum()).execute()["rows"].iloc[0]
+    if pd.notna(n_dup) and n_dup > 0:
+        ex = t.semi_join(dup.select(keys).limit(5), keys).order_by(keys).limit(5)
+        from .engine import to_pandas
+        raise DataError(s.name, ", ".join(keys), "duplicate id", int(n_dup), to_pandas(ex, tz),
+                        hint=f"{', '.join(keys)} must identify one row")
+
+
+def canonical_outcomes(outcomes: DataLike, cols, *, user: str = "user_id", tz: str = DEFAULT_TZ) -> ir.Table:
+    """The per-user ``outcomes`` table of an experiment readout, checked at the boundary.
+
+    Rules: ``user`` and the metric columns ``cols`` present; metrics are numbers or true/false
+    (true/false count as 1/0; text such as ``"yes"``/``"no"`` raises, map it to 1/0 first);
+    NaN is a missing value (counted as 0 like a user without a row); amounts finite; **one row
+    per user** (several rows would be summed into impossible values, 11 conversions of 10
+    users). ``user`` comes back as normalised text, like every id of the canonical tables.
+    """
+    check_tz(tz)
+    if isinstance(outcomes, pd.DataFrame):
+        df = outcomes
+        if user in df.columns:
+            df = df.assign(**{user: _ids_pandas(df, spec("orders"), user) if not pd.api.types.is_bool_dtype(df[user])
+                              else df[user]})
+        o = as_table(df, tz, "outcomes")
+    else:
+        o = as_table(outcomes, tz, "outcomes")
+    schema = o.schema()
+    if user not in schema:
+        raise DataError("outcomes", user, "missing user column", hint=f"columns present: {list(schema.names)}")
+    missing = [c for c in cols if c not in schema]
+    if missing:
+        raise DataError("outcomes", missing[0], f"missing metric column(s) {missing}",
+                        hint=f"columns present: {list(schema.names)}")
+    backend = _backend_name(o)
+    for c in cols:
+        typ = schema[c]
+        if not (typ.is_numeric() or typ.is_boolean() or typ.is_null()):
+            n = int(o[c].notnull().ifelse(1, 0).sum().execute() or 0)
+            raise DataError("outcomes", c, f"wrong type: expected numbers or true/false, got {typ}", n,
+                            _fetch_examples(o, o[c].notnull(), tz),
+                            hint="map text outcomes to numbers first, e.g. 'yes'/'no' to 1/0")
+    mut = {user: o[user].cast("string")}
+    for c in cols:
+        typ = schema[c]
+        if typ.is_boolean():
+            mut[c] = o[c].cast("int64").cast("float64")
+        elif typ.is_floating():
+            mut[c] = ibis.ifelse(_isnan(o[c], backend).fill_null(False), ibis.null(dt.float64), o[c])
+    if schema[user].is_string():
+        mut[user] = _clean_id(o[user], backend)
+    o = o.mutate(**mut)
+    aggs = {f"inf{i}": o[c].cast("float64").isinf().ifelse(1, 0).sum() for i, c in enumerate(cols)}
+    aggs["_rows"] = o.count()
+    aggs["_users"] = o[user].nunique()
+    counts = o.aggregate(**aggs).execute().iloc[0]
+    for i, c in enumerate(cols):
+        n = counts[f"inf{i}"]
+        if pd.notna(n) and n > 0:
+            raise DataError("outcomes", c, "not a finite number (inf)", int(n),
+                            _fetch_examples(o, o[c].cast("float64").isinf(), tz))
+    if int(counts["_rows"]) > int(counts["_users"]):
+        dup = o.group_by(user).agg(_n=o.count()).filter(lambda g: g._n > 1)
+        n_dup = int(dup.aggregate(rows=dup._n.sum()).execute()["rows"].iloc[0])
+        ex = o.semi_join(dup.select(user).limit(5), user).order_by(user).limit(5)
+        from .engine import to_pandas
+        raise DataError("outcomes", user, "one row per user: duplicate user rows", n_dup, to_pandas(ex, tz),
+                        hint="aggregate the outcomes to one row per user first (sum, max, ...)")
+    return o

@@ -37,11 +37,24 @@ def spark_con():
 
 
 def to_spark(con, df: pd.DataFrame, tz: str = "Asia/Seoul"):
-    """Register a pandas frame as a Spark temporary view and return it as an Ibis table."""
+    """Register a pandas frame as a Spark temporary view and return it as an Ibis table.
+
+    The frame goes to Spark as one Arrow table (``pa.Table.from_pandas``, chunks combined), so
+    nulls stay nulls: handing pandas to ``createDataFrame`` fails Arrow's path for frames built
+    with ``pd.concat`` (chunked columns) and pyspark's fallback then turns nulls into NaN in
+    float columns and into the text 'NaN' in object columns. Naive times (the engine's local
+    wall-clock times) become Spark TIMESTAMPs read in the session zone (UTC), as before."""
+    import pyarrow as pa
     name = f"t_{uuid.uuid4().hex[:12]}"
-    # a fresh, contiguous frame: frames built by pd.concat can defeat Spark's Arrow path
-    frame = localize_frame(df, tz).reset_index(drop=True).copy()
-    con._session.createDataFrame(frame).createOrReplaceTempView(name)
+    frame = localize_frame(df, tz).reset_index(drop=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
+    sdf = con._session.createDataFrame(table)
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import TimestampNTZType
+    for field in sdf.schema.fields:
+        if isinstance(field.dataType, TimestampNTZType):
+            sdf = sdf.withColumn(field.name, F.col(field.name).cast("timestamp"))
+    sdf.createOrReplaceTempView(name)
     return con.table(name)
 
 

@@ -45,7 +45,7 @@ def test_times_come_back_in_the_shop_zone(orders):
 
 
 def test_unsupported_input():
-    with pytest.raises(TypeError, match="pandas DataFrame, a path or an Ibis table"):
+    with pytest.raises(TypeError, match="pandas DataFrame, a path, a connection URL or an Ibis table"):
         as_table([1, 2, 3])
     with pytest.raises(ValueError, match="expected .parquet"):
         as_table(__file__)
@@ -112,3 +112,114 @@ def test_daylight_saving_times_are_never_lost():
     assert pd.Timestamp(rfm_table(o, as_of=fall, tz=tz).attrs["as_of"]) == fall
     assert repurchase_rate(o, as_of=fall, tz=tz).attrs["as_of"] == fall
     assert retention(o, as_of=fall, tz=tz).attrs["as_of"] == fall
+
+
+# --------------------------------------------------------------------------- issue 14: paths and encodings
+def _small_orders():
+    return pd.DataFrame({"order_id": ["o1", "o2", "o3"], "user_id": ["고객1", "u2", "u3"],
+                         "time": ["2026-01-05 10:00:00", "2026-01-06 11:00:00", "2026-01-07 12:00:00"],
+                         "revenue": [1000.0, 2000.0, 3000.0]})
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "cp949"])
+def test_csv_with_bom_or_cp949_is_read(tmp_path, encoding):
+    df = _small_orders().assign(category=["의류", "식품", "가전"])
+    path = tmp_path / "orders.csv"
+    df.to_csv(path, index=False, encoding=encoding)
+    out = to_pandas(canonical(str(path), "orders"))
+    assert out["user_id"].tolist() == ["고객1", "u2", "u3"]  # the first column keeps its name (no BOM)
+    assert out["category"].tolist() == ["의류", "식품", "가전"]
+    assert out["time"].iloc[0] == pd.Timestamp("2026-01-05 10:00", tz="Asia/Seoul")
+
+
+def test_csv_in_an_unknown_encoding_is_a_clear_error(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_bytes("order_id,user_id\n".encode("utf-16"))
+    with pytest.raises(ValueError, match="UTF-16"):
+        canonical(str(path), "orders")
+    path.write_bytes(b"order_id,user_id\n\x80\xff\xfe\x81,\xff\n")
+    with pytest.raises(ValueError, match="neither UTF-8 nor CP949"):
+        canonical(str(path), "orders")
+
+
+def test_folder_of_csvs_is_read_like_a_folder_of_parquet(tmp_path):
+    from crmlab.engine import open_source
+    _small_orders().to_csv(tmp_path / "orders.csv", index=False)
+    ev = pd.DataFrame({"user_id": ["u2"], "time": ["2026-01-05 09:00:00"], "event": ["page_view"]})
+    ev.to_csv(tmp_path / "events.csv", index=False)
+    assert to_pandas(canonical(tmp_path, "orders"))["revenue"].sum() == 6000
+    assert len(to_pandas(canonical(tmp_path, "events"))) == 1
+    assert set(open_source(tmp_path, ("events", "orders", "messages"))) == {"events", "orders"}
+    with pytest.raises(FileNotFoundError, match="no messages.parquet or messages.csv"):
+        canonical(tmp_path, "messages")
+
+
+def test_path_errors_are_clear(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    with pytest.raises(FileNotFoundError, match="holds no Parquet or CSV files"):
+        canonical(tmp_path / "empty", "orders")
+    with pytest.raises(FileNotFoundError, match="DuckDB file not found"):
+        canonical(f"{tmp_path / 'nope.duckdb'}::orders", "orders")
+    import duckdb
+    with duckdb.connect(str(tmp_path / "shop.duckdb")) as con:
+        con.execute("CREATE TABLE events AS SELECT 1 AS x")
+    with pytest.raises(FileNotFoundError, match=r"no table 'orders'.*events"):
+        canonical(f"{tmp_path / 'shop.duckdb'}::orders", "orders")
+    with pytest.raises(FileNotFoundError, match=r"no table 'orders'"):
+        canonical(tmp_path / "shop.duckdb", "orders")  # the table named by the canonical name
+
+
+def test_load_source_parses_text_times_in_parquet_and_reads_csv_folders(tmp_path):
+    from crmlab.datasets import load_source
+    _small_orders().to_parquet(tmp_path / "orders.parquet")  # times stored as text
+    data = load_source(tmp_path)
+    assert str(data.orders["time"].dt.tz) == "Asia/Seoul"
+    assert data.orders["time"].iloc[0] == pd.Timestamp("2026-01-05 10:00", tz="Asia/Seoul")
+    csv = tmp_path / "csv"
+    csv.mkdir()
+    _small_orders().to_csv(csv / "orders.csv", index=False, encoding="cp949")
+    assert load_source(csv).orders["user_id"].tolist() == ["고객1", "u2", "u3"]
+
+
+def test_exclusions_ledger_carries_snake_case_codes():
+    df = report_exclusions(pd.DataFrame({"x": [1]}), {"orders after as_of": 3, "messages without anchor time (undelivered)": 2},
+                           "f")
+    ex = df.attrs["excluded"]
+    assert ex == {"orders after as_of": 3, "messages without anchor time (undelivered)": 2}  # the phrases
+    assert ex.codes == {"after_as_of": 3, "messages_without_anchor_time_undelivered": 2}
+    assert ex["after_as_of"] == 3 and "after_as_of" in ex
+    assert ex.ledger().to_dict("records")[0] == {"code": "after_as_of", "reason": "orders after as_of", "n": 3}
+    import re
+    assert all(re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)*", c) for c in ex.codes)
+
+
+@pytest.mark.spark
+def test_to_spark_keeps_nulls_of_concatenated_frames(spark_con):
+    import numpy as np
+    from conftest import to_spark
+    a = pd.DataFrame({"user_id": ["u1", "u2"], "campaign": ["c", None], "revenue": [1.0, None],
+                      "time": pd.to_datetime(["2026-01-05 10:00", "2026-01-05 11:00"])})
+    b = pd.DataFrame({"user_id": ["u3"], "campaign": [None], "revenue": [np.nan],
+                      "time": pd.to_datetime(["2026-01-05 12:30"])})
+    df = pd.concat([a, b], ignore_index=True)
+    t = to_spark(spark_con, df, tz="Asia/Seoul")
+    rows = t._find_backend()._session.sql(f"SELECT * FROM {t.get_name()}").collect()
+    assert [r["campaign"] for r in rows] == ["c", None, None]  # not the text 'NaN'
+    assert [r["revenue"] for r in rows] == [1.0, None, None]  # null, not NaN
+    back = to_pandas(t.order_by("time"), None)
+    assert back["time"].tolist() == df["time"].tolist()  # wall-clock times unchanged
+
+
+@pytest.mark.spark
+def test_nan_is_null_on_spark(spark_con):
+    import numpy as np
+    from crmlab import DataError
+    con = spark_con._session
+    sdf = con.createDataFrame([("o1", "u1", 1.0), ("o2", "u2", float("nan"))], "order_id string, user_id string, revenue double")
+    from pyspark.sql import functions as F
+    sdf = sdf.withColumn("time", F.to_timestamp(F.lit("2026-01-05 10:00:00")))
+    sdf.createOrReplaceTempView("nan_orders")
+    with pytest.raises(DataError) as e:
+        canonical(spark_con.table("nan_orders"), "orders")
+    assert (e.value.column, e.value.n_rows) == ("revenue", 1)

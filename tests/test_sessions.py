@@ -266,3 +266,28 @@ def test_ga4_boundaries_backends_agree(backend):
     got = sessions_table(backend(GA4_EDGES))
     assert_same_frame(got, sessions_table(GA4_EDGES), sort_by="user_id", rtol=0)
     assert got.set_index("user_id").loc["u9", "duration_s"] == pytest.approx(9.9992, abs=1e-9)
+
+
+# --------------------------------------------------------------------------- issue 14: out of core
+def test_derived_sessions_stay_in_the_engine_and_carry_only_the_columns_they_need(monkeypatch):
+    """traffic on events without session_id: the window sort that derives sessions carries only
+    user, time, event and the breakdown (not every event column: 10 GiB at 30M events), and
+    nothing but the per-period aggregates comes back to pandas."""
+    import ibis
+    import crmlab.sessions as S
+    rng = np.random.default_rng(0)
+    n = 400
+    events = pd.DataFrame({"user_id": rng.choice([f"u{i}" for i in range(40)], n),
+                           "time": pd.Timestamp("2026-01-05") + pd.to_timedelta(rng.integers(0, 7 * 86400, n), "s"),
+                           "event": rng.choice(["page_view", "product_view", "add_to_cart", "purchase"], n),
+                           "product_id": "p1", "category": "shoes", "price": 1.0, "device": "mobile"})
+    s, _, how = S._prepared_sessions(events, ["device"], None, "Asia/Seoul", "30min", S.PAGE_EVENTS, ("purchase",))
+    assert how == "derived"
+    sql = ibis.to_sql(s)
+    for col in ("category", "product_id", "price"):
+        assert f'"{col}"' not in sql, col
+    fetched = []
+    real = S.to_pandas
+    monkeypatch.setattr(S, "to_pandas", lambda e, *a, **k: (lambda df: (fetched.append(len(df)), df)[1])(real(e, *a, **k)))
+    out = traffic(events, period="D", by="device")
+    assert out["sessions"].sum() > 0 and max(fetched) <= len(out)  # only aggregates travel

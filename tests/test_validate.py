@@ -1,6 +1,7 @@
 """Every validation rule of the canonical data model raises a DataError that names the table,
 the column, the rule, the count of bad rows and example rows."""
 import ibis
+import ibis.expr.types as ir
 import pandas as pd
 import pytest
 
@@ -179,7 +180,7 @@ def test_validation_is_remembered_per_file_and_redone_when_it_changes(tmp_path, 
     v.clear_cache()
     calls = []
     real = v._check_rows
-    monkeypatch.setattr(v, "_check_rows", lambda *a: (calls.append(1), real(*a)))
+    monkeypatch.setattr(v, "_check_rows", lambda *a: (calls.append(1), real(*a))[1])
     path = tmp_path / "orders.parquet"
     df = orders()
     df["time"] = pd.to_datetime(df["time"])
@@ -201,3 +202,262 @@ def test_validation_is_remembered_per_file_and_redone_when_it_changes(tmp_path, 
     canonical(df, "orders")
     assert len(calls) == 5
     v.clear_cache()
+
+
+# --------------------------------------------------------------------------- issue 14: one strict boundary
+def _orders_frame(n=4):
+    df = orders()
+    df["time"] = pd.to_datetime(df["time"])
+    return df
+
+
+def test_ambiguous_day_month_text_dates_raise_with_examples():
+    # "05/01/2026" and "13/01/2026" in one column: element-by-element parsing read the first as
+    # May 1 and the second as Jan 13. Without a declared format such text is refused.
+    df = orders(time=["05/01/2026", "13/01/2026", "06/01/2026", "2026-01-08"])
+    with pytest.raises(DataError) as e:
+        canonical(df, "orders")
+    err = e.value
+    assert err.column == "time" and "ambiguous" in err.rule and err.n_rows == 3
+    assert list(err.examples["order_id"]) == ["o1", "o2", "o3"]
+    assert "date_format" in str(err)
+
+
+def test_declared_date_format_reads_day_first():
+    df = orders(time=["05/01/2026", "13/01/2026", "06/01/2026", "08/01/2026"])
+    out = to_pandas(canonical(df, "orders", date_format="%d/%m/%Y"))
+    assert out["time"].dt.strftime("%Y-%m-%d").tolist() == ["2026-01-05", "2026-01-13", "2026-01-06", "2026-01-08"]
+    with pytest.raises(DataError, match="date_format") as e:
+        canonical(orders(time=["05/01/2026", "2026-01-05", "13/01/2026", "x"]), "orders", date_format="%d/%m/%Y")
+    assert e.value.n_rows == 2
+
+
+def test_mixed_offsets_are_converted_not_a_pandas_crash():
+    df = orders(time=["2026-01-05T10:00:00+09:00", "2026-01-05T01:00:00Z", "2026-01-05 10:00", "2026-01-05T02:00:00.5+01:00"])
+    out = to_pandas(canonical(df, "orders"))
+    seoul = pd.Timestamp("2026-01-05 10:00", tz="Asia/Seoul")
+    assert out["time"].tolist()[:3] == [seoul, seoul, seoul]  # the naive one is read in the shop's zone
+    assert out["time"].iloc[3] == seoul + pd.Timedelta(milliseconds=500)
+
+
+def test_typo_in_tz_and_bad_as_of_give_a_clear_value_error():
+    from crmlab.cohort import retention
+    with pytest.raises(ValueError, match=r"tz='Asia/Seol'.*time zone") as e:
+        canonical(orders(), "orders", tz="Asia/Seol")
+    assert not isinstance(e.value, KeyError)
+    with pytest.raises(ValueError, match=r"tz='Asia/Seol'"):
+        retention(orders(), tz="Asia/Seol")
+    with pytest.raises(ValueError, match=r"as_of='yesterdy'"):
+        canonical(orders(), "orders", as_of="yesterdy")
+    with pytest.raises(ValueError, match=r"as_of='yesterdy'"):
+        retention(orders(), as_of="yesterdy")
+
+
+def test_text_times_in_parquet_come_out_as_times(tmp_path):
+    # a converted CSV export: the time column is text in the Parquet file
+    orders().to_parquet(tmp_path / "orders.parquet")
+    out = to_pandas(canonical(tmp_path / "orders.parquet", "orders"))
+    assert str(out["time"].dt.tz) == "Asia/Seoul"
+    assert out["time"].iloc[1] == pd.Timestamp("2026-01-06 23:30", tz="Asia/Seoul")
+    pd.DataFrame({"x": ["a"]}).to_parquet(tmp_path / "junk.parquet")
+    bad = orders(time=["2026-01-05", "yesterday", "2026-01-07", "2026-01-08"])
+    bad.to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(DataError) as e:
+        canonical(tmp_path / "bad.parquet", "orders")
+    assert e.value.rule == "unparseable time" and e.value.n_rows == 1
+    assert list(e.value.examples["order_id"]) == ["o2"]
+
+
+def test_text_times_with_offsets_on_duckdb_table_are_converted():
+    t = ibis.memtable(orders(time=["2026-01-05T10:00:00+09:00", "2026-01-05T01:00:00Z", "2026-01-05 10:00",
+                                   "2026-01-05 10:00:00"]))
+    out = to_pandas(canonical(t, "orders"))
+    assert (out["time"] == pd.Timestamp("2026-01-05 10:00", tz="Asia/Seoul")).all()
+    t = ibis.memtable(orders(time=["05/01/2026", "13/01/2026", "06/01/2026", "2026-01-08"]))
+    with pytest.raises(DataError, match="ambiguous"):
+        canonical(t, "orders")
+
+
+def test_integer_and_text_ids_are_one_type():
+    o = _orders_frame().assign(user_id=[1, 1, 2, 3])
+    t = canonical(o, "orders")
+    assert t.schema()["user_id"].is_string()
+    assert canonical(ibis.memtable(o), "orders").schema()["user_id"].is_string()
+    assert to_pandas(t)["user_id"].tolist() == ["1", "1", "2", "3"]
+
+
+def test_integer_ids_join_text_ids_in_attribute_and_compliance():
+    from crmlab.compliance import check_compliance
+    from crmlab.messages import attribute
+    m = messages(user_id=[1, 2, 3], delivered_time=pd.to_datetime(["2026-01-05 10:01"] * 3).tz_localize("Asia/Seoul"))
+    o = _orders_frame().assign(user_id=["1", "2", "9", "9"], time=pd.to_datetime(["2026-01-05 12:00"] * 4))
+    got = attribute(m, o)
+    assert sorted(got["user_id"]) == ["1", "2"]  # orders of users 1 and 2 credited to their messages
+    cust = pd.DataFrame({"user_id": ["1", "2", "3"], "signup_time": ["2025-01-01"] * 3,
+                         "consent_sms": [True] * 3, "consent_kakao_friendtalk": [True] * 3,
+                         "consent_app_push": [True] * 3})
+    check_compliance(m, cust)  # crashed inside Ibis: int64 vs string join keys
+
+
+def test_nfc_and_zero_width_ids_match():
+    import unicodedata
+    nfd = unicodedata.normalize("NFD", "고객1")
+    o = _orders_frame().assign(user_id=["고객1", nfd, "u\u200b2", "u2"], order_id=["o1", "o2", "o3", "o3\u200b"])
+    with pytest.raises(DataError, match="duplicate id"):
+        canonical(o, "orders")  # o3 and o3+zero-width space are one id
+    out = to_pandas(canonical(o.assign(order_id=["o1", "o2", "o3", "o4"]), "orders"))
+    assert out["user_id"].nunique() == 2
+    t = ibis.memtable(o.assign(order_id=["o1", "o2", "o3", "o4"]))
+    assert to_pandas(canonical(t, "orders"))["user_id"].nunique() == 2
+
+
+def _nan_sources(df, tmp_path):
+    """The same frame, NaN kept as NaN (not null), as Parquet, a DuckDB table and an Arrow memtable."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    tbl = pa.Table.from_pandas(df, preserve_index=False)
+    cols = {n: (pa.array(df[n].to_numpy(), from_pandas=False) if df[n].dtype.kind == "f" else tbl[n])
+            for n in df.columns}
+    tbl = pa.table(cols)
+    assert pa.compute.is_nan(tbl["revenue"]).to_pylist().count(True) == 1
+    pq.write_table(tbl, tmp_path / "nan.parquet")
+    with duckdb.connect(str(tmp_path / "nan.duckdb")) as con:
+        con.execute("CREATE TABLE orders AS SELECT * FROM tbl")
+    return [tmp_path / "nan.parquet", f"{tmp_path / 'nan.duckdb'}::orders", ibis.memtable(tbl)]
+
+
+def test_nan_is_null_on_every_backend(tmp_path):
+    from crmlab.cohort import retention
+    df = _orders_frame().assign(revenue=[1.0, float("nan"), 2.0, 3.0])
+    for src in _nan_sources(df, tmp_path):
+        with pytest.raises(DataError) as e:
+            canonical(src, "orders")
+        assert (e.value.column, e.value.n_rows) == ("revenue", 1) and "missing" in e.value.rule, src
+        with pytest.raises(DataError):
+            retention(src, metric="revenue")
+    # NaN in an optional amount is a missing value, not a number
+    disc = _orders_frame().assign(discount=[1.0, float("nan"), None, 0.0])
+    import pyarrow as pa
+    tbl = pa.table({**{c: pa.Table.from_pandas(disc[[c]], preserve_index=False)[c] for c in disc.columns},
+                    "discount": pa.array([1.0, float("nan"), None, 0.0], from_pandas=False)})
+    out = to_pandas(canonical(ibis.memtable(tbl), "orders"))
+    assert out["discount"].isna().sum() == 2
+    t = canonical(ibis.memtable(tbl), "orders")
+    assert int(t.discount.count().execute()) == 2  # the engine sees a null, not NaN
+
+
+def test_amounts_must_be_finite():
+    with pytest.raises(DataError) as e:
+        canonical(_orders_frame().assign(revenue=[1.0, float("inf"), 2.0, 3.0]), "orders")
+    assert (e.value.column, e.value.n_rows) == ("revenue", 1) and "finite" in e.value.rule
+    assert list(e.value.examples["order_id"]) == ["o2"]
+    with pytest.raises(DataError) as e:
+        canonical(_orders_frame().assign(revenue=[1e308, 1e308, 2.0, 3.0]), "orders")
+    assert e.value.column == "revenue" and "overflow" in e.value.rule
+
+
+def test_click_implies_delivery_on_channels_that_report_delivery():
+    t0 = pd.Timestamp("2026-01-05 10:00", tz="Asia/Seoul")
+    m = messages(channel=["sms", "app_push", "sms"],
+                 delivered_time=[t0, None, None], clicked_time=[t0, t0, t0])
+    with pytest.raises(DataError) as e:
+        canonical(m, "messages")
+    err = e.value
+    assert err.column == "clicked_time" and err.n_rows == 2 and "delivered" in err.rule
+    # a table without any delivery signal (the shop exports none) is not held to it
+    canonical(messages(clicked_time=[t0, t0, t0]), "messages")
+
+
+def test_negative_cost_raises():
+    with pytest.raises(DataError) as e:
+        canonical(messages(cost=[1.0, -2.0, 0.0]), "messages")
+    assert (e.value.column, e.value.n_rows) == ("cost", 1)
+
+
+def test_cache_sees_rows_inserted_into_a_duckdb_table(tmp_path):
+    import crmlab.validate as v
+    v.clear_cache()
+    con = ibis.duckdb.connect()
+    con.create_table("orders", _orders_frame())
+    t = con.table("orders")
+    canonical(t, "orders")
+    con.raw_sql("INSERT INTO orders VALUES ('o9', 'u9', TIMESTAMP '2026-01-09 10:00', -5.0)")
+    with pytest.raises(DataError, match="negative value"):
+        canonical(t, "orders")
+    con.raw_sql("DELETE FROM orders WHERE order_id = 'o9'")
+    canonical(t, "orders")
+    con.raw_sql("INSERT INTO orders VALUES ('o1', 'u9', TIMESTAMP '2026-01-09 10:00', 5.0)")
+    with pytest.raises(DataError, match="duplicate id"):
+        canonical(t, "orders")
+
+
+def test_cache_sees_rows_in_a_duckdb_wal(tmp_path):
+    import duckdb
+    import crmlab.validate as v
+    v.clear_cache()
+    db = tmp_path / "shop.duckdb"
+    df = _orders_frame()
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE orders AS SELECT * FROM df")
+    src = f"{db}::orders"
+    canonical(src, "orders")
+    writer = duckdb.connect(str(db))
+    writer.execute("PRAGMA disable_checkpoint_on_shutdown")
+    writer.execute("SET checkpoint_threshold = '1GB'")
+    writer.execute("INSERT INTO orders VALUES ('o1', 'u9', TIMESTAMP '2026-01-09 10:00', 5.0)")
+    writer.close()
+    assert (tmp_path / "shop.duckdb.wal").exists()  # the new row sits in the WAL, the main file is unchanged
+    with pytest.raises(DataError, match="duplicate id"):
+        canonical(src, "orders")
+
+
+def test_validation_is_one_aggregate_query_when_the_data_are_clean(monkeypatch):
+    import crmlab.validate as v
+    v.clear_cache()
+    con = ibis.duckdb.connect()
+    con.create_table("orders", _orders_frame())
+    t = con.table("orders")
+    seen = []
+    real = ir.Table.execute
+    monkeypatch.setattr(ir.Table, "execute", lambda self, *a, **k: (seen.append(1), real(self, *a, **k))[1])
+    canonical(t, "orders")
+    assert len(seen) <= 2  # the content fingerprint and one aggregate with every rule
+
+
+def _experiment(n=10):
+    a = pd.DataFrame({"experiment": "e", "user_id": [f"u{i}" for i in range(2 * n)],
+                      "variant": ["control"] * n + ["treatment"] * n, "assigned_time": "2026-01-05"})
+    o = pd.DataFrame({"user_id": a["user_id"], "converted": [1, 0] * n})
+    return a, o
+
+
+def test_readout_refuses_duplicate_outcome_rows():
+    from crmlab.abtest import readout
+    a, o = _experiment()
+    dup = pd.concat([o, o[o.user_id == "u0"]], ignore_index=True)  # u0 twice: 6 conversions of n=5 ... in the sum
+    with pytest.raises(DataError) as e:
+        readout(a, dup, metrics="converted", control="control")
+    assert (e.value.table, e.value.column, e.value.n_rows) == ("outcomes", "user_id", 2)
+    assert "one row per user" in e.value.rule and set(e.value.examples["user_id"]) == {"u0"}
+    readout(a, o, metrics="converted", control="control")  # one row per user passes
+
+
+def test_text_outcomes_are_a_clear_error():
+    from crmlab.abtest import readout
+    a, o = _experiment()
+    yes = o.assign(converted=o["converted"].map({1: "yes", 0: "no"}))
+    for data in (yes, ibis.memtable(yes)):
+        with pytest.raises(DataError) as e:
+            readout(a, data, metrics="converted", control="control")
+        assert (e.value.table, e.value.column) == ("outcomes", "converted") and "wrong type" in e.value.rule
+        assert "1/0" in str(e.value)
+    ok = readout(a, o.assign(converted=o["converted"].astype(bool)), metrics="converted", control="control")
+    assert ok is not None  # true/false outcomes are 1/0
+
+
+def test_outcomes_must_be_finite_and_nan_is_null():
+    from crmlab.abtest import readout
+    a, o = _experiment()
+    with pytest.raises(DataError, match="finite"):
+        readout(a, o.assign(converted=[float("inf")] + [0.0] * 19), metrics="converted", control="control")

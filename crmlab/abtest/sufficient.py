@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..engine import DataLike, as_table, report_exclusions, to_pandas
 from ..schema import DEFAULT_TZ
-from ..validate import canonical
+from ..validate import canonical, canonical_outcomes
 from .samples import PairedStats, SampleStats, parse_metrics, stats_from_frame
 
 __all__ = ["SampleStats", "PairedStats", "sufficient_stats", "stats_from_frame", "parse_metrics"]
@@ -125,12 +125,8 @@ def joined_outcomes(assignments: DataLike, outcomes: DataLike, cols: list[str], 
                              "pass experiment=")
     else:
         a = a.filter(a.experiment == experiment)
-    o = as_table(outcomes, tz)
-    if user not in o.columns:
-        raise ValueError(f"user={user!r}: not a column of outcomes; columns are {list(o.columns)}")
-    missing = [c for c in cols if c not in o.columns]
-    if missing:
-        raise ValueError(f"metrics/covariates: column(s) {missing} not in outcomes; columns are {list(o.columns)}")
+    # the boundary's rules for outcomes: numbers or true/false, finite, one row per user
+    o = canonical_outcomes(outcomes, cols, user=user, tz=tz)
     a = a.select(_user=a[user].cast("string"), _arm=a[arm].cast("string"))
     o = o.mutate(_user=o[user].cast("string"))
     per_user = _per_user_outcomes(o, cols, "_user")

@@ -86,14 +86,17 @@ def _in_zone(df: pd.DataFrame, tz: str) -> pd.DataFrame:
     return df
 
 
-def load_source(source: str | Path, *, tz: str = DEFAULT_TZ, **sample_kwargs) -> ShopData:
+def load_source(source: str | Path, *, tz: str = DEFAULT_TZ, date_format: str | None = None,
+                **sample_kwargs) -> ShopData:
     """Read a report data source.
 
     ``source`` is ``"sample"`` (the bundled synthetic shop; ``sample_kwargs`` go to
-    :func:`synthetic_shop`), ``"hillstrom"``, ``"cdnow"``, a Parquet folder holding
-    ``<table>.parquet`` files, or a DuckDB database file holding tables named after the
+    :func:`synthetic_shop`), ``"hillstrom"``, ``"cdnow"``, a folder holding ``<table>.parquet``
+    or ``<table>.csv`` files, a DuckDB database file, a connection URL (``postgres://...``,
+    ``duckdb:///...``), an Ibis connection or a PySpark session holding tables named after the
     canonical tables. Tables a source lacks are ``None``. Times come back in ``tz``: naive
-    times in files are read as the shop's local time.
+    times are read as the shop's local time, text times by the boundary's rule
+    (:func:`crmlab.validate.parse_frame`: ISO 8601, or ``date_format`` such as ``"%d/%m/%Y"``).
     """
     from . import load_cdnow, load_hillstrom, synthetic_shop
     text = str(source)
@@ -103,24 +106,19 @@ def load_source(source: str | Path, *, tz: str = DEFAULT_TZ, **sample_kwargs) ->
         return load_hillstrom(tz=tz)
     if text == "cdnow":
         return load_cdnow(tz=tz)
-    p = Path(text)
-    if not p.exists():
-        raise FileNotFoundError(
-            f"data source '{source}' not found: give 'sample', 'hillstrom', 'cdnow', a Parquet folder or a .duckdb file")
-    data = ShopData(name=p.stem)
+    from ..engine import is_url, open_source, to_pandas
+    from ..validate import parse_frame
     names = TABLE_NAMES + ("outcomes",)
-    if p.is_dir():
-        for n in names:
-            f = p / f"{n}.parquet"
-            if f.exists():
-                setattr(data, n, _in_zone(pd.read_parquet(f), tz))
-    else:
-        import duckdb
-        with duckdb.connect(str(p), read_only=True) as con:
-            present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-            for n in names:
-                if n in present:
-                    setattr(data, n, _in_zone(con.execute(f'SELECT * FROM "{n}"').df(), tz))
+    if isinstance(source, (str, Path)) and not is_url(text) and not Path(text).exists():
+        raise FileNotFoundError(
+            f"data source '{source}' not found: give 'sample', 'hillstrom', 'cdnow', a Parquet or CSV folder, "
+            "a .duckdb file or a connection URL")
+    # one reader for every source (crmlab.engine.open_source); canonical tables get the
+    # boundary's parsing (text times, ids), so times come back zone-aware in tz
+    data = ShopData(name=Path(text).stem if not is_url(text) else text.rsplit("/", 1)[-1])
+    for n, t in open_source(source, names).items():
+        df = to_pandas(t, None)
+        setattr(data, n, parse_frame(df, n, tz=tz, date_format=date_format) if n in TABLE_NAMES else _in_zone(df, tz))
     if not data.tables():
         raise FileNotFoundError(f"data source '{source}' holds none of the tables {list(TABLE_NAMES)}")
     return data

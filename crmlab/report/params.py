@@ -148,6 +148,9 @@ def check_source(source: Any, *, name: str = "source") -> str:
     text = str(source)
     if text in NAMED_SOURCES:
         return text
+    from crmlab.engine import is_url
+    if is_url(text):  # a live database (postgres://, duckdb://, bigquery://, ...): connected when read
+        return text
     p = Path(text).expanduser()
     if not p.exists():
         raise ParamError(f"{name}={text!r}: data source not found; give one of {list(NAMED_SOURCES)}, "

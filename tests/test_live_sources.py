@@ -1,0 +1,235 @@
+"""Live sources: a real PostgreSQL server (started in a temp folder for the session) gives the
+same canonical tables, validation, analyses and weekly report as DuckDB.
+
+The server is a throwaway one: ``initdb`` in a temp folder, ``pg_ctl start`` on a free port of
+the loopback, trust authentication, stopped and removed at the end. As root (CI), the server
+runs as the ``postgres`` (or ``nobody``) user through ``runuser``, since ``initdb`` refuses root.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import assert_same_frame
+from crmlab import DataError, canonical
+from crmlab.engine import to_pandas
+
+END = "2026-11-30"  # Monday: the shop's data end before the week after WEEK
+WEEK = "2026-W48"
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    hits = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return hits[-1] if hits else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_user(cmd: list[str], user: str | None) -> list[str]:
+    return cmd if user is None else ["runuser", "-u", user, "--", *cmd]
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """URL of a throwaway PostgreSQL server for the test session (skips only without binaries)."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: .ci/run installs them (apt-get postgresql)")
+    pytest.importorskip("psycopg", reason="psycopg (PostgreSQL driver of ibis) not installed: pip install -e .[test]")
+    user = None
+    if os.geteuid() == 0:  # initdb refuses root: run the server as an unprivileged user
+        import pwd
+        for name in ("postgres", "nobody"):
+            try:
+                pwd.getpwnam(name)
+                user = name
+                break
+            except KeyError:
+                continue
+        if user is None:
+            pytest.fail("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
+    root = tempfile.mkdtemp(prefix="crmlab-pg-")
+    data = os.path.join(root, "data")
+    if user is not None:
+        shutil.chown(root, user=user)
+        os.chmod(root, 0o700)
+    port = _free_port()
+    env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+    run = lambda cmd: subprocess.run(_as_user(cmd, user), check=True, capture_output=True, text=True, env=env,
+                                     cwd=root)
+    try:
+        run([initdb, "-D", data, "-U", "crmlab", "--auth=trust", "-E", "UTF8", "--no-locale"])
+        run([pg_ctl, "-D", data, "-l", os.path.join(root, "server.log"), "-w", "-t", "60", "-o",
+             f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=32MB", "start"])
+    except subprocess.CalledProcessError as exc:
+        log = Path(root, "server.log")
+        pytest.fail(f"PostgreSQL did not start: {exc.stderr or exc.stdout}\n"
+                    f"{log.read_text() if log.exists() else ''}")
+    try:
+        yield f"postgres://crmlab@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_as_user([pg_ctl, "-D", data, "-m", "fast", "-w", "stop"], user), capture_output=True, env=env,
+                       cwd=root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def shop():
+    from crmlab.datasets import synthetic_shop
+    return synthetic_shop(n_users=600, weeks=12, seed=3, end=END)
+
+
+def _naive(df: pd.DataFrame, tz: str = "Asia/Seoul") -> pd.DataFrame:
+    """A shop table as a database holds it: local wall-clock times (``timestamp without time zone``)."""
+    out = df.copy()
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.DatetimeTZDtype):
+            out[c] = out[c].dt.tz_convert(tz).dt.tz_localize(None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sources(pg_url, shop, tmp_path_factory):
+    """The same shop in PostgreSQL (``pg_url``) and in a DuckDB file; returns (pg_url, duckdb path)."""
+    import ibis
+    con = ibis.connect(pg_url)
+    items = dict(shop.tables())
+    if shop.outcomes is not None:
+        items["outcomes"] = shop.outcomes
+    for name, df in items.items():
+        con.create_table(name, _naive(df), overwrite=True)
+    con.disconnect()
+    db = tmp_path_factory.mktemp("duck") / "shop.duckdb"
+    import duckdb
+    with duckdb.connect(str(db)) as d:
+        for name, df in items.items():
+            frame = _naive(df)
+            d.register("_df", frame)
+            d.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _df')
+            d.unregister("_df")
+    return pg_url, db
+
+
+@pytest.mark.postgres
+def test_canonical_tables_and_validation_agree_with_duckdb(sources):
+    pg, db = sources
+    for table in ("customers", "events", "orders", "messages", "assignments"):
+        got = to_pandas(canonical(pg, table))
+        want = to_pandas(canonical(f"{db}::{table}", table))
+        key = {"customers": ["user_id"], "events": ["user_id", "time", "event"], "orders": ["order_id"],
+               "messages": ["message_id"], "assignments": ["experiment", "user_id"]}[table]
+        assert len(got) == len(want) > 0, table
+        cols = [c for c in want.columns]
+        assert_same_frame(got[cols], want[cols], sort_by=key + ([c for c in cols if c not in key][:3] if table == "events" else []))
+
+
+@pytest.mark.postgres
+def test_validation_errors_are_the_same_on_postgres(pg_url, shop):
+    import ibis
+    con = ibis.connect(pg_url)
+    bad = _naive(shop.orders.head(20)).copy()
+    bad.loc[bad.index[3], "revenue"] = -1.0
+    bad.loc[bad.index[5], "revenue"] = float("nan")
+    con.create_table("bad_orders", bad, overwrite=True)
+    con.raw_sql("UPDATE bad_orders SET revenue = 'NaN'::float8 WHERE revenue IS NULL")
+    with pytest.raises(DataError) as e:
+        canonical(con.table("bad_orders"), "orders")
+    assert (e.value.column, e.value.n_rows) == ("revenue", 1) and "NaN" in e.value.rule  # NaN is null here too
+    con.raw_sql("UPDATE bad_orders SET revenue = 1 WHERE revenue = 'NaN'::float8")
+    with pytest.raises(DataError, match="negative value"):
+        canonical(con.table("bad_orders"), "orders")
+    con.drop_table("bad_orders")
+    con.disconnect()
+
+
+@pytest.mark.postgres
+def test_analyses_agree_with_duckdb(sources):
+    from crmlab.cohort import retention
+    from crmlab.messages import message_performance
+    from crmlab.sessions import traffic
+    pg, db = sources
+    duck = lambda t: f"{db}::{t}"
+    assert_same_frame(retention(pg, metric="revenue", period="W"), retention(duck("orders"), metric="revenue", period="W"),
+                      sort_by=["cohort", "period_index"])
+    assert_same_frame(traffic(pg, period="W", by="device"), traffic(duck("events"), period="W", by="device"),
+                      sort_by=["period", "device"])
+    got = message_performance(pg, pg, by="channel")
+    want = message_performance(duck("messages"), duck("orders"), by="channel")
+    assert_same_frame(got, want, sort_by=["channel", "period"])
+
+
+def _outputs(ipynb: Path) -> list[str]:
+    """A notebook's text outputs (tables, summaries, findings), images and timings left out."""
+    nb = json.loads(ipynb.read_text(encoding="utf-8"))
+    out = []
+    for cell in nb["cells"]:
+        if cell.get("cell_type") != "code" or "parameters" in cell.get("metadata", {}).get("tags", []) \
+                or "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        for o in cell.get("outputs", []):
+            data = o.get("data", {})
+            text = "".join(data.get("text/html", data.get("text/plain", ""))) if data else "".join(o.get("text", ""))
+            text = re.sub(r"data:image/[^\"']+", "IMG", text)
+            text = re.sub(r"<p class='crm-meta'>.*?</p>", "META", text)  # the data's name, the run's time
+            out.append(text)
+    return out
+
+
+@pytest.mark.postgres
+def test_weekly_report_on_postgres_has_the_duckdb_findings(sources, tmp_path):
+    from crmlab.__main__ import main
+    pg, db = sources
+    runs = {}
+    for name, src in (("postgres", pg), ("duckdb", str(db))):
+        out = tmp_path / name
+        t0 = time.perf_counter()
+        code = main(["report", "weekly", "--week", WEEK, "--source", src, "--out", str(out), "--no-progress"])
+        assert code == 0, name
+        runs[name] = (out / WEEK, time.perf_counter() - t0)
+    pg_dir, duck_dir = runs["postgres"][0], runs["duckdb"][0]
+    m_pg = json.loads((pg_dir / "manifest.json").read_text())
+    m_duck = json.loads((duck_dir / "manifest.json").read_text())
+    assert sorted(m_pg) == sorted(m_duck) == ["message_performance", "weekly_uplift"]
+    for name in m_pg:
+        assert m_pg[name]["parameters"]["source"] == pg
+        assert m_pg[name].get("partial") == m_duck[name].get("partial")
+        a, b = _outputs(pg_dir / f"{name}.ipynb"), _outputs(duck_dir / f"{name}.ipynb")
+        a = [x.replace(pg, "SOURCE") for x in a]
+        b = [x.replace(str(db), "SOURCE") for x in b]
+        assert len(a) == len(b) > 3, name
+        assert a == b, name
+
+
+@pytest.mark.spark
+def test_a_spark_session_is_a_source(spark_con, shop):
+    """A PySpark session holding the canonical tables (temporary views named after them) is a
+    source like a URL: canonical tables and an analysis agree with DuckDB."""
+    from conftest import to_spark
+    from crmlab.cohort import retention
+    session = spark_con._session
+    for name in ("orders", "events"):
+        t = to_spark(spark_con, getattr(shop, name))
+        session.table(t.get_name()).createOrReplaceTempView(name)
+    got = to_pandas(canonical(session, "orders"))
+    want = to_pandas(canonical(shop.orders, "orders"))
+    assert_same_frame(got, want, sort_by=["order_id"])
+    assert_same_frame(retention(session, metric="revenue", period="W"), retention(shop.orders, metric="revenue", period="W"),
+                      sort_by=["cohort", "period_index"])
