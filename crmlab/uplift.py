@@ -196,6 +196,9 @@ def _cost_frame(messages, assignments: ir.Table, treatment: str, costs, tz: str)
         bad = [k for k in rates if k not in channels.names()]
         if bad:
             raise ValueError(f"costs: unknown channel(s) {bad}; allowed: {', '.join(channels.names())}")
+        negative = {k: v for k, v in rates.items() if not (np.isfinite(float(v)) and float(v) >= 0)}
+        if negative:
+            raise ValueError(f"costs={negative!r}: a cost per message must be a finite number >= 0")
         rate = ibis.cases(*[(m.channel == ch, ibis.literal(float(v))) for ch, v in rates.items()],
                           else_=ibis.null("float64"))
     m = m.mutate(_cost=m.cost.cast("float64").coalesce(rate))

@@ -161,6 +161,11 @@ def test_bad_parameters():
         campaign_uplift(a, o, control="holdout")
     with pytest.raises(ValueError, match="segment=None is ambiguous"):
         campaign_uplift(a, o, segments=seg.assign(x=1))
+    msgs = pd.DataFrame({"message_id": ["m1"], "user_id": [a["user_id"].iloc[0]], "campaign": [a["experiment"].iloc[0]],
+                         "channel": ["sms"], "is_ad": [True], "sent_time": [D0]})
+    for bad in (-9.0, float("inf")):
+        with pytest.raises(ValueError, match="cost per message must be a finite number >= 0"):
+            campaign_uplift(a, o, messages=msgs, costs={"sms": bad})
 
 
 # ----------------------------------------------------------------------------- Hillstrom
