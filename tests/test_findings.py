@@ -378,3 +378,15 @@ def test_copy_test_sentence_uses_the_family_adjusted_p():
     assert "confident" in T.explain_copy(dict(row, p_adjusted=0.03), 0.05)
     small = dict(row, status="insufficient", p_value=float("nan"), p_adjusted=float("nan"))
     assert T.t("verdict_insufficient", "en") in T.explain_copy(small, 0.05)
+
+
+def test_no_cost_per_incremental_where_no_increment_was_measured():
+    """Seen on the fixture shop's page: an insufficient conversion cell showed a cost per
+    incremental buyer (₩1) although no increment was measured."""
+    camp = campaigns_104()
+    conv = camp["metric"] == "conversion_rate"
+    camp.loc[conv, "cost_per_incremental"] = 1.0
+    camp.loc[conv, ["status", "verdict"]] = ["insufficient", "insufficient"]
+    fs = FND.from_uplift(camp, analysis="campaign", window_days=3)
+    assert all(math.isnan(f.cost_per_incremental) for f in fs)
+    assert (T.findings_table(fs, "en")["cost_per_incremental"] == "–").all()

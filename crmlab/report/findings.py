@@ -143,7 +143,9 @@ def from_uplift(df: pd.DataFrame | None, *, analysis: str, window_days: float | 
             assigned_to=assigned_to, as_of=as_of, denominator=denominator,
             incremental=_f(r.get("incremental")), cost=_f(r.get("cost")),
             # a cost per incremental buyer, never per won of revenue
-            cost_per_incremental=_f(r.get("cost_per_incremental")) if count else math.nan,
+            # and only where an increment was measured (an insufficient cell has none)
+            cost_per_incremental=(_f(r.get("cost_per_incremental")) if count and verdict != "insufficient"
+                                  else math.nan),
             reason=str(r.get("reason") or ""), n_needed=_f(r.get("n_needed"))))
     return out
 
