@@ -32,22 +32,89 @@ def is_table(obj: Any) -> bool:
     return isinstance(obj, ir.Table)
 
 
+# ----------------------------------------------------------------------------- crmlab's own connection
+_DEFAULT_CON = None
+
+
+def duckdb_settings(memory_limit: str | None = None, threads: int | None = None,
+                    temp_directory: str | None = None) -> dict[str, Any]:
+    """The settings crmlab gives a DuckDB connection it creates itself.
+
+    - ``memory_limit``: ``CRMLAB_MEMORY_LIMIT`` (a DuckDB size such as ``"8GB"``, or a share of
+      the machine such as ``"60%"``), default 60% of physical RAM. DuckDB's own default is 80%,
+      which leaves too little for pandas, the notebook kernel and the other processes of a run.
+    - ``threads``: ``CRMLAB_THREADS``, default the number of cores.
+    - ``temp_directory``: ``CRMLAB_TEMP_DIR``, default ``<system temp>/crmlab-duckdb-spill``, so an
+      in-memory database spills big joins and sorts to disk instead of failing at the limit
+      (DuckDB's default for an in-memory database is ``.tmp`` in the working directory, which may
+      not be writable, e.g. a notebooks folder).
+    - ``disabled_optimizers = 'partitioned_execution'``: on the 100M-event bench the ordered
+      funnel ran at 2.56x hand-written SQL because this optimizer split the per-user window
+      plan into partitions that each rescanned the events (bench/results.md, EXPLAIN ANALYZE
+      in docs/scaling.md). Only crmlab's own connection is changed; a connection passed in is
+      left as its owner configured it. ``CRMLAB_DUCKDB_OPTIMIZERS=default`` keeps DuckDB's.
+    """
+    import os
+    import tempfile
+    limit = memory_limit or os.environ.get("CRMLAB_MEMORY_LIMIT") or "60%"
+    if str(limit).strip().endswith("%"):
+        try:
+            import psutil
+            total = psutil.virtual_memory().total
+        except ImportError:  # pragma: no cover - psutil is a dependency of the report extras
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        limit = f"{int(total * float(str(limit).strip()[:-1]) / 100 / 2**20)}MB"
+    threads = int(threads or os.environ.get("CRMLAB_THREADS") or os.cpu_count() or 1)
+    temp = temp_directory or os.environ.get("CRMLAB_TEMP_DIR") or str(Path(tempfile.gettempdir()) / "crmlab-duckdb-spill")
+    out: dict[str, Any] = {"memory_limit": limit, "threads": threads, "temp_directory": temp}
+    if os.environ.get("CRMLAB_DUCKDB_OPTIMIZERS", "").lower() != "default":
+        out["disabled_optimizers"] = "partitioned_execution"
+    return out
+
+
+def default_connection(database: str = ":memory:", *, read_only: bool = False, **settings):
+    """crmlab's own DuckDB connection, with :func:`duckdb_settings` applied.
+
+    Without arguments, one shared in-memory connection per process; it also becomes Ibis'
+    default backend (what ``ibis.memtable`` runs on) unless the user has set one. Paths crmlab
+    opens (:func:`read_path`) are read through it. A ``database`` path opens a new connection to
+    that file with the same settings. Connections the user creates are never changed.
+    """
+    global _DEFAULT_CON
+    shared = database == ":memory:" and not settings and not read_only
+    if shared and _DEFAULT_CON is not None:
+        return _DEFAULT_CON
+    cfg = duckdb_settings(**settings)
+    Path(cfg["temp_directory"]).mkdir(parents=True, exist_ok=True)
+    con = ibis.duckdb.connect(database, read_only=read_only)
+    raw = con.con
+    for k, v in cfg.items():
+        raw.execute(f"SET {k} = ?", [v]) if k != "threads" else raw.execute(f"SET threads = {int(v)}")
+    if shared:
+        _DEFAULT_CON = con
+        if ibis.options.default_backend is None:
+            ibis.options.default_backend = con
+    return con
+
+
 def read_path(path: str | Path) -> ir.Table:
-    """Open a Parquet file or folder, a CSV file, or ``file.duckdb::table`` as an Ibis table."""
+    """Open a Parquet file or folder, a CSV file, or ``file.duckdb::table`` as an Ibis table
+    (on crmlab's own connection, :func:`default_connection`)."""
     text = str(path)
     if "::" in text:
         db, tbl = text.split("::", 1)
-        return ibis.duckdb.connect(db, read_only=True).table(tbl)
+        return default_connection(db, read_only=True).table(tbl)
     p = Path(text)
     if not p.exists():
         raise FileNotFoundError(f"data source not found: {p}")
+    con = default_connection()
     if p.is_dir():
-        return ibis.read_parquet(str(p / "**" / "*.parquet"))
+        return con.read_parquet(str(p / "**" / "*.parquet"))
     suffix = p.suffix.lower()
     if suffix in (".parquet", ".pq"):
-        return ibis.read_parquet(str(p))
+        return con.read_parquet(str(p))
     if suffix in (".csv", ".tsv", ".txt") or p.name.endswith(".csv.gz"):
-        return ibis.read_csv(str(p))
+        return con.read_csv(str(p))
     raise ValueError(f"cannot read {p}: expected .parquet, a Parquet folder, .csv or file.duckdb::table")
 
 

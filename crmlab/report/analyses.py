@@ -14,8 +14,36 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from ..engine import as_table, local_time, to_pandas
+from ..engine import as_table, is_table, local_time, to_pandas
 from ..schema import DEFAULT_TZ
+
+
+# ----------------------------------------------------------------------------- lazy tables
+# A report's tables are pandas frames (a ShopData loaded by hand) or lazy Ibis tables (the
+# run's validated snapshot, crmlab.snapshot). The weekly sections filter and count in the
+# engine either way; only aggregates come back to pandas.
+def _lazy(obj, tz: str):
+    """``obj`` as an Ibis table (pandas: its engine form, unvalidated; the library validates)."""
+    return None if obj is None else (obj if is_table(obj) else as_table(obj, tz))
+
+
+def _frame(obj, tz: str) -> pd.DataFrame | None:
+    """``obj`` as pandas (a snapshot table is fetched whole: for the analyst sections that
+    work row by row in pandas; the weekly sections never call this on events or messages)."""
+    return to_pandas(obj, tz) if is_table(obj) else obj
+
+
+def _since(t, col: str, lo, hi, tz: str):
+    """Rows of ``t`` with ``lo <= col < hi`` (either bound may be None), in the engine."""
+    if lo is not None:
+        t = t.filter(t[col] >= ibis.literal(local_time(lo, tz)))
+    if hi is not None:
+        t = t.filter(t[col] < ibis.literal(local_time(hi, tz)))
+    return t
+
+
+def _count(t) -> int:
+    return int(t.count().execute())
 
 #: Control arm names tried, in order, when a report is not told which arm is the control.
 CONTROL_NAMES = ("control", "holdout", "No E-Mail", "Control", "baseline", "A")
@@ -98,7 +126,13 @@ def planned_split(allocations: dict | None, experiment: str, arms) -> dict[str, 
 def experiments(data, *, as_of: pd.Timestamp | None = None) -> list[str]:
     """Experiments with assignments up to ``as_of`` (inclusive)."""
     a = data.assignments
-    if a is None or a.empty:
+    if a is None:
+        return []
+    if is_table(a):
+        if as_of is not None:
+            a = a.filter(a.assigned_time <= ibis.literal(local_time(as_of)))
+        return sorted(str(x) for x in a.select("experiment").distinct().execute()["experiment"])
+    if a.empty:
         return []
     if as_of is not None:
         a = a[pd.to_datetime(a["assigned_time"]) <= as_of]
@@ -130,13 +164,15 @@ def experiment_readout(data, experiment: str, *, control: str = "", alpha: float
     from ..abtest.sufficient import sufficient_stats
 
     a = data.assignments
+    if is_table(a):  # one experiment's assignments (not the whole table) come to pandas
+        a = to_pandas(a.filter(a.experiment.cast("string") == experiment), tz)
     a = a[a["experiment"].astype(str) == experiment]
     n_later = 0
     if as_of is not None:
         a, n_later = _assigned_by(a, as_of)
     if a.empty:
         raise ValueError(f"experiment={experiment!r}: no assignments before {as_of}")
-    out = data.outcomes
+    out = _frame(data.outcomes, tz)
     own_outcomes = out is not None and set(a["user_id"]).issubset(set(out["user_id"]))
     n_cut = 0
     if not own_outcomes:
@@ -210,15 +246,15 @@ class UpliftResult:
 
 
 def week_campaigns(data, start: pd.Timestamp, end: pd.Timestamp, *, treatment: str = "treatment",
-                   control: str = "control") -> list[str]:
+                   control: str = "control", tz: str = DEFAULT_TZ) -> list[str]:
     """Campaign experiments (arms ``treatment`` and ``control``) with users assigned in [start, end)."""
-    a = data.assignments
-    if a is None or a.empty:
+    a = _lazy(data.assignments, tz)
+    if a is None:
         return []
-    t = pd.to_datetime(a["assigned_time"])
-    a = a[(t >= start) & (t < end)]
-    arms = a.groupby("experiment")["variant"].agg(lambda v: set(map(str, v)))
-    return sorted(e for e, v in arms.items() if {treatment, control} <= v)
+    a = _since(a, "assigned_time", start, end, tz)
+    arms = to_pandas(a.group_by("experiment").agg(has_t=(a.variant == treatment).any(),
+                                                  has_c=(a.variant == control).any()), tz)
+    return sorted(str(e) for e in arms.loc[arms["has_t"] & arms["has_c"], "experiment"])
 
 
 def segments_frame(data, kind: str, *, as_of, new_days: float = 30, active_days: float = 60,
@@ -246,20 +282,25 @@ def weekly_uplift(data, start: pd.Timestamp, end: pd.Timestamp, *, window_days: 
                   alpha: float = 0.05, costs: str = "default", tz: str = DEFAULT_TZ) -> UpliftResult:
     """Uplift of every campaign sent in [start, end) (the report's weeks) against its randomised control
     (:func:`crmlab.uplift.campaign_uplift`), by segment, and of the whole programme against
-    the global holdout (:func:`crmlab.uplift.holdout_uplift`) up to ``end``."""
+    the global holdout (:func:`crmlab.uplift.holdout_uplift`) up to ``end``.
+
+    Assignments, orders and messages stay in the engine (filtered there, never fetched row by
+    row); what comes back is the uplift tables and the segment sizes."""
     from ..uplift import INCOMPLETE_KEY, campaign_uplift, holdout_uplift
     notes: list[str] = []
-    exps = week_campaigns(data, start, end, treatment=treatment, control=control)
-    a = data.assignments
+    exps = week_campaigns(data, start, end, treatment=treatment, control=control, tz=tz)
+    a = _lazy(data.assignments, tz)
+    orders = _lazy(data.orders, tz)
+    msgs = _lazy(data.messages, tz)
     cost_arg = None if costs in ("", "none") else costs
     campaigns = by_seg = sizes = holdout = None
     incomplete = 0
     if exps:
-        t = pd.to_datetime(a["assigned_time"])
-        wk = a[(t >= start) & (t < end) & a["experiment"].isin(exps)]
+        wk = _since(a, "assigned_time", start, end, tz)
+        wk = wk.filter(wk.experiment.isin(exps))
         kw = dict(experiment=exps, treatment=treatment, control=control, window=pd.Timedelta(days=window_days),
-                  messages=data.messages, costs=cost_arg, alpha=alpha, as_of=last_instant(end), tz=tz)
-        campaigns = campaign_uplift(wk, data.orders, **kw)
+                  messages=msgs, costs=cost_arg, alpha=alpha, as_of=last_instant(end), tz=tz)
+        campaigns = campaign_uplift(wk, orders, **kw)
         incomplete = campaigns.attrs["excluded"].get(INCOMPLETE_KEY, 0)
         try:
             seg = segments_frame(data, segment_by, as_of=start, new_days=new_days, active_days=active_days,
@@ -268,15 +309,21 @@ def weekly_uplift(data, start: pd.Timestamp, end: pd.Timestamp, *, window_days: 
             seg = None
             notes.append(f"segments ({segment_by}) unavailable")
         if seg is not None:
-            by_seg = campaign_uplift(wk, data.orders, segments=seg, segment="segment", **kw)
-            sizes = (wk[wk["variant"] == treatment].merge(seg, on="user_id", how="inner")
-                     .groupby("segment").size().rename("users").reset_index())
-    if a is not None and holdout_experiment in set(a["experiment"].astype(str)):
-        h = a[(a["experiment"] == holdout_experiment) & (pd.to_datetime(a["assigned_time"]) < end)]
-        arms = set(h["variant"].astype(str))
-        if {treatment, holdout_arm} <= arms:
-            holdout = holdout_uplift(h, data.orders, experiment=holdout_experiment, treatment=treatment,
-                                     control=holdout_arm, alpha=alpha, as_of=last_instant(end), tz=tz)
+            seg.attrs = {}  # the exclusion counts are not part of the table sent to the engine
+            seg_t = ibis.memtable(seg)
+            by_seg = campaign_uplift(wk, orders, segments=seg_t, segment="segment", **kw)
+            tr = wk.filter(wk.variant == treatment)
+            j = tr.join(seg_t, tr.user_id == seg_t.user_id)
+            sizes = (to_pandas(j.group_by("segment").agg(users=j.count()), tz)
+                     .sort_values("segment").reset_index(drop=True))
+    if a is not None:
+        h = a.filter(a.experiment == holdout_experiment)
+        if _count(h):
+            h = _since(h, "assigned_time", None, end, tz)
+            arms = {str(v) for v in h.select("variant").distinct().execute()["variant"]}
+            if {treatment, holdout_arm} <= arms:
+                holdout = holdout_uplift(h, orders, experiment=holdout_experiment, treatment=treatment,
+                                         control=holdout_arm, alpha=alpha, as_of=last_instant(end), tz=tz)
     return UpliftResult(campaigns, by_seg, sizes, holdout, exps, notes, incomplete)
 
 
@@ -307,43 +354,47 @@ def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks:
     """Message funnel (:func:`crmlab.messages.message_performance`) for the week [start, end)
     and the weeks before it, message pressure (:func:`crmlab.messages.fatigue`), send-time
     heatmap, copy tests run in the week and the compliance check
-    (:func:`crmlab.compliance.check_compliance`) of the week's messages."""
+    (:func:`crmlab.compliance.check_compliance`) of the week's messages.
+
+    Messages and orders stay in the engine: each section is an aggregate query."""
     from .. import messages as M
     windows = _windows(window_days, channel_windows)
-    msgs = data.messages
-    t = pd.to_datetime(msgs["sent_time"])
+    msgs = _lazy(data.messages, tz)
     since = start - pd.Timedelta(weeks=trend_weeks - 1)
-    recent = msgs[(t >= since) & (t < end)]
-    wk_msgs = msgs[(t >= start) & (t < end)]
+    recent = _since(msgs, "sent_time", since, end, tz)
+    wk_msgs = _since(msgs, "sent_time", start, end, tz)
+    n_recent, n_week = _count(recent), _count(wk_msgs)
     kw = dict(windows=windows, attribution=attribution, share=share, as_of=last_instant(end), tz=tz)
-    orders = data.orders
+    orders = _lazy(data.orders, tz)
     by_week = M.message_performance(recent, orders, by=("campaign", "channel"), period="W", **kw)
     p = pd.to_datetime(by_week["period"])
     week = by_week[p == start].drop(columns="period").reset_index(drop=True)
     previous = by_week[p == start - pd.Timedelta(weeks=1)].drop(columns="period").reset_index(drop=True)
     trend = M.message_performance(recent, orders, by=("channel",), period="W", **kw)
     totals = M.message_performance(recent, orders, by=(), period="W", **kw)
-    fat = M.fatigue(recent, orders, period="W", as_of=last_instant(end), tz=tz) if len(recent) else None
+    fat = M.fatigue(recent, orders, period="W", as_of=last_instant(end), tz=tz) if n_recent else None
     heat = M.send_time_heatmap(recent, orders, windows=windows, attribution=attribution, share=share, as_of=last_instant(end),
-                               tz=tz) if len(recent) else None
+                               tz=tz) if n_recent else None
     comp = None
-    if data.customers is not None and len(wk_msgs):
+    if data.customers is not None and n_week:
         try:
             from ..compliance import check_compliance
-            comp = check_compliance(wk_msgs, data.customers, tz=tz, as_of=last_instant(end))
+            comp = check_compliance(wk_msgs, _lazy(data.customers, tz), tz=tz, as_of=last_instant(end))
         except ImportError:
             comp = None
     copy = None
-    tested = wk_msgs.dropna(subset=["variant"]) if "variant" in wk_msgs.columns else wk_msgs.iloc[:0]
     rows = []
-    for camp, g in tested.groupby("campaign"):
-        variants = sorted(set(g["variant"].astype(str)))
-        if len(variants) == 2:
-            ref = "generic" if "generic" in variants else variants[0]
-            other = [v for v in variants if v != ref][0]
-            r = M.copy_test(msgs[msgs["campaign"] == camp], orders, campaign=camp, variant=other, control=ref,
-                            windows=windows, alpha=alpha, tz=tz)
-            rows.append(r.assign(campaign=camp))
+    if "variant" in wk_msgs.columns:
+        tested = wk_msgs.filter(wk_msgs.variant.notnull())
+        pairs = tested.select(tested.campaign, tested.variant.cast("string").name("variant")).distinct().execute()
+        for camp, g in pairs.groupby("campaign", sort=True):
+            variants = sorted(set(g["variant"].astype(str)))
+            if len(variants) == 2:
+                ref = "generic" if "generic" in variants else variants[0]
+                other = [v for v in variants if v != ref][0]
+                r = M.copy_test(msgs.filter(msgs.campaign == camp), orders, campaign=camp, variant=other, control=ref,
+                                windows=windows, alpha=alpha, tz=tz)
+                rows.append(r.assign(campaign=camp))
     if rows:
         copy = pd.concat(rows, ignore_index=True)
     return MessageResult(week, previous, totals, trend, fat, heat, comp, copy)
@@ -463,9 +514,11 @@ def funnel_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: 
         out.notes.append("no events table")
         return out
     since = start - pd.Timedelta(weeks=trend_weeks - 1)
+    if is_table(ev):  # a snapshot: the trend weeks' events come to pandas, not the whole table
+        ev = _frame(_since(ev, "time", None, end, tz), tz)
     t = pd.to_datetime(ev["time"])
     recent = ev[(t >= since) & (t < end)]
-    orders = data.orders
+    orders = _frame(data.orders, tz)
     if orders is not None:
         ot = pd.to_datetime(orders["time"])
         orders = orders[(ot >= since) & (ot < end)]
@@ -511,11 +564,12 @@ def funnel_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: 
     try:
         G = importlib.import_module("crmlab.segments")
         rows = []
+        ev, orders_all = (data.events, data.orders)  # the library takes lazy tables as they are
         ex = G.explorers(ev, as_of=last_instant(end), tz=tz)
         rows.append(("explorers", int((pd.to_datetime(ex["last_long_view_time"]) >= start).sum())))
-        co = G.comparers(ev, data.orders, as_of=last_instant(end), tz=tz)
+        co = G.comparers(ev, orders_all, as_of=last_instant(end), tz=tz)
         rows.append(("comparers", int((pd.to_datetime(co["last_unbought_add_time"]) >= start).sum())))
-        ab = G.cart_abandonment(ev, data.orders, as_of=last_instant(end), tz=tz)
+        ab = G.cart_abandonment(ev, orders_all, as_of=last_instant(end), tz=tz)
         recent_ab = ab[pd.to_datetime(ab["abandoned_time"]) >= start]
         for stage, n in recent_ab["stage"].value_counts().sort_index().items():
             rows.append((f"abandoned_{stage}", int(n)))
