@@ -218,6 +218,8 @@ def snapshot_plan(names: Iterable[str], plans: Mapping[str, Mapping[str, Any]],
         except P.ParamError:
             continue  # the preflight reports it
         nd = needs(n)
+        if not nd.tables:
+            continue  # not a registered report: it reads its source itself
         tables = list(nd.tables) + list(nd.alternatives.values()) + list(SNAPSHOT_EXTRA.get(n, ()))
         out.setdefault((source, zone), [])
         out[(source, zone)] += [t for t in tables if t not in out[(source, zone)]]
