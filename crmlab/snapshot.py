@@ -1,9 +1,10 @@
 """A report run's validated snapshot: each source table validated once, copied into one DuckDB file.
 
 The report runner (:func:`crmlab.report.runner.run_reports`) calls :func:`write_snapshot` once
-per data source of a run, before any kernel starts. It copies the tables the run's notebooks
-read into ``<run temp folder>/snapshot.duckdb`` (in the data model's canonical form: times as
-the shop's naive local times, optional columns present), validates each copied table once with
+per data source of a run, before any kernel starts. It puts the tables the run's notebooks
+read into ``<run temp folder>/snapshot-<i>.duckdb`` (in the data model's canonical form: times as
+the shop's naive local times, optional columns present; views over a Parquet folder's files,
+copies of other sources), validates each table once with
 :func:`crmlab.validate.canonical`, and writes the marker table :data:`MARKER` (one row per
 validated table: its canonical name, row count, and the fingerprint of the source it came
 from). The notebooks' kernels find the snapshot through the environment variable
@@ -77,8 +78,10 @@ def _source_tables(source: str, tz: str, con) -> dict[str, ir.Table | Any]:
     if p.is_dir():
         for n in names:
             f = p / f"{n}.parquet"
-            if f.exists():
-                out[n] = con.read_parquet(str(f), table_name=f"_src_{n}")
+            if f.exists():  # a persistent view, by absolute path: the kernels run elsewhere
+                lit = str(f.resolve()).replace("'", "''")
+                con.raw_sql(f"CREATE OR REPLACE VIEW \"_src_{n}\" AS SELECT * FROM read_parquet('{lit}')")
+                out[n] = con.table(f"_src_{n}")
         return out
     con.raw_sql(f"ATTACH '{p}' AS _src (READ_ONLY)")
     present = {r[0] for r in con.raw_sql(
@@ -103,9 +106,17 @@ class Snapshot:
                 "invalid": {k: v for k, v in self.invalid.items() if v}}
 
 
-def write_snapshot(source: str, tables: Iterable[str], path: str | Path, *, tz: str) -> Snapshot:
-    """Copy ``tables`` of ``source`` (those present) into the DuckDB file ``path`` in canonical
-    form, validate each copy once, and mark the valid ones in :data:`MARKER`.
+def write_snapshot(source: str, tables: Iterable[str], path: str | Path, *, tz: str,
+                   mode: str = "auto") -> Snapshot:
+    """Put ``tables`` of ``source`` (those present) into the DuckDB file ``path`` in canonical
+    form, validate each once, and mark the valid ones in :data:`MARKER`.
+
+    ``mode``: ``"copy"`` copies the rows into the snapshot (a frozen copy: every notebook of
+    the run reads the same rows whatever happens to the source); ``"view"`` stores a view over
+    the source's Parquet file (no copy: at 100M events copying the weekly tables cost 25 s,
+    four times their validation) and the file's fingerprint, which :func:`from_environment`
+    checks before trusting it. ``"auto"``: views for a Parquet folder, copies otherwise (the
+    built-in sources live in memory, a DuckDB file may be written to while the run reads it).
 
     A table that breaks a row rule is kept out of the marker and its error's first line is in
     ``invalid`` (the preflight turns it into an *invalid* problem; such a run never publishes).
@@ -133,7 +144,8 @@ def write_snapshot(source: str, tables: Iterable[str], path: str | Path, *, tz: 
                 continue
             try:
                 expr = canonical(src[name], name, tz=tz, validate=False)
-                con.create_table(name, expr)
+                as_view = mode == "view" or (mode == "auto" and Path(str(source)).is_dir())
+                (con.create_view if as_view else con.create_table)(name, expr)
                 copied = con.table(name)
                 canonical(copied, name, tz=tz)  # the run's one validation of this table
                 snap.invalid[name] = None
@@ -143,22 +155,24 @@ def write_snapshot(source: str, tables: Iterable[str], path: str | Path, *, tz: 
                 continue
             rows = int(copied.count().execute())
             fp = source_fingerprint(source, name)
-            snap.tables[name] = {"rows": rows, "fingerprint": fp, "seconds": round(time.perf_counter() - t0, 2)}
+            snap.tables[name] = {"rows": rows, "fingerprint": fp, "kind": "view" if as_view else "copy",
+                                 "seconds": round(time.perf_counter() - t0, 2)}
             marker.append((name, name, rows, fp))
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         con.raw_sql(f"CREATE OR REPLACE TABLE {MARKER} (table_name VARCHAR, canonical VARCHAR, rows BIGINT, "
                     "fingerprint VARCHAR, validated_at VARCHAR, source VARCHAR, tz VARCHAR)")
         for row in marker:
             con.con.execute(f"INSERT INTO {MARKER} VALUES (?, ?, ?, ?, ?, ?, ?)", [*row, now, str(source), tz])
-        for n in list(src):
-            if isinstance(src[n], ir.Table) and src[n].get_name().startswith("_src_"):
+        for n in list(src):  # source views nothing in the snapshot refers to
+            if isinstance(src[n], ir.Table) and src[n].get_name().startswith("_src_") \
+                    and (n not in wanted or snap.tables.get(n, {}).get("kind") == "copy"):
                 con.raw_sql(f'DROP VIEW IF EXISTS "{src[n].get_name()}"')
     finally:
         con.disconnect()
     return snap
 
 
-def open_snapshot(path: str | Path, source: str | None = None):
+def open_snapshot(path: str | Path, source: str | None = None, untrusted: Iterable[str] = ()):
     """The snapshot's tables as a :class:`~crmlab.datasets.ShopData` of lazy Ibis tables.
 
     Tables of the snapshot listed in its marker are trusted (:func:`trusted`). A canonical
@@ -167,7 +181,8 @@ def open_snapshot(path: str | Path, source: str | None = None):
     from .datasets.core import TABLE_NAMES, ShopData
     from .engine import default_connection, read_path
     con = default_connection(str(path), read_only=True)
-    marks = dict(con.con.execute(f"SELECT table_name, canonical FROM {MARKER}").fetchall())
+    marks = {k: v for k, v in con.con.execute(f"SELECT table_name, canonical FROM {MARKER}").fetchall()
+             if k not in set(untrusted)}
     _TRUSTED[id(con)] = marks
     _BACKENDS[id(con)] = con
     present = {r[0] for r in con.con.execute(
@@ -262,5 +277,9 @@ def from_environment(source: str, tz: str):
     for rec in json.loads(Path(manifest).read_text()).get("snapshots", []):
         if rec["source"] == str(source) and rec["tz"] == tz and Path(rec["path"]).exists():
             install_trust()
-            return open_snapshot(rec["path"], source)
+            changed = [n for n, v in rec["tables"].items()
+                       if v.get("kind") == "view" and source_fingerprint(source, n) != v["fingerprint"]]
+            if changed:  # a view reads the file as it is now: not what was validated
+                log.warning("%s changed since the run validated it: %s validated again", source, changed)
+            return open_snapshot(rec["path"], source, untrusted=changed)
     return None
