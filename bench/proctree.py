@@ -17,9 +17,11 @@ import time
 import psutil
 
 
-def measure(cmd: list[str], *, interval: float = 0.2, env=None, cwd=None, timeout: float | None = None) -> dict:
+def measure(cmd: list[str], *, interval: float = 0.2, env=None, cwd=None, timeout: float | None = None,
+            stdout=None) -> dict:
     t0 = time.perf_counter()
-    p = psutil.Popen(cmd, env=env, cwd=cwd, stdout=sys.stderr, stderr=sys.stderr)
+    out = stdout if stdout is not None else sys.stderr
+    p = psutil.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=out)
     peak_sum = 0
     per: dict[int, dict] = {}
     stop = threading.Event()

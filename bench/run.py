@@ -24,7 +24,7 @@ from pathlib import Path
 from .generate import ORDER_SCALES, generate
 
 HERE = Path(__file__).resolve().parent
-OPS = ("sessionize", "funnel", "funnel_best", "retention", "rfm", "rfm_lifetimes", "attribution", "abstats", "weekly_report")
+OPS = ("sessionize", "sessionize_parquet", "funnel", "funnel_best", "retention", "rfm", "rfm_lifetimes", "attribution", "abstats", "weekly_report")
 IMPLS = ("crmlab", "crmlab_warm", "sql", "pandas", "spark", "lifetimes", "chdb")
 LIFETIMES_VENV = HERE / ".venv-lifetimes"
 TIME = Path("/usr/bin/time")  # Debian package `time`
@@ -53,6 +53,8 @@ def run_once(op: str, impl: str, data: Path, timeout: int) -> dict:
         cmd = [str(py), str(HERE / "lifetimes_rfm.py"), str(data)]
     else:
         cmd = [sys.executable, "-m", "bench.task", op, impl, str(data)]
+    if op == "weekly_report":
+        return _run_tree(data, timeout)
     # GNU time reports the child's own peak RSS (from wait4). The child's self-reported
     # ru_maxrss is not used: it can carry the forking parent's high-water mark across exec.
     if TIME.exists():
@@ -72,19 +74,44 @@ def run_once(op: str, impl: str, data: Path, timeout: int) -> dict:
     return out
 
 
+def _run_tree(data: Path, timeout: int) -> dict:
+    """The weekly report, as a user runs it: ``python -m crmlab report weekly`` from a fresh
+    process. The CLI starts a kernel per notebook, so the peak is of the whole process tree
+    (sampled with psutil, bench/proctree.py); the time is the CLI's wall time, start-up included."""
+    import shutil
+    import tempfile
+
+    from .proctree import measure
+    out = Path(tempfile.mkdtemp(prefix="crmlab-bench-report-"))
+    cmd = [sys.executable, "-m", "crmlab", "report", "weekly", "--source", str(data), "--out", str(out),
+           "--week", "2026-W47", "--no-progress"]
+    try:
+        with open(os.devnull, "w") as sink:
+            m = measure(cmd, timeout=timeout, cwd=str(HERE.parent), stdout=sink)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    if m["returncode"] != 0:
+        return {"error": f"exit {m['returncode']}"}
+    return {"seconds": m["seconds"], "peak_rss_mib": m["peak_tree_mib"], "largest_process_mib": m["largest_process_mib"],
+            "rows": 2}
+
+
 ORDER_OPS = ("retention", "rfm", "rfm_lifetimes")  # what an orders-only scale can run
 LARGEST = "100M"
 
 
 def applicable(op: str, impl: str, scale: str = "10M") -> bool:
     """Which cells a run measures. An orders-only scale runs the order operations. At the
-    largest scale, sessionisation and the weekly report are left out (sessionize returns every
-    event to pandas: 100M rows need more than the 8 GiB budget by themselves), and so are pandas and
-    Spark (each would take hours there); crmlab and the SQL run everything else."""
+    largest scale, sessionisation into pandas is left out (100M rows need more than the 8 GiB
+    budget by themselves): it is measured written to Parquet instead (*sessionize_parquet*);
+    pandas and Spark are left out there too (each would take hours); crmlab and the SQL run
+    everything else. The weekly report is measured at every event scale."""
     if scale in ORDER_SCALES and op not in ORDER_OPS:
         return False
-    if scale == LARGEST and (op in ("sessionize", "weekly_report") or impl in ("pandas", "spark")):
+    if scale == LARGEST and (op == "sessionize" or impl in ("pandas", "spark")):
         return False
+    if op == "sessionize_parquet":  # the engine writes the rows; no pandas or Spark peer
+        return impl in ("crmlab", "crmlab_warm", "sql") and scale == LARGEST
     if impl == "lifetimes":  # the peer computes lifetimes' definitions: compared with the same call
         return op == "rfm_lifetimes"
     if impl == "chdb":  # ClickHouse's windowFunnel is the peer of the best-attempt funnel only
@@ -147,7 +174,13 @@ def main(argv=None) -> int:
 def render(rows: list[dict]) -> str:
     by = {(r["scale"], r["op"], r["impl"]): r for r in rows}
     scales = [s for s in ("1M", "10M", "100M", "10M-orders") if any(r["scale"] == s for r in rows)]
-    lines = ["# Benchmark results", "", f"Machine: {machine()}.", "",
+    dates = sorted(r["measured"] for r in rows if "measured" in r)
+    when = f"{dates[0][:10]} to {dates[-1][:10]} (UTC)" if dates else "?"
+    lines = ["# Benchmark results", "", f"Machine: {machine()}. Measured {when}; each cell's time is in results.json.", "",
+             "*weekly_report* is the whole `python -m crmlab report weekly` run: wall time of the CLI and the",
+             "peak of the summed RSS of its process tree (the CLI and each notebook kernel, sampled every",
+             "0.2 s by bench/proctree.py), not of one process. *sessionize_parquet* writes every event with",
+             "its session to Parquet from the engine (crmlab: `sessionize(..., out=path)`; SQL: `COPY ... TO`).", "",
              "Median of the runs (each in a fresh process; the `runs` of each cell are in results.json), seconds for the operation itself (interpreter",
              "and engine start-up excluded: the first Ibis query, and the JVM for Spark); peak RSS is the",
              "largest of the runs, of the whole process (interpreter and imports included; for Spark the",

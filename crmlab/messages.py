@@ -332,6 +332,7 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
         df["click_to_open"] = np.nan
     df.attrs["share"] = share
     df.attrs["attribution"] = attribution
+    df.attrs["signals"] = signals  # data-wide opens and clicks (a roll-up of this frame needs them)
     return report_exclusions(df, excluded, "message_performance")
 
 

@@ -339,11 +339,61 @@ def run_reports(names: Iterable[str], *, week: str | None = None, params_file: s
         shutil.rmtree(snap_dir, ignore_errors=True)
 
 
+def report_jobs(n_notebooks: int) -> int:
+    """How many notebooks of a run execute at once: ``CRMLAB_REPORT_JOBS``, default 2 on a
+    machine with 2 or more cores. A kernel spends much of its time in single-threaded Python
+    (start-up, imports, plots, the HTML export), so two kernels side by side use both cores;
+    their engines then share the memory limit (see :func:`_execute_all`)."""
+    env = os.environ.get("CRMLAB_REPORT_JOBS")
+    jobs = int(env) if env else (2 if (os.cpu_count() or 1) >= 2 else 1)
+    return max(1, min(jobs, n_notebooks))
+
+
+def _execute_all(names, plans, declared, week, work, partial, *, notebooks_dir, progress) -> list[Outcome]:
+    """Execute every notebook of the run into ``work`` (:func:`report_jobs` at a time); the
+    outcomes in ``names`` order. With several at once, each kernel's DuckDB gets an equal share
+    of crmlab's memory limit (``CRMLAB_MEMORY_LIMIT``, unless the user set it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm.auto import tqdm
+    jobs = report_jobs(len(names))
+
+    def one(n):
+        lang = plans[n].get("lang", declared[n].get("lang", {}).get("default", "en")) or "en"
+        banner = (PARTIAL_BANNER.get(lang, PARTIAL_BANNER["en"]).format(problems="; ".join(partial[n]))
+                  if partial.get(n) else None)
+        return execute(n, plans[n], week, work, notebooks_dir=notebooks_dir, progress=progress and jobs == 1,
+                       lang=lang, banner=banner)
+
+    bar = tqdm(total=len(names), desc=f"reports {week}", unit="notebook", disable=not progress)
+    if jobs == 1:
+        outcomes = []
+        for n in names:
+            bar.set_postfix_str(n)
+            outcomes.append(one(n))
+            bar.update()
+        bar.close()
+        return outcomes
+    set_limit = "CRMLAB_MEMORY_LIMIT" not in os.environ
+    if set_limit:
+        os.environ["CRMLAB_MEMORY_LIMIT"] = f"{60 // jobs}%"
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(one, n) for n in names]
+            outcomes = []
+            for f in futures:
+                outcomes.append(f.result())
+                bar.update()
+    finally:
+        if set_limit:
+            os.environ.pop("CRMLAB_MEMORY_LIMIT", None)
+        bar.close()
+    return outcomes
+
+
 def _run_locked(names, plans, declared, week, partial, snaps, *, out_dir, notebooks_dir, progress, lock_timeout,
                 on_wait) -> tuple[str, list[Outcome]]:
     """The part of :func:`run_reports` under the reports folder's lock: run, publish, index."""
-    from tqdm.auto import tqdm
-
     from .index import write_index
     out = Path(out_dir)
     with PUB.locked(out, timeout=lock_timeout, on_wait=on_wait):
@@ -351,16 +401,8 @@ def _run_locked(names, plans, declared, week, partial, snaps, *, out_dir, notebo
             PUB.clean_leftovers(out)
             work = PUB.work_dir(out)
             try:
-                outcomes = []
-                bar = tqdm(names, desc=f"reports {week}", unit="notebook", disable=not progress)
-                for n in bar:
-                    bar.set_postfix_str(n)
-                    lang = plans[n].get("lang", declared[n].get("lang", {}).get("default", "en")) or "en"
-                    banner = (PARTIAL_BANNER.get(lang, PARTIAL_BANNER["en"]).format(problems="; ".join(partial[n]))
-                              if partial.get(n) else None)
-                    outcomes.append(execute(n, plans[n], week, work, notebooks_dir=notebooks_dir,
-                                            progress=progress, lang=lang, banner=banner))
-                bar.close()
+                outcomes = _execute_all(names, plans, declared, week, work, partial, notebooks_dir=notebooks_dir,
+                                        progress=progress)
                 publish_week(out, week, work, outcomes, partial=partial, snapshots=snaps)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
