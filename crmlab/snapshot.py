@@ -80,7 +80,8 @@ def _source_tables(source: str, tz: str, con) -> dict[str, ir.Table | Any]:
             f = p / f"{n}.parquet"
             if f.exists():  # a persistent view, by absolute path: the kernels run elsewhere
                 lit = str(f.resolve()).replace("'", "''")
-                con.raw_sql(f"CREATE OR REPLACE VIEW \"_src_{n}\" AS SELECT * FROM read_parquet('{lit}')")
+                scan = f"read_parquet('{lit}')"
+                con.raw_sql(f"CREATE OR REPLACE VIEW \"_src_{n}\" AS SELECT {_select_list(con, scan)} FROM {scan}")
                 out[n] = con.table(f"_src_{n}")
         return out
     con.raw_sql(f"ATTACH '{p}' AS _src (READ_ONLY)")
@@ -90,6 +91,22 @@ def _source_tables(source: str, tz: str, con) -> dict[str, ir.Table | Any]:
         if n in present:
             out[n] = con.table(n, database="_src")
     return out
+
+
+def _select_list(con, scan: str) -> str:
+    """Columns of a Parquet scan, nanosecond times cast to microseconds (what pandas writes for
+    zone-aware times is read by DuckDB 2 as ``TIMESTAMPTZ_NS``, a type Ibis does not
+    know; crmlab's engine holds microseconds anyway)."""
+    cols = []
+    for name, typ, *_ in con.con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall():
+        q = '"' + name.replace('"', '""') + '"'
+        t = typ.upper()
+        if t.startswith("TIMESTAMP") and ("_NS" in t or " NS" in t):
+            cast = "TIMESTAMPTZ" if ("TZ" in t or "TIME ZONE" in t) else "TIMESTAMP"
+            cols.append(f"CAST({q} AS {cast}) AS {q}")
+        else:
+            cols.append(q)
+    return ", ".join(cols)
 
 
 @dataclass
