@@ -93,7 +93,7 @@ def _run_tree(data: Path, timeout: int) -> dict:
     if m["returncode"] != 0:
         return {"error": f"exit {m['returncode']}"}
     return {"seconds": m["seconds"], "peak_rss_mib": m["peak_tree_mib"], "largest_process_mib": m["largest_process_mib"],
-            "rows": 2}
+            "cpu_seconds": m["cpu_seconds"], "rows": 2}
 
 
 ORDER_OPS = ("retention", "rfm", "rfm_lifetimes")  # what an orders-only scale can run
@@ -152,13 +152,19 @@ def main(argv=None) -> int:
                 if not applicable(op, impl, scale):
                     continue
                 slow = impl in ("spark", "lifetimes") or (impl == "pandas" and scale == "100M")
+                load = os.getloadavg()[0]  # a shared machine: other users' load is recorded beside the time
                 runs = [run_once(op, impl, data, a.timeout) for _ in range(a.peer_repeats if slow else a.repeats)]
                 ok = [r for r in runs if "seconds" in r]
                 row = {"scale": scale, "op": op, "impl": impl, "runs": len(ok),
-                       "measured": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
+                       "measured": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                       "load_1min": round(max(load, os.getloadavg()[0]), 1)}
                 if ok:
                     row.update(seconds=statistics.median(r["seconds"] for r in ok),
                                peak_rss_mib=max(r["peak_rss_mib"] for r in ok), rows=ok[0]["rows"])
+                    if all("cpu_seconds" in r for r in ok):
+                        row["cpu_seconds"] = statistics.median(r["cpu_seconds"] for r in ok)
+                        row["all_seconds"] = [r["seconds"] for r in ok]
+                        row["largest_process_mib"] = max(r.get("largest_process_mib", 0) for r in ok)
                 else:
                     row["error"] = runs[0].get("error")
                 print(json.dumps(row), flush=True)
@@ -215,6 +221,25 @@ def render(rows: list[dict]) -> str:
             mem = f"{c['peak_rss_mib']:.0f}" if c and "peak_rss_mib" in c else "—"
             lines.append(f"| {s} | {op} | {sec(c)} | {sec(wm)} | {sec(q)} | {sec(p)} | {sec(sp)} | {sec(lt)} | {sec(ch)} | "
                          f"{ratio(c, q)} | {ratio(wm, q)} | {ratio(p, c)} | {ratio(sp, c)} | {ratio(lt, c)} | {ratio(ch, c)} | {mem} |")
+    weekly = [by[(sc, "weekly_report", "crmlab")] for sc in ("1M", "10M", "100M") if (sc, "weekly_report", "crmlab") in by]
+    if weekly:
+        lines += ["", "## Weekly report, whole run", "",
+                  "`python -m crmlab report weekly --source bench/data/<scale> --week 2026-W47` from a fresh process",
+                  "(bench/run.py `_run_tree`): median wall time of the runs, CPU time (user + system of the whole",
+                  "process tree), peak of the tree's summed RSS, and the machine's 1-minute load average when measured",
+                  "(2 cores: a load above 2 means other users' processes were waiting for the same cores).", "",
+                  "| scale | wall s (runs) | CPU s | peak tree MiB | largest process MiB | load | measured |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in weekly:
+            if "seconds" not in r:
+                lines.append(f"| {r['scale']} | ({r.get('error')}) | | | | | {r.get('measured', '')} |")
+                continue
+            runs = ", ".join(f"{x:.1f}" for x in r.get("all_seconds", []))
+            lines.append(f"| {r['scale']} | {r['seconds']:.1f} ({runs}) | {r.get('cpu_seconds', '—')} | {r['peak_rss_mib']:.0f} | "
+                         f"{r.get('largest_process_mib', '—')} | {r.get('load_1min', '—')} | {r.get('measured', '')} |")
+    notes = HERE / "notes.md"
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     return "\n".join(lines) + "\n"
 
 
