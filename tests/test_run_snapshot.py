@@ -142,3 +142,22 @@ def test_own_connection_gets_limits_and_user_connection_is_left_alone(monkeypatc
     assert len(rfm_table(o, as_of=pd.Timestamp("2026-02-01", tz=TZ))) == 1
     assert user.con.execute("SELECT current_setting('memory_limit'), current_setting('disabled_optimizers')").fetchone() == before
     assert user.con.execute("SELECT current_setting('threads')").fetchone()[0] == 2
+
+
+def test_changed_file_is_not_trusted(tmp_path, monkeypatch):
+    """A view reads the file as it is now: when it changed after the run validated it, the
+    kernel's copy of the snapshot does not trust that table (it is validated where used)."""
+    from bench.generate import write
+
+    from crmlab.report.runner import build_snapshots
+    src = write(tmp_path / "src", n_users=300, chunk_users=300)
+    manifest, snaps = build_snapshots({(str(src), TZ): ["orders", "messages"]}, tmp_path / "run")
+    assert json.loads(manifest.read_text())["snapshots"][0]["tables"]["orders"]["kind"] == "view"
+    monkeypatch.setenv(S.ENV, str(manifest))
+    data = S.from_environment(str(src), TZ)
+    assert S.trusted(data.orders, "orders") and S.trusted(data.messages, "messages")
+    o = pd.read_parquet(src / "orders.parquet")
+    o.iloc[:-1].to_parquet(src / "orders.parquet", index=False)  # the file changes mid-run
+    data = S.from_environment(str(src), TZ)
+    assert not S.trusted(data.orders, "orders") and S.trusted(data.messages, "messages")
+    assert S.from_environment(str(src), "UTC") is None  # another zone: not this run's snapshot
