@@ -172,10 +172,10 @@ def sessionize(events: DataLike, *, timeout="30min", force: bool = False, tz: st
     s, how = _with_sessions(t, timeout, force)
     if out is not None:  # row-level output that is the point: written by the engine, not fetched
         s.order_by(["user_id", "time"]).to_parquet(str(out))
-        import pyarrow.parquet as pq
-        rows = pq.ParquetFile(str(out)).metadata.num_rows
-        summary = pd.DataFrame({"path": [str(out)], "rows": [rows],
-                                "sessions": [int(s.select("user_id", "session_id").distinct().count().execute())]})
+        written = s._find_backend().read_parquet(str(out))  # counted from the file, not recomputed
+        rows = int(written.count().execute())
+        n_sessions = int(written.select("user_id", "session_id").distinct().count().execute())
+        summary = pd.DataFrame({"path": [str(out)], "rows": [rows], "sessions": [n_sessions]})
         summary.attrs["sessions"] = how
         return report_exclusions(summary, {"rows_lost": n_in - rows}, "sessionize")
     # Sorted in the engine: cheaper than moving every column of millions of rows in pandas.
