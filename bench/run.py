@@ -85,9 +85,13 @@ def _run_tree(data: Path, timeout: int) -> dict:
     out = Path(tempfile.mkdtemp(prefix="crmlab-bench-report-"))
     cmd = [sys.executable, "-m", "crmlab", "report", "weekly", "--source", str(data), "--out", str(out),
            "--week", "2026-W47", "--no-progress"]
+    keep = Path(data).parent / f"report-{Path(data).name}"  # the last run's reports, for bench.compare_reports
     try:
         with open(os.devnull, "w") as sink:
             m = measure(cmd, timeout=timeout, cwd=str(HERE.parent), stdout=sink)
+        if m["returncode"] == 0:
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(out, keep)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     if m["returncode"] != 0:
