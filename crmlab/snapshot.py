@@ -1,4 +1,4 @@
-"""A report run's validated snapshot: each source table validated once, copied into one DuckDB file.
+"""A report run's validated snapshot: each source table validated once, in one DuckDB file per source.
 
 The report runner (:func:`crmlab.report.runner.run_reports`) calls :func:`write_snapshot` once
 per data source of a run, before any kernel starts. It puts the tables the run's notebooks
