@@ -124,6 +124,7 @@ def test_own_connection_gets_limits_and_user_connection_is_left_alone(monkeypatc
     monkeypatch.setenv("CRMLAB_MEMORY_LIMIT", "1GB")
     monkeypatch.setenv("CRMLAB_THREADS", "1")
     monkeypatch.setenv("CRMLAB_TEMP_DIR", str(tmp_path / "spill"))
+    monkeypatch.setenv("CRMLAB_DUCKDB_DISABLED_OPTIMIZERS", "partitioned_execution")
     assert duckdb_settings()["memory_limit"] == "1GB"
     assert duckdb_settings(memory_limit="50%")["memory_limit"].endswith("MB")
     con = default_connection(str(tmp_path / "own.duckdb"))
