@@ -43,6 +43,9 @@ lab: $(CORE)
 	$(BIN)/python -m ipykernel install --user --name crmlab --display-name "Python (crmlab)"
 	$(BIN)/jupyter lab notebooks/
 
+# Benchmarks into bench/results.md: every operation beside hand-written SQL and the whole weekly
+# report (process tree) at 1M, 10M and 100M events. Data go to $CRMLAB_BENCH_DATA, else bench/data
+# (100M events: about 1.6 GB of Parquet, generated once). One scale: make bench BENCH_ARGS="--scales 10M".
 bench: $(TESTD)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

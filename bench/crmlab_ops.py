@@ -27,6 +27,17 @@ def sessionize(data, con=None):
     return f(_tables(data, con)["events"], force=True)
 
 
+def sessionize_parquet(data, con=None):
+    """Sessionisation of every event, written to Parquet by the engine (100M rows do not fit
+    pandas in the memory goal)."""
+    from crmlab.sessions import sessionize as f
+    target = Path(tempfile.mkdtemp(prefix="crmlab-bench-sess-")) / "sessions.parquet"
+    try:
+        return f(_tables(data, con)["events"], force=True, out=target)
+    finally:
+        shutil.rmtree(target.parent, ignore_errors=True)
+
+
 def funnel(data, con=None):
     from crmlab.funnel import funnel as f
     return f(_tables(data, con)["events"], list(FUNNEL), window=f"{FUNNEL_WINDOW_HOURS}h", mode="ordered", count="first")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -17,7 +18,9 @@ import pyarrow.parquet as pq
 SCALES = {"1M": 1_000_000, "10M": 10_000_000, "100M": 100_000_000}
 #: Order-only scales (the RFM and retention benchmarks of 10M orders): orders.parquet alone.
 ORDER_SCALES = {"10M-orders": 10_000_000}
-DATA = Path(__file__).resolve().parent / "data"
+#: Where the scales are written: ``CRMLAB_BENCH_DATA``, else bench/data (a symlink to a disk
+#: with room is fine: 100M events take about 1.6 GB of Parquet).
+DATA = Path(os.environ.get("CRMLAB_BENCH_DATA") or Path(__file__).resolve().parent / "data")
 TABLES = ("customers", "events", "orders", "messages", "assignments")
 WEEKS = 12
 END = "2026-11-23"

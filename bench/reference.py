@@ -41,6 +41,28 @@ def sessionize_sql(data: Path) -> pd.DataFrame:
     return _con().sql(q).df()
 
 
+def sessionize_parquet_sql(data: Path) -> pd.DataFrame:
+    """The same sessionisation written to Parquet by DuckDB (ids as crmlab derives them)."""
+    import shutil
+    import tempfile
+    d = Path(tempfile.mkdtemp(prefix="bench-sess-sql-"))
+    try:
+        q = f"""
+        WITH e AS (
+          SELECT *, CASE WHEN lag(time) OVER w IS NULL OR time - lag(time) OVER w > INTERVAL 30 MINUTE
+                         THEN 1 ELSE 0 END AS new_session
+          FROM {_p(data, 'events')} WINDOW w AS (PARTITION BY user_id ORDER BY time))
+        SELECT * EXCLUDE (new_session, session_id),
+               user_id || '-' || sum(new_session) OVER (PARTITION BY user_id ORDER BY time ROWS UNBOUNDED PRECEDING) AS session_id
+        FROM e ORDER BY user_id, time"""
+        con = _con()
+        con.execute(f"COPY ({q}) TO '{d / 's.parquet'}' (FORMAT parquet)")
+        rows = con.execute(f"SELECT count(*), count(DISTINCT session_id) FROM read_parquet('{d / 's.parquet'}')").fetchone()
+        return pd.DataFrame({"path": [str(d / "s.parquet")], "rows": [rows[0]], "sessions": [rows[1]]})
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def sessionize_pandas(data: Path) -> pd.DataFrame:
     e = pd.read_parquet(Path(data) / "events.parquet", columns=["user_id", "time", "event"])
     e = e.sort_values(["user_id", "time"], kind="stable")

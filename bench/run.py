@@ -24,7 +24,7 @@ from pathlib import Path
 from .generate import ORDER_SCALES, generate
 
 HERE = Path(__file__).resolve().parent
-OPS = ("sessionize", "funnel", "funnel_best", "retention", "rfm", "rfm_lifetimes", "attribution", "abstats", "weekly_report")
+OPS = ("sessionize", "sessionize_parquet", "funnel", "funnel_best", "retention", "rfm", "rfm_lifetimes", "attribution", "abstats", "weekly_report")
 IMPLS = ("crmlab", "crmlab_warm", "sql", "pandas", "spark", "lifetimes", "chdb")
 LIFETIMES_VENV = HERE / ".venv-lifetimes"
 TIME = Path("/usr/bin/time")  # Debian package `time`
@@ -53,6 +53,8 @@ def run_once(op: str, impl: str, data: Path, timeout: int) -> dict:
         cmd = [str(py), str(HERE / "lifetimes_rfm.py"), str(data)]
     else:
         cmd = [sys.executable, "-m", "bench.task", op, impl, str(data)]
+    if op == "weekly_report":
+        return _run_tree(data, timeout)
     # GNU time reports the child's own peak RSS (from wait4). The child's self-reported
     # ru_maxrss is not used: it can carry the forking parent's high-water mark across exec.
     if TIME.exists():
@@ -72,19 +74,48 @@ def run_once(op: str, impl: str, data: Path, timeout: int) -> dict:
     return out
 
 
+def _run_tree(data: Path, timeout: int) -> dict:
+    """The weekly report, as a user runs it: ``python -m crmlab report weekly`` from a fresh
+    process. The CLI starts a kernel per notebook, so the peak is of the whole process tree
+    (sampled with psutil, bench/proctree.py); the time is the CLI's wall time, start-up included."""
+    import shutil
+    import tempfile
+
+    from .proctree import measure
+    out = Path(tempfile.mkdtemp(prefix="crmlab-bench-report-"))
+    cmd = [sys.executable, "-m", "crmlab", "report", "weekly", "--source", str(data), "--out", str(out),
+           "--week", "2026-W47", "--no-progress"]
+    keep = Path(data).parent / f"report-{Path(data).name}"  # the last run's reports, for bench.compare_reports
+    try:
+        with open(os.devnull, "w") as sink:
+            m = measure(cmd, timeout=timeout, cwd=str(HERE.parent), stdout=sink)
+        if m["returncode"] == 0:
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(out, keep)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    if m["returncode"] != 0:
+        return {"error": f"exit {m['returncode']}"}
+    return {"seconds": m["seconds"], "peak_rss_mib": m["peak_tree_mib"], "largest_process_mib": m["largest_process_mib"],
+            "cpu_seconds": m["cpu_seconds"], "rows": 2}
+
+
 ORDER_OPS = ("retention", "rfm", "rfm_lifetimes")  # what an orders-only scale can run
 LARGEST = "100M"
 
 
 def applicable(op: str, impl: str, scale: str = "10M") -> bool:
     """Which cells a run measures. An orders-only scale runs the order operations. At the
-    largest scale, sessionisation and the weekly report are left out (sessionize returns every
-    event to pandas: 100M rows need more than the 8 GiB budget by themselves), and so are pandas and
-    Spark (each would take hours there); crmlab and the SQL run everything else."""
+    largest scale, sessionisation into pandas is left out (100M rows need more than the 8 GiB
+    budget by themselves): it is measured written to Parquet instead (*sessionize_parquet*);
+    pandas and Spark are left out there too (each would take hours); crmlab and the SQL run
+    everything else. The weekly report is measured at every event scale."""
     if scale in ORDER_SCALES and op not in ORDER_OPS:
         return False
-    if scale == LARGEST and (op in ("sessionize", "weekly_report") or impl in ("pandas", "spark")):
+    if scale == LARGEST and (op == "sessionize" or impl in ("pandas", "spark")):
         return False
+    if op == "sessionize_parquet":  # the engine writes the rows; no pandas or Spark peer
+        return impl in ("crmlab", "crmlab_warm", "sql") and scale == LARGEST
     if impl == "lifetimes":  # the peer computes lifetimes' definitions: compared with the same call
         return op == "rfm_lifetimes"
     if impl == "chdb":  # ClickHouse's windowFunnel is the peer of the best-attempt funnel only
@@ -125,13 +156,19 @@ def main(argv=None) -> int:
                 if not applicable(op, impl, scale):
                     continue
                 slow = impl in ("spark", "lifetimes") or (impl == "pandas" and scale == "100M")
+                load = os.getloadavg()[0]  # a shared machine: other users' load is recorded beside the time
                 runs = [run_once(op, impl, data, a.timeout) for _ in range(a.peer_repeats if slow else a.repeats)]
                 ok = [r for r in runs if "seconds" in r]
                 row = {"scale": scale, "op": op, "impl": impl, "runs": len(ok),
-                       "measured": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
+                       "measured": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                       "load_1min": round(max(load, os.getloadavg()[0]), 1)}
                 if ok:
                     row.update(seconds=statistics.median(r["seconds"] for r in ok),
                                peak_rss_mib=max(r["peak_rss_mib"] for r in ok), rows=ok[0]["rows"])
+                    if all("cpu_seconds" in r for r in ok):
+                        row["cpu_seconds"] = statistics.median(r["cpu_seconds"] for r in ok)
+                        row["all_seconds"] = [r["seconds"] for r in ok]
+                        row["largest_process_mib"] = max(r.get("largest_process_mib", 0) for r in ok)
                 else:
                     row["error"] = runs[0].get("error")
                 print(json.dumps(row), flush=True)
@@ -147,7 +184,13 @@ def main(argv=None) -> int:
 def render(rows: list[dict]) -> str:
     by = {(r["scale"], r["op"], r["impl"]): r for r in rows}
     scales = [s for s in ("1M", "10M", "100M", "10M-orders") if any(r["scale"] == s for r in rows)]
-    lines = ["# Benchmark results", "", f"Machine: {machine()}.", "",
+    dates = sorted(r["measured"] for r in rows if "measured" in r)
+    when = f"{dates[0][:10]} to {dates[-1][:10]} (UTC)" if dates else "?"
+    lines = ["# Benchmark results", "", f"Machine: {machine()}. Measured {when}; each cell's time is in results.json.", "",
+             "*weekly_report* is the whole `python -m crmlab report weekly` run: wall time of the CLI and the",
+             "peak of the summed RSS of its process tree (the CLI and each notebook kernel, sampled every",
+             "0.2 s by bench/proctree.py), not of one process. *sessionize_parquet* writes every event with",
+             "its session to Parquet from the engine (crmlab: `sessionize(..., out=path)`; SQL: `COPY ... TO`).", "",
              "Median of the runs (each in a fresh process; the `runs` of each cell are in results.json), seconds for the operation itself (interpreter",
              "and engine start-up excluded: the first Ibis query, and the JVM for Spark); peak RSS is the",
              "largest of the runs, of the whole process (interpreter and imports included; for Spark the",
@@ -182,6 +225,25 @@ def render(rows: list[dict]) -> str:
             mem = f"{c['peak_rss_mib']:.0f}" if c and "peak_rss_mib" in c else "—"
             lines.append(f"| {s} | {op} | {sec(c)} | {sec(wm)} | {sec(q)} | {sec(p)} | {sec(sp)} | {sec(lt)} | {sec(ch)} | "
                          f"{ratio(c, q)} | {ratio(wm, q)} | {ratio(p, c)} | {ratio(sp, c)} | {ratio(lt, c)} | {ratio(ch, c)} | {mem} |")
+    weekly = [by[(sc, "weekly_report", "crmlab")] for sc in ("1M", "10M", "100M") if (sc, "weekly_report", "crmlab") in by]
+    if weekly:
+        lines += ["", "## Weekly report, whole run", "",
+                  "`python -m crmlab report weekly --source bench/data/<scale> --week 2026-W47` from a fresh process",
+                  "(bench/run.py `_run_tree`): median wall time of the runs, CPU time (user + system of the whole",
+                  "process tree), peak of the tree's summed RSS, and the machine's 1-minute load average when measured",
+                  "(2 cores: a load above 2 means other users' processes were waiting for the same cores).", "",
+                  "| scale | wall s (runs) | CPU s | peak tree MiB | largest process MiB | load | measured |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in weekly:
+            if "seconds" not in r:
+                lines.append(f"| {r['scale']} | ({r.get('error')}) | | | | | {r.get('measured', '')} |")
+                continue
+            runs = ", ".join(f"{x:.1f}" for x in r.get("all_seconds", []))
+            lines.append(f"| {r['scale']} | {r['seconds']:.1f} ({runs}) | {r.get('cpu_seconds', '—')} | {r['peak_rss_mib']:.0f} | "
+                         f"{r.get('largest_process_mib', '—')} | {r.get('load_1min', '—')} | {r.get('measured', '')} |")
+    notes = HERE / "notes.md"
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     return "\n".join(lines) + "\n"
 
 

@@ -22,6 +22,8 @@ def implementations() -> dict[str, dict[str, object]]:
     ops["funnel_best"] = {"sql": reference.funnel_best_sql, "chdb": reference.funnel_best_chdb,
                           "crmlab": crmlab_ops.funnel_best, "crmlab_warm": crmlab_ops.funnel_best,
                           "spark": lambda data: crmlab_ops.on_spark("funnel_best", data)}
+    ops["sessionize_parquet"] = {"sql": reference.sessionize_parquet_sql, "crmlab": crmlab_ops.sessionize_parquet,
+                                 "crmlab_warm": crmlab_ops.sessionize_parquet}
     ops["weekly_report"] = {"crmlab": crmlab_ops.weekly_report}
     return ops
 

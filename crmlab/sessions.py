@@ -127,7 +127,8 @@ def _with_sessions(t: ir.Table, timeout, force: bool, text_ids: bool = True) -> 
 
 
 # --------------------------------------------------------------------------- sessionize
-def sessionize(events: DataLike, *, timeout="30min", force: bool = False, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+def sessionize(events: DataLike, *, timeout="30min", force: bool = False, tz: str = DEFAULT_TZ,
+               out=None) -> pd.DataFrame:
     """Give every event a session: derive ``session_id`` from inactivity gaps when it is missing.
 
     Parameters
@@ -144,6 +145,11 @@ def sessionize(events: DataLike, *, timeout="30min", force: bool = False, tz: st
         rows only raises ``ValueError``.
     tz : str
         Time zone of naive times.
+    out : path, optional
+        Write the rows to this Parquet file from the engine instead of returning them (times as
+        the engine's naive local times, like the input files): for event tables too large for
+        pandas (100M events need well over 8 GiB as a frame). The return value is then one row:
+        ``path, rows, sessions``.
 
     Returns
     -------
@@ -162,6 +168,14 @@ def sessionize(events: DataLike, *, timeout="30min", force: bool = False, tz: st
     t = canonical(events, "events", tz=tz)
     n_in = int(t.count().execute())
     s, how = _with_sessions(t, timeout, force)
+    if out is not None:  # row-level output that is the point: written by the engine, not fetched
+        s.order_by(["user_id", "time"]).to_parquet(str(out))
+        written = s._find_backend().read_parquet(str(out))  # counted from the file, not recomputed
+        rows = int(written.count().execute())
+        n_sessions = int(written.select("user_id", "session_id").distinct().count().execute())
+        summary = pd.DataFrame({"path": [str(out)], "rows": [rows], "sessions": [n_sessions]})
+        summary.attrs["sessions"] = how
+        return report_exclusions(summary, {"rows_lost": n_in - rows}, "sessionize")
     # Sorted in the engine: cheaper than moving every column of millions of rows in pandas.
     out = to_pandas(s.order_by(["user_id", "time"]), tz)
     if len(out) != n_in:  # pragma: no cover - guarded by construction (window functions keep every row)

@@ -129,3 +129,12 @@ def test_default_run_plan():
     assert {c[1] for c in cells if c[2] == "chdb"} == {"funnel_best"}
     assert not {c for c in cells if c[1] == "funnel_best" and c[2] == "pandas"}
     assert ("10M", "weekly_report", "crmlab") in cells and ("10M", "weekly_report", "sql") not in cells
+
+
+def test_sessionize_parquet_same(data):
+    """Sessionisation written to Parquet (the 100M benchmark): the same rows and sessions as the
+    SQL peer and as the in-memory call."""
+    sql, cr = ref.sessionize_parquet_sql(data), ops.sessionize_parquet(data)
+    mem = ops.sessionize(data)
+    assert int(cr["rows"].iloc[0]) == int(sql["rows"].iloc[0]) == len(mem)
+    assert int(cr["sessions"].iloc[0]) == int(sql["sessions"].iloc[0]) == mem[["user_id", "session_id"]].drop_duplicates().shape[0]

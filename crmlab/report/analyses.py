@@ -28,10 +28,38 @@ from ..abtest.bayes import beta_binomial
 from ..abtest.readout import readout
 from ..abtest.srm import srm_check
 from ..compliance import check_compliance
-from ..engine import as_table, local_time, to_pandas
+from ..engine import as_table, is_table, local_time, to_pandas
 from ..schema import DEFAULT_TZ
 from ..uplift import INCOMPLETE_KEY, campaign_uplift, holdout_uplift, user_outcomes_expr, window_cutoff
 from . import findings as FND
+
+
+# ----------------------------------------------------------------------------- lazy tables
+# A report's tables are pandas frames (a ShopData loaded by hand) or lazy Ibis tables (the
+# run's validated snapshot, crmlab.snapshot). The weekly sections filter and count in the
+# engine either way; only aggregates come back to pandas.
+def _lazy(obj, tz: str):
+    """``obj`` as an Ibis table (pandas: its engine form, unvalidated; the library validates)."""
+    return None if obj is None else (obj if is_table(obj) else as_table(obj, tz))
+
+
+def _frame(obj, tz: str) -> pd.DataFrame | None:
+    """``obj`` as pandas (a snapshot table is fetched whole: for the analyst sections that
+    work row by row in pandas; the weekly sections never call this on events or messages)."""
+    return to_pandas(obj, tz) if is_table(obj) else obj
+
+
+def _since(t, col: str, lo, hi, tz: str):
+    """Rows of ``t`` with ``lo <= col < hi`` (either bound may be None), in the engine."""
+    if lo is not None:
+        t = t.filter(t[col] >= ibis.literal(local_time(lo, tz)))
+    if hi is not None:
+        t = t.filter(t[col] < ibis.literal(local_time(hi, tz)))
+    return t
+
+
+def _count(t) -> int:
+    return int(t.count().execute())
 
 #: Control arm names tried, in order, when a report is not told which arm is the control.
 CONTROL_NAMES = ("control", "holdout", "No E-Mail", "Control", "baseline", "A")
@@ -114,7 +142,13 @@ def planned_split(allocations: dict | None, experiment: str, arms) -> dict[str, 
 def experiments(data, *, as_of: pd.Timestamp | None = None) -> list[str]:
     """Experiments with assignments up to ``as_of`` (inclusive)."""
     a = data.assignments
-    if a is None or a.empty:
+    if a is None:
+        return []
+    if is_table(a):
+        if as_of is not None:
+            a = a.filter(a.assigned_time <= ibis.literal(local_time(as_of)))
+        return sorted(str(x) for x in a.select("experiment").distinct().execute()["experiment"])
+    if a.empty:
         return []
     if as_of is not None:
         a = a[pd.to_datetime(a["assigned_time"]) <= as_of]
@@ -148,13 +182,15 @@ def experiment_readout(data, experiment: str, *, control: str = "", alpha: float
     wd = None if experiment in open_window else window_days
 
     a = data.assignments
+    if is_table(a):  # one experiment's assignments (not the whole table) come to pandas
+        a = to_pandas(a.filter(a.experiment.cast("string") == experiment), tz)
     a = a[a["experiment"].astype(str) == experiment]
     n_later = 0
     if as_of is not None:
         a, n_later = _assigned_by(a, as_of)
     if a.empty:
         raise ValueError(f"experiment={experiment!r}: no assignments before {as_of}")
-    out = data.outcomes
+    out = _frame(data.outcomes, tz)
     own_outcomes = out is not None and set(a["user_id"]).issubset(set(out["user_id"]))
     n_cut = 0
     if not own_outcomes:
@@ -226,15 +262,15 @@ class UpliftResult:
 
 
 def week_campaigns(data, start: pd.Timestamp, end: pd.Timestamp, *, treatment: str = "treatment",
-                   control: str = "control") -> list[str]:
+                   control: str = "control", tz: str = DEFAULT_TZ) -> list[str]:
     """Campaign experiments (arms ``treatment`` and ``control``) with users assigned in [start, end)."""
-    a = data.assignments
-    if a is None or a.empty:
+    a = _lazy(data.assignments, tz)
+    if a is None:
         return []
-    t = pd.to_datetime(a["assigned_time"])
-    a = a[(t >= start) & (t < end)]
-    arms = a.groupby("experiment")["variant"].agg(lambda v: set(map(str, v)))
-    return sorted(e for e, v in arms.items() if {treatment, control} <= v)
+    a = _since(a, "assigned_time", start, end, tz)
+    arms = to_pandas(a.group_by("experiment").agg(has_t=(a.variant == treatment).any(),
+                                                  has_c=(a.variant == control).any()), tz)
+    return sorted(str(e) for e in arms.loc[arms["has_t"] & arms["has_c"], "experiment"])
 
 
 def segments_frame(data, kind: str, *, as_of, new_days: float = 30, active_days: float = 60,
@@ -262,36 +298,49 @@ def weekly_uplift(data, start: pd.Timestamp, end: pd.Timestamp, *, window_days: 
     """Uplift of every campaign sent in [start, end) (the report's weeks) against its randomised control
     (:func:`crmlab.uplift.campaign_uplift`), by segment, and of the whole programme against
     the global holdout (:func:`crmlab.uplift.holdout_uplift`) up to ``end``. ``progress`` shows a
-    :mod:`tqdm.auto` bar over the three comparisons (campaigns, segments, holdout) in a live notebook."""
+    :mod:`tqdm.auto` bar over the three comparisons (campaigns, segments, holdout) in a live notebook.
+
+    Assignments, orders and messages stay in the engine (filtered there, never fetched row by
+    row); what comes back is the uplift tables, the segment sizes and the findings."""
     from tqdm.auto import tqdm
     bar = tqdm(total=3, desc="uplift", disable=not progress)
     notes: list[str] = []
-    exps = week_campaigns(data, start, end, treatment=treatment, control=control)
-    a = data.assignments
+    exps = week_campaigns(data, start, end, treatment=treatment, control=control, tz=tz)
+    a = _lazy(data.assignments, tz)
+    orders = _lazy(data.orders, tz)
+    msgs = _lazy(data.messages, tz)
     cost_arg = None if costs in ("", "none") else costs
     campaigns = by_seg = sizes = holdout = None
     incomplete = 0
     if exps:
-        t = pd.to_datetime(a["assigned_time"])
-        wk = a[(t >= start) & (t < end) & a["experiment"].isin(exps)]
+        wk = _since(a, "assigned_time", start, end, tz)
+        wk = wk.filter(wk.experiment.isin(exps))
         kw = dict(experiment=exps, treatment=treatment, control=control, window=pd.Timedelta(days=window_days),
-                  messages=data.messages, costs=cost_arg, alpha=alpha, as_of=last_instant(end), tz=tz)
-        campaigns = campaign_uplift(wk, data.orders, **kw)
+                  messages=msgs, costs=cost_arg, alpha=alpha, as_of=last_instant(end), tz=tz)
+        campaigns = campaign_uplift(wk, orders, **kw)
         bar.update()
         incomplete = campaigns.attrs["excluded"].get(INCOMPLETE_KEY, 0)
         seg = segments_frame(data, segment_by, as_of=start, new_days=new_days, active_days=active_days,
                              churn_days=churn_days, tz=tz)
         if seg is not None:
-            by_seg = campaign_uplift(wk, data.orders, segments=seg, segment="segment", **kw)
-            sizes = (wk[wk["variant"] == treatment].merge(seg, on="user_id", how="inner")
-                     .groupby("segment").size().rename("users").reset_index())
+            seg.attrs = {}  # the exclusion counts are not part of the table sent to the engine
+            seg_t = ibis.memtable(seg)
+            by_seg = campaign_uplift(wk, orders, segments=seg_t, segment="segment", **kw)
+            tr = wk.filter(wk.variant == treatment)
+            j = tr.join(seg_t, tr.user_id == seg_t.user_id)
+            sizes = (to_pandas(j.group_by("segment").agg(users=j.count()), tz)
+                     .sort_values("segment").reset_index(drop=True))
         bar.update()
-    if a is not None and holdout_experiment in set(a["experiment"].astype(str)):
-        h = a[(a["experiment"] == holdout_experiment) & (pd.to_datetime(a["assigned_time"]) < end)]
-        arms = set(h["variant"].astype(str))
-        if {treatment, holdout_arm} <= arms:
-            holdout = holdout_uplift(h, data.orders, experiment=holdout_experiment, treatment=treatment,
-                                     control=holdout_arm, alpha=alpha, as_of=last_instant(end), tz=tz)
+    h_span = None
+    if a is not None:
+        h = a.filter(a.experiment == holdout_experiment)
+        if _count(h):
+            h = _since(h, "assigned_time", None, end, tz)
+            arms = {str(v) for v in h.select("variant").distinct().execute()["variant"]}
+            if {treatment, holdout_arm} <= arms:
+                holdout = holdout_uplift(h, orders, experiment=holdout_experiment, treatment=treatment,
+                                         control=holdout_arm, alpha=alpha, as_of=last_instant(end), tz=tz)
+                h_span = to_pandas(h.aggregate(lo=h.assigned_time.min(), hi=h.assigned_time.max()), tz).iloc[0]
     bar.update(3 - bar.n)
     bar.close()
     as_of_day = _day(last_instant(end))
@@ -299,9 +348,8 @@ def weekly_uplift(data, start: pd.Timestamp, end: pd.Timestamp, *, window_days: 
     found = (FND.from_uplift(campaigns, analysis="campaign", window_days=window_days, control=control, **span)
              + FND.from_uplift(by_seg, analysis="segment", window_days=window_days, control=control, **span))
     if holdout is not None:
-        ht = pd.to_datetime(h["assigned_time"])
-        found += FND.from_uplift(holdout, analysis="holdout", window_days=None, assigned_from=_day(ht.min()),
-                                 assigned_to=_day(ht.max()), as_of=as_of_day, denominator="all",
+        found += FND.from_uplift(holdout, analysis="holdout", window_days=None, assigned_from=_day(h_span["lo"]),
+                                 assigned_to=_day(h_span["hi"]), as_of=as_of_day, denominator="all",
                                  control=holdout_arm)
     return UpliftResult(campaigns, by_seg, sizes, holdout, exps, notes, incomplete, found)
 
@@ -331,44 +379,107 @@ def _windows(window_days: float, channel_windows: dict | None):
     return w
 
 
+_COUNTS = ("sent", "delivered", "delivered_open_tracked", "opened", "clicked", "clicked_after_open", "converted",
+           "orders", "revenue", "optouts")
+
+
+def _recipients(recent, as_of, tz: str) -> dict[tuple[str, ...], pd.DataFrame]:
+    """Distinct recipients (``recipients`` of :func:`crmlab.messages.message_performance`) of
+    the messages sent up to ``as_of``, per roll-up of :func:`message_report`: a distinct count
+    does not add up over groups, so each is its own (join-free) query."""
+    m = recent.filter(recent.sent_time <= ibis.literal(local_time(as_of, tz)))
+    m = m.mutate(period=m.sent_time.truncate("W"))
+    out = {}
+    for keys in (("campaign", "channel", "period"), ("channel", "period"), ("period",)):
+        out[keys] = to_pandas(m.group_by(list(keys)).agg(recipients=m.user_id.nunique()), tz)
+    return out
+
+
+def _rollup(cube: pd.DataFrame, keys: list[str], recipients) -> pd.DataFrame:
+    """``cube`` (message_performance by campaign, channel, weekday, hour and week) summed to
+    ``keys``: the same frame message_performance gives for ``by=keys[:-1], period="W"``."""
+    from ..messages import _rates
+    cols = [c for c in cube.columns if c in _COUNTS or c == "recipients"]
+    df = cube.groupby(keys, dropna=False, sort=True)[[c for c in _COUNTS]].sum().reset_index()
+    df = df.merge(recipients[tuple(keys)], on=keys, how="left")
+    df["recipients"] = df["recipients"].fillna(0).astype("int64")
+    df = _rates(df[keys + cols])
+    _signal_gaps(df, cube.attrs.get("signals", {}))
+    df.attrs = {k: v for k, v in cube.attrs.items() if k != "signals"}
+    return df.reset_index(drop=True)
+
+
+def _signal_gaps(df: pd.DataFrame, signals: dict) -> None:
+    """message_performance's rule: no open (click) in the data at all is unknown, not zero."""
+    if int(signals.get("opens", 1)) == 0:
+        df["open_rate"] = float("nan")
+        df["click_to_open"] = float("nan")
+    if int(signals.get("clicks", 1)) == 0:
+        if "click_rate" in df:
+            df["click_rate"] = float("nan")
+        df["click_to_open"] = float("nan")
+
+
+def _heatmap(cube: pd.DataFrame) -> pd.DataFrame:
+    """:func:`crmlab.messages.send_time_heatmap` of the same messages, from the cube."""
+    from ..messages import WEEKDAYS_KO, _rates
+    df = cube.groupby(["weekday", "hour"], dropna=False, sort=True)[list(_COUNTS)].sum().reset_index()
+    df = _rates(df)
+    _signal_gaps(df, cube.attrs.get("signals", {}))
+    df.insert(1, "weekday_name", [WEEKDAYS_KO[int(w)] for w in df["weekday"]])
+    cols = ["weekday", "weekday_name", "hour", "sent", "delivered", "clicked", "click_rate", "converted",
+            "conversion_rate"]
+    out = df[cols].sort_values(["weekday", "hour"]).reset_index(drop=True)
+    out.attrs = {k: v for k, v in cube.attrs.items() if k != "signals"}
+    return out
+
+
 def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: int = 6, window_days: float = 3,
                    channel_windows: dict | None = None, basis: str = "receipt", share: str = "last_touch",
                    alpha: float = 0.05, tz: str = DEFAULT_TZ) -> MessageResult:
     """Message funnel (:func:`crmlab.messages.message_performance`) for the week [start, end)
     and the weeks before it, message pressure (:func:`crmlab.messages.fatigue`), send-time
     heatmap, copy tests run in the week and the compliance check
-    (:func:`crmlab.compliance.check_compliance`) of the week's messages."""
+    (:func:`crmlab.compliance.check_compliance`) of the week's messages.
+
+    Messages and orders stay in the engine: each section is an aggregate query."""
     windows = _windows(window_days, channel_windows)
-    msgs = data.messages
-    t = pd.to_datetime(msgs["sent_time"])
+    msgs = _lazy(data.messages, tz)
     since = start - pd.Timedelta(weeks=trend_weeks - 1)
-    recent = msgs[(t >= since) & (t < end)]
-    wk_msgs = msgs[(t >= start) & (t < end)]
+    recent = _since(msgs, "sent_time", since, end, tz)
+    wk_msgs = _since(msgs, "sent_time", start, end, tz)
+    n_recent, n_week = _count(recent), _count(wk_msgs)
     kw = dict(windows=windows, basis=basis, share=share, as_of=last_instant(end), tz=tz)
-    orders = data.orders
-    by_week = M.message_performance(recent, orders, by=("campaign", "channel"), period="W", **kw)
+    orders = _lazy(data.orders, tz)
+    # One attribution of the recent messages (the costly join of messages with orders), rolled
+    # up four ways, instead of four message_performance calls that each join again.
+    cube_in = recent.mutate(weekday=recent.sent_time.day_of_week.index(), hour=recent.sent_time.hour())
+    cube = M.message_performance(cube_in, orders, by=("campaign", "channel", "weekday", "hour"), period="W", **kw)
+    recipients = _recipients(recent, last_instant(end), tz)
+    by_week = _rollup(cube, ["campaign", "channel", "period"], recipients)
     p = pd.to_datetime(by_week["period"])
     week = by_week[p == start].drop(columns="period").reset_index(drop=True)
     previous = by_week[p == start - pd.Timedelta(weeks=1)].drop(columns="period").reset_index(drop=True)
-    trend = M.message_performance(recent, orders, by=("channel",), period="W", **kw)
-    totals = M.message_performance(recent, orders, by=(), period="W", **kw)
-    fat = M.fatigue(recent, orders, period="W", as_of=last_instant(end), tz=tz) if len(recent) else None
-    heat = M.send_time_heatmap(recent, orders, windows=windows, basis=basis, share=share, as_of=last_instant(end),
-                               tz=tz) if len(recent) else None
+    trend = _rollup(cube, ["channel", "period"], recipients)
+    totals = _rollup(cube, ["period"], recipients)
+    fat = M.fatigue(recent, orders, period="W", as_of=last_instant(end), tz=tz) if n_recent else None
+    heat = _heatmap(cube) if n_recent else None
     comp = None
-    if data.customers is not None and len(wk_msgs):
-        comp = check_compliance(wk_msgs, data.customers, tz=tz, as_of=last_instant(end))
+    if data.customers is not None and n_week:
+        comp = check_compliance(wk_msgs, _lazy(data.customers, tz), tz=tz, as_of=last_instant(end))
     copy = None
-    tested = wk_msgs.dropna(subset=["variant"]) if "variant" in wk_msgs.columns else wk_msgs.iloc[:0]
     rows = []
-    for camp, g in tested.groupby("campaign"):
-        variants = sorted(set(g["variant"].astype(str)))
-        if len(variants) == 2:
-            ref = "generic" if "generic" in variants else variants[0]
-            other = [v for v in variants if v != ref][0]
-            r = M.copy_test(msgs[msgs["campaign"] == camp], orders, campaign=camp, variant=other, control=ref,
-                            windows=windows, alpha=alpha, tz=tz)
-            rows.append(r.assign(campaign=camp))
+    if "variant" in wk_msgs.columns:
+        tested = wk_msgs.filter(wk_msgs.variant.notnull())
+        pairs = tested.select(tested.campaign, tested.variant.cast("string").name("variant")).distinct().execute()
+        for camp, g in pairs.groupby("campaign", sort=True):
+            variants = sorted(set(g["variant"].astype(str)))
+            if len(variants) == 2:
+                ref = "generic" if "generic" in variants else variants[0]
+                other = [v for v in variants if v != ref][0]
+                r = M.copy_test(msgs.filter(msgs.campaign == camp), orders, campaign=camp, variant=other, control=ref,
+                                windows=windows, alpha=alpha, tz=tz)
+                rows.append(r.assign(campaign=camp))
     if rows:
         copy = pd.concat(rows, ignore_index=True)
     return MessageResult(week, previous, totals, trend, fat, heat, comp, copy)
@@ -470,9 +581,11 @@ def funnel_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: 
         out.notes.append("no events table")
         return out
     since = start - pd.Timedelta(weeks=trend_weeks - 1)
+    if is_table(ev):  # a snapshot: the trend weeks' events come to pandas, not the whole table
+        ev = _frame(_since(ev, "time", None, end, tz), tz)
     t = pd.to_datetime(ev["time"])
     recent = ev[(t >= since) & (t < end)]
-    orders = data.orders
+    orders = _frame(data.orders, tz)
     if orders is not None:
         ot = pd.to_datetime(orders["time"])
         orders = orders[(ot >= since) & (ot < end)]
@@ -502,6 +615,7 @@ def funnel_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: 
     if len(wk):
         out.flows = PATHS.step_flows(wk, per="session", max_steps=5, top=5, as_of=last_instant(end), tz=tz)
     rows = []
+    ev = data.events  # the behaviour segments look at the whole history (lazy tables as they are)
     ex = G.explorers(ev, as_of=last_instant(end), tz=tz)
     rows.append(("explorers", int((pd.to_datetime(ex["last_long_view_time"]) >= start).sum())))
     co = G.comparers(ev, data.orders, as_of=last_instant(end), tz=tz)

@@ -88,13 +88,33 @@ def _invalid(data, table: str, tz: str) -> str | None:
     return None
 
 
+def _is_table(obj) -> bool:
+    from ..engine import is_table
+    return is_table(obj)
+
+
+def _span(t, col: str, tz: str):
+    """(first, latest) of ``col`` of a lazy table, computed in the engine (None when empty)."""
+    from ..engine import zoned_time
+    r = t.aggregate(lo=t[col].min(), hi=t[col].max()).execute().iloc[0]
+    if pd.isna(r["hi"]):
+        return None, None
+    return zoned_time(r["lo"], tz), zoned_time(r["hi"], tz)
+
+
 def _stale(data, table: str, end: pd.Timestamp, tolerance: pd.Timedelta, week: str, tz: str) -> str | None:
     col = spec(table).time_column
-    s = pd.to_datetime(getattr(data, table)[col])
-    s = s.dt.tz_convert(tz) if s.dt.tz is not None else s.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-    if s.notna().sum() == 0:
-        return f"table '{table}' has no rows with a {col}"
-    latest, first = s.max(), s.min()
+    obj = getattr(data, table)
+    if _is_table(obj):
+        first, latest = _span(obj, col, tz)
+        if latest is None:
+            return f"table '{table}' has no rows with a {col}"
+    else:
+        s = pd.to_datetime(obj[col])
+        s = s.dt.tz_convert(tz) if s.dt.tz is not None else s.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+        if s.notna().sum() == 0:
+            return f"table '{table}' has no rows with a {col}"
+        latest, first = s.max(), s.min()
     hours = tolerance / pd.Timedelta(hours=1)
     if latest < end - tolerance:
         return (f"table '{table}' ends at {latest:%Y-%m-%d %H:%M} ({tz}), before {week} ends "
@@ -105,6 +125,9 @@ def _stale(data, table: str, end: pd.Timestamp, tolerance: pd.Timedelta, week: s
 
 
 def _arms(a: pd.DataFrame) -> dict[str, set[str]]:
+    if _is_table(a):  # the distinct (experiment, arm) pairs, not the assignments
+        a = a.select(a.experiment.cast("string").name("experiment"),
+                     a.variant.cast("string").name("variant")).distinct().execute()
     return a.groupby(a["experiment"].astype(str))["variant"].agg(lambda v: set(map(str, v))).to_dict()
 
 
@@ -122,7 +145,12 @@ def _names_weekly_uplift(data, p: Mapping[str, Any], as_of) -> Iterator[str]:
 
 def _names_experiment_readout(data, p: Mapping[str, Any], as_of) -> Iterator[str]:
     a = data.assignments
-    a = a[pd.to_datetime(a["assigned_time"]) <= as_of]
+    if _is_table(a):
+        from ..engine import local_time
+        import ibis
+        a = a.filter(a.assigned_time <= ibis.literal(local_time(as_of, getattr(as_of, "tz", None) and str(as_of.tz) or DEFAULT_TZ)))
+    else:
+        a = a[pd.to_datetime(a["assigned_time"]) <= as_of]
     arms = _arms(a)
     exp, ctrl = p.get("experiment") or "", p.get("control") or ""
     if exp and exp not in arms:
@@ -139,7 +167,8 @@ def _names_funnel(data, p: Mapping[str, Any], as_of) -> Iterator[str]:
     by = p.get("by")
     if by and by not in ev.columns:
         yield f"by={by!r}: not a column of the events table; columns: {list(ev.columns)}"
-    seen = set(ev["event"].astype(str).unique())
+    seen = (set(map(str, ev.select("event").distinct().execute()["event"])) if _is_table(ev)
+            else set(ev["event"].astype(str).unique()))
     absent = [s for s in (p.get("steps") or []) if s not in seen]
     if absent:
         yield f"steps: event(s) {absent} never occur in the events table; events present: {_listed(seen)}"
@@ -193,9 +222,14 @@ def check_notebook(name: str, params: Mapping[str, Any], data, week: str, *,
 
 def check_plans(names: Iterable[str], plans: Mapping[str, Mapping[str, Any]],
                 declared: Mapping[str, Mapping[str, Any]], week: str, *,
-                tolerance_hours: float | None = None, tz: str = DEFAULT_TZ) -> list[Problem]:
+                tolerance_hours: float | None = None, tz: str = DEFAULT_TZ,
+                snapshots: Mapping[tuple[str, str], Any] | None = None) -> list[Problem]:
     """Problems of every notebook of a run (parameters as planned by the runner, the notebook's
-    defaults filling the rest). Each data source is loaded and validated once."""
+    defaults filling the rest). Each data source is loaded and validated once.
+
+    ``snapshots`` maps ``(source, zone)`` to the run's validated snapshot
+    (:class:`crmlab.snapshot.Snapshot`): its lazy tables are checked, and its validation's
+    outcome is used instead of validating again."""
     from crmlab.datasets import load_source
 
     from .shop import resolve
@@ -214,6 +248,11 @@ def check_plans(names: Iterable[str], plans: Mapping[str, Mapping[str, Any]],
         if not needs(n).tables:
             continue  # not a registered report: nothing declared to check
         key = (source, zone if "timezone" in declared[n] else tz)
+        if key not in loaded and snapshots and key in snapshots:
+            from ..snapshot import open_snapshot
+            snap = snapshots[key]
+            loaded[key] = open_snapshot(snap.path, source)
+            validated[key] = dict(snap.invalid)
         if key not in loaded:
             try:
                 loaded[key] = load_source(source, tz=key[1])

@@ -196,6 +196,68 @@ def execute(name: str, parameters: Mapping[str, Any], week: str, work: Path, *,
     return out
 
 
+# ----------------------------------------------------------------------------- validate once per run
+#: Tables a notebook reads beyond its declared needs (registry), when the source has them.
+SNAPSHOT_EXTRA = {"message_performance": ("customers",), "cohort_rfm": ("events",), "funnel": ("orders",),
+                  "experiment_readout": ("outcomes",)}
+
+
+def snapshot_plan(names: Iterable[str], plans: Mapping[str, Mapping[str, Any]],
+                  declared: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str, str], list[str]]:
+    """``{(source, zone): tables}``: what the run's notebooks read, per data source and shop zone
+    (the same key the notebooks' :class:`~crmlab.report.nb.Report` resolves)."""
+    from .registry import needs
+    from .shop import resolve
+    out: dict[tuple[str, str], list[str]] = {}
+    for n in names:
+        p = {k: v["default"] for k, v in declared[n].items()} | dict(plans[n])
+        source = str(p.get("source") or "sample")
+        try:
+            zone = resolve(source, currency=p.get("currency") or "", timezone=p.get("timezone") or "",
+                           locale=p.get("locale") or "", lang=p.get("lang") or "en").timezone
+        except P.ParamError:
+            continue  # the preflight reports it
+        nd = needs(n)
+        if not nd.tables:
+            continue  # not a registered report: it reads its source itself
+        tables = list(nd.tables) + list(nd.alternatives.values()) + list(SNAPSHOT_EXTRA.get(n, ()))
+        out.setdefault((source, zone), [])
+        out[(source, zone)] += [t for t in tables if t not in out[(source, zone)]]
+    return out
+
+
+def build_snapshots(plan_: Mapping[tuple[str, str], list[str]], folder: Path) -> tuple[Path, dict]:
+    """Write one validated snapshot per data source of the run into ``folder`` (each table copied
+    and validated once: :func:`crmlab.snapshot.write_snapshot`) and the manifest the kernels
+    find through :data:`crmlab.snapshot.ENV`. Returns ``(manifest path, {(source, zone): Snapshot})``."""
+    import json
+
+    from ..snapshot import write_snapshot
+    snaps = {}
+    for i, ((source, zone), tables) in enumerate(plan_.items()):
+        try:
+            snaps[(source, zone)] = write_snapshot(source, tables, folder / f"snapshot-{i}.duckdb", tz=zone)
+        except (FileNotFoundError, OSError, ValueError):
+            continue  # an unreadable source: the preflight reports it
+        except Exception as e:  # noqa: BLE001 - no snapshot: the notebooks read the source themselves, as before
+            import logging
+            logging.getLogger("crmlab").warning("no validated snapshot of %s (%s: %s); each notebook validates it",
+                                                source, type(e).__name__, e)
+    manifest = folder / "snapshot.json"
+    manifest.write_text(json.dumps({"snapshots": [s.record() for s in snaps.values()]}, indent=1))
+    return manifest, snaps
+
+
+def _snapshot_record(snaps: Mapping[tuple[str, str], Any], params: Mapping[str, Any], tz: str | None) -> dict | None:
+    """What a notebook's manifest entry records of the snapshot it read (rows and fingerprints)."""
+    source = str(params.get("source") or "sample")
+    for (src, zone), snap in snaps.items():
+        if src == source and (tz is None or zone == tz):
+            return {"source": src, "tz": zone, "path": str(snap.path),
+                    "tables": {k: {"rows": v["rows"], "fingerprint": v["fingerprint"]} for k, v in snap.tables.items()}}
+    return None
+
+
 def _entry(name: str, outcome: Outcome, lang: str, partial: list[str]) -> dict[str, Any]:
     from .text import report_title
     entry = {"title": report_title(name, lang), "lang": lang,
@@ -207,7 +269,8 @@ def _entry(name: str, outcome: Outcome, lang: str, partial: list[str]) -> dict[s
 
 
 def publish_week(out_dir: Path, week: str, work: Path, outcomes: list[Outcome], *,
-                 partial: Mapping[str, list[str]] | None = None) -> Path:
+                 partial: Mapping[str, list[str]] | None = None,
+                 snapshots: Mapping[tuple[str, str], Any] | None = None) -> Path:
     """Build the week's new version from the current one and this run's results, switch to it.
 
     A notebook that succeeded replaces its ``.ipynb``/``.html`` (and clears an older
@@ -221,6 +284,9 @@ def publish_week(out_dir: Path, week: str, work: Path, outcomes: list[Outcome], 
                 os.replace(work / f"{o.name}.{ext}", staged / f"{o.name}.{ext}")
             (staged / f"{o.name}.failed.ipynb").unlink(missing_ok=True)
             manifest[o.name] = _entry(o.name, o, o.params.get("lang", "en"), (partial or {}).get(o.name, []))
+            rec = _snapshot_record(snapshots, o.params, None) if snapshots else None
+            if rec:
+                manifest[o.name]["snapshot"] = rec
         elif (work / f"{o.name}.failed.ipynb").exists():
             os.replace(work / f"{o.name}.failed.ipynb", staged / f"{o.name}.failed.ipynb")
     PUB.write_manifest(staged, manifest)
@@ -250,33 +316,98 @@ def run_reports(names: Iterable[str], *, week: str | None = None, params_file: s
     lock another run holds past ``lock_timeout`` seconds, raises
     :class:`~crmlab.report.publish.PublishError`.
     """
-    from tqdm.auto import tqdm
-
     from . import preflight
-    from .index import write_index
 
     names = list(names)
     week, plans, declared = plan_declared(names, week=week, params_file=params_file, overrides=overrides,
                                           notebooks_dir=notebooks_dir)
-    found = preflight.check_plans(names, plans, declared, week, tolerance_hours=tolerance_hours)
-    partial = preflight.enforce(found, allow_partial=allow_partial)
+    import tempfile
+
+    from ..snapshot import ENV
+    snap_dir = Path(tempfile.mkdtemp(prefix="crmlab-run-"))  # this run's validated snapshot
+    previous_env = os.environ.get(ENV)
+    try:
+        manifest, snaps = build_snapshots(snapshot_plan(names, plans, declared), snap_dir)
+        os.environ[ENV] = str(manifest)  # inherited by the kernels
+        found = preflight.check_plans(names, plans, declared, week, tolerance_hours=tolerance_hours,
+                                      snapshots=snaps)
+        partial = preflight.enforce(found, allow_partial=allow_partial)
+        return _run_locked(names, plans, declared, week, partial, snaps, out_dir=out_dir,
+                           notebooks_dir=notebooks_dir, progress=progress, lock_timeout=lock_timeout,
+                           on_wait=on_wait)
+    finally:
+        if previous_env is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = previous_env
+        shutil.rmtree(snap_dir, ignore_errors=True)
+
+
+def report_jobs(n_notebooks: int) -> int:
+    """How many notebooks of a run execute at once: ``CRMLAB_REPORT_JOBS``, default 2 on a
+    machine with 2 or more cores. A kernel spends much of its time in single-threaded Python
+    (start-up, imports, plots, the HTML export), so two kernels side by side use both cores;
+    their engines then share the memory limit (see :func:`_execute_all`)."""
+    env = os.environ.get("CRMLAB_REPORT_JOBS")
+    jobs = int(env) if env else (2 if (os.cpu_count() or 1) >= 2 else 1)
+    return max(1, min(jobs, n_notebooks))
+
+
+def _execute_all(names, plans, declared, week, work, partial, *, notebooks_dir, progress) -> list[Outcome]:
+    """Execute every notebook of the run into ``work`` (:func:`report_jobs` at a time); the
+    outcomes in ``names`` order. With several at once, each kernel's DuckDB gets an equal share
+    of crmlab's memory limit (``CRMLAB_MEMORY_LIMIT``, unless the user set it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm.auto import tqdm
+    jobs = report_jobs(len(names))
+
+    def one(n):
+        lang = plans[n].get("lang", declared[n].get("lang", {}).get("default", "en")) or "en"
+        banner = (PARTIAL_BANNER.get(lang, PARTIAL_BANNER["en"]).format(problems="; ".join(partial[n]))
+                  if partial.get(n) else None)
+        return execute(n, plans[n], week, work, notebooks_dir=notebooks_dir, progress=progress and jobs == 1,
+                       lang=lang, banner=banner)
+
+    bar = tqdm(total=len(names), desc=f"reports {week}", unit="notebook", disable=not progress)
+    if jobs == 1:
+        outcomes = []
+        for n in names:
+            bar.set_postfix_str(n)
+            outcomes.append(one(n))
+            bar.update()
+        bar.close()
+        return outcomes
+    set_limit = "CRMLAB_MEMORY_LIMIT" not in os.environ
+    if set_limit:
+        os.environ["CRMLAB_MEMORY_LIMIT"] = f"{60 // jobs}%"
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(one, n) for n in names]
+            outcomes = []
+            for f in futures:
+                outcomes.append(f.result())
+                bar.update()
+    finally:
+        if set_limit:
+            os.environ.pop("CRMLAB_MEMORY_LIMIT", None)
+        bar.close()
+    return outcomes
+
+
+def _run_locked(names, plans, declared, week, partial, snaps, *, out_dir, notebooks_dir, progress, lock_timeout,
+                on_wait) -> tuple[str, list[Outcome]]:
+    """The part of :func:`run_reports` under the reports folder's lock: run, publish, index."""
+    from .index import write_index
     out = Path(out_dir)
     with PUB.locked(out, timeout=lock_timeout, on_wait=on_wait):
         try:
             PUB.clean_leftovers(out)
             work = PUB.work_dir(out)
             try:
-                outcomes = []
-                bar = tqdm(names, desc=f"reports {week}", unit="notebook", disable=not progress)
-                for n in bar:
-                    bar.set_postfix_str(n)
-                    lang = plans[n].get("lang", declared[n].get("lang", {}).get("default", "en")) or "en"
-                    banner = (PARTIAL_BANNER.get(lang, PARTIAL_BANNER["en"]).format(problems="; ".join(partial[n]))
-                              if partial.get(n) else None)
-                    outcomes.append(execute(n, plans[n], week, work, notebooks_dir=notebooks_dir,
-                                            progress=progress, lang=lang, banner=banner))
-                bar.close()
-                publish_week(out, week, work, outcomes, partial=partial)
+                outcomes = _execute_all(names, plans, declared, week, work, partial, notebooks_dir=notebooks_dir,
+                                        progress=progress)
+                publish_week(out, week, work, outcomes, partial=partial, snapshots=snaps)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             write_index(out)
