@@ -140,9 +140,11 @@ def write_snapshot(source: str, tables: Iterable[str], path: str | Path, *, tz: 
     """
     import time
 
+    from .checks import choice
     from .engine import default_connection
     from .errors import DataError
     from .validate import canonical
+    choice(mode, "mode", ("auto", "copy", "view"))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     snap = Snapshot(path=path, source=str(source), tz=tz)
