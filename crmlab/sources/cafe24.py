@@ -23,7 +23,7 @@ import pandas as pd
 
 from . import readers, times
 from .base import Output, examples_from, text_ids, user_ids
-from .lineitems import fold
+from .lineitems import fold, item_counts
 from .mapping import Mapping, Source
 
 REQUIRED = ["주문번호", "주문일시", "회원아이디", "결제금액", "주문상태", "수량"]
@@ -54,8 +54,6 @@ def adapt(src: Source, m: Mapping) -> Output:
     out = Output(src.name, "cafe24")
     firsts, kept = fold(raw, "주문번호", _reasons(raw), out)
     ex = examples_from(firsts, _SAFE)
-    qty = readers.numbers(kept["수량"], "orders", "수량", examples_from(kept, _SAFE))
-    items = qty.groupby(kept["주문번호"]).sum()
     disc = firsts.get("할인금액")
     out.tables["orders"] = pd.DataFrame({
         "order_id": firsts["주문번호"], "user_id": firsts["user_id"],
@@ -64,6 +62,6 @@ def adapt(src: Source, m: Mapping) -> Output:
         "revenue": readers.numbers(firsts["결제금액"], "orders", "결제금액", ex),
         "discount": readers.numbers(disc, "orders", "할인금액", ex) if disc is not None else None,
         "coupon": firsts.get("쿠폰명"),
-        "items": firsts["주문번호"].map(items).round().astype("Int64"),
+        "items": item_counts(firsts, kept, "주문번호", "수량", _SAFE),
     }).reset_index(drop=True)
     return out

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .base import Output
+from . import readers
+from .base import Output, examples_from
 
 
 def fold(raw: pd.DataFrame, key: str, reason: pd.Series, out: Output) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -28,3 +29,10 @@ def fold(raw: pd.DataFrame, key: str, reason: pd.Series, out: Output) -> tuple[p
     firsts = kept.drop_duplicates(key, keep="first")
     lg.fold("line_item_row", len(kept) - len(firsts))
     return firsts, kept
+
+
+def item_counts(firsts: pd.DataFrame, kept: pd.DataFrame, key: str, quantity: str, safe: list[str]) -> pd.Series:
+    """Items per kept order (one value per row of ``firsts``): the ``quantity`` column summed over
+    the order's line-item rows; non-numbers raise ``DataError`` with safe example rows."""
+    qty = readers.numbers(kept[quantity], "orders", quantity, examples_from(kept, safe))
+    return firsts[key].map(qty.groupby(kept[key]).sum()).round().astype("Int64")

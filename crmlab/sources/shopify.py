@@ -22,7 +22,7 @@ import pandas as pd
 from ..errors import DataError
 from . import readers, times
 from .base import Output, examples_from, text_ids, user_ids
-from .lineitems import fold
+from .lineitems import fold, item_counts
 from .mapping import Mapping, Source
 
 REQUIRED = ["Name", "Email", "Financial Status", "Currency", "Total", "Created at", "Lineitem quantity"]
@@ -60,8 +60,6 @@ def adapt(src: Source, m: Mapping) -> Output:
     refunded = readers.numbers(firsts.get("Refunded Amount", pd.Series(None, index=firsts.index)).fillna("0"),
                                "orders", "Refunded Amount", ex)
     out.ledger("orders").note("partial_refund", int((refunded > 0).sum()))
-    qty = readers.numbers(kept["Lineitem quantity"], "orders", "Lineitem quantity", examples_from(kept, _SAFE))
-    items = qty.groupby(kept["Name"]).sum()
     discount = firsts.get("Discount Amount")
     out.tables["orders"] = pd.DataFrame({
         "order_id": firsts["Name"], "user_id": firsts["user_id"],
@@ -70,6 +68,6 @@ def adapt(src: Source, m: Mapping) -> Output:
         "revenue": total - refunded,
         "discount": readers.numbers(discount, "orders", "Discount Amount", ex) if discount is not None else None,
         "coupon": firsts.get("Discount Code"),
-        "items": firsts["Name"].map(items).round().astype("Int64"),
+        "items": item_counts(firsts, kept, "Name", "Lineitem quantity", _SAFE),
     }).reset_index(drop=True)
     return out
