@@ -13,8 +13,8 @@ tables are lazy Ibis tables, so nothing row-level is loaded into pandas by openi
 
 Trust rule: an Ibis expression whose every base table is a table of an opened snapshot listed
 in its marker as validated for the canonical table asked for (:func:`trusted`) needs no second
-validation. The row rules that depend on the call (``as_of``) still run. The hook in
-:mod:`crmlab.validate` that asks :func:`trusted` is :func:`install_trust`.
+validation: :func:`crmlab.validate.canonical` asks :func:`trusted` before any scan. The row
+rules that depend on the call (``as_of``) still run.
 """
 from __future__ import annotations
 
@@ -148,7 +148,6 @@ def write_snapshot(source: str, tables: Iterable[str], path: str | Path, *, tz: 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     snap = Snapshot(path=path, source=str(source), tz=tz)
-    install_trust()  # only for the validation log: the copies are not trusted, they are validated
     con = default_connection(str(path))
     try:
         src = _source_tables(str(source), tz, con)
@@ -258,33 +257,6 @@ def log_validation(table: str) -> None:
             f.write(json.dumps({"table": table, "pid": os.getpid()}) + "\n")
 
 
-def install_trust() -> bool:
-    """Make :func:`crmlab.validate.canonical` skip the row rules of a trusted snapshot table.
-
-    Interim shim, until :mod:`crmlab.validate` asks :func:`trusted` itself (the five-line hook
-    described in docs/scaling.md): it wraps ``validate._check_rows``, which ``canonical`` calls
-    by its module-level name. Rules that depend on the call (``as_of``) still run. Returns
-    whether the wrap is in place (idempotent)."""
-    from . import validate as V
-    orig = getattr(V, "_check_rows", None)
-    if orig is None:
-        log.warning("crmlab.validate has no _check_rows: snapshot tables are validated again")
-        return False
-    if getattr(orig, "_crmlab_snapshot_shim", False):
-        return True
-
-    def _check_rows(t, s, as_of, tz):
-        if as_of is None and trusted(t, s.name):
-            return None
-        log_validation(s.name)
-        return orig(t, s, as_of, tz)
-
-    _check_rows._crmlab_snapshot_shim = True  # type: ignore[attr-defined]
-    _check_rows.__wrapped__ = orig  # type: ignore[attr-defined]
-    V._check_rows = _check_rows
-    return True
-
-
 def from_environment(source: str, tz: str):
     """The run's snapshot of ``(source, tz)`` named by :data:`ENV`, opened, or None.
 
@@ -295,7 +267,6 @@ def from_environment(source: str, tz: str):
         return None
     for rec in json.loads(Path(manifest).read_text()).get("snapshots", []):
         if rec["source"] == str(source) and rec["tz"] == tz and Path(rec["path"]).exists():
-            install_trust()
             changed = [n for n, v in rec["tables"].items()
                        if v.get("kind") == "view" and source_fingerprint(source, n) != v["fingerprint"]]
             if changed:  # a view reads the file as it is now: not what was validated

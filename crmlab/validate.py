@@ -41,6 +41,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from .snapshot import log_validation, trusted
 from .engine import DataLike, as_table, check_tz, is_url, local_time, localize_frame, zoned
 from .errors import DataError
 from .schema import DEFAULT_TZ, TableSpec, spec
@@ -481,10 +482,8 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
         t = t.mutate(**add)
     if not validate:
         return t
-    if limit is None:  # a table of the run's validated snapshot (crmlab.snapshot) is not scanned again
-        from .snapshot import trusted
-        if trusted(t, s.name):
-            return t
+    if limit is None and trusted(t, s.name):  # a table of the run's validated snapshot: not scanned again
+        return t
     if key is None and isinstance(data, ir.Table):
         fp = _content_fingerprint(raw, s)
         if fp is not None:
@@ -498,6 +497,7 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
             _VALIDATED.move_to_end(key)
             return _apply_fixes(t, fixes)
     _run_checks(raw, time_checks, s, tz)
+    log_validation(s.name)
     fixes = _check_rows(t, s, limit, tz)
     if key is not None:
         _VALIDATED[key] = fixes

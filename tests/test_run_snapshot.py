@@ -29,7 +29,6 @@ def scans(tmp_path, monkeypatch):
     """Every full validation of a table (crmlab.validate's row rules) appended to a log: read()."""
     log = tmp_path / "validations.jsonl"
     monkeypatch.setenv(S.LOG_ENV, str(log))
-    S.install_trust()
 
     def read():
         return [json.loads(line)["table"] for line in log.read_text().splitlines()] if log.exists() else []
@@ -68,7 +67,6 @@ def test_snapshot_validates_each_table_once_and_notebooks_never(source, tmp_path
 def test_snapshot_gives_the_same_findings_as_pandas(source, tmp_path):
     snap = S.write_snapshot(str(source), ["assignments", "orders", "messages", "customers"],
                             tmp_path / "snapshot.duckdb", tz=TZ)
-    S.install_trust()
     lazy_up, lazy_msg = _findings(S.open_snapshot(snap.path, str(source)))
     up, msg = _findings(load_source(str(source), tz=TZ))  # the notebooks' data before: pandas
     assert lazy_up.experiments == up.experiments and lazy_up.incomplete == up.incomplete
