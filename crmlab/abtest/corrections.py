@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..checks import choice
+from .result import verdict
 
 __all__ = ["adjust_pvalues", "correct", "with_family", "CORRECTIONS", "SCOPES"]
 
@@ -105,8 +106,6 @@ def with_family(results: pd.DataFrame, by, *, correction: str = "holm", alpha: f
     inconclusive / insufficient from ``p_adjusted`` and the sign of ``lift``:
     :func:`crmlab.abtest.verdict`). The p-value adjustment is :func:`adjust_pvalues`.
     """
-    from .result import verdict
-
     choice(correction, "correction", CORRECTIONS)
     out = results.copy()
     p = out[p_value].to_numpy(float)

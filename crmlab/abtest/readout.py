@@ -19,7 +19,8 @@ from ..engine import DataLike, to_pandas
 from ..schema import DEFAULT_TZ
 from ..checks import choice
 from .corrections import CORRECTIONS, SCOPES, correct
-from .frequentist import RELATIVE_METHODS, compare, mean_test, proportions_chisquare
+from .frequentist import compare, mean_test, proportions_chisquare
+from .intervals import _check_relative
 from .srm import SRMResult, srm_check
 from .sufficient import SampleStats, joined_outcomes, parse_metrics, sufficient_stats
 
@@ -199,7 +200,7 @@ def readout(assignments: DataLike, outcomes: DataLike, *, metrics, experiment: s
     choice(correction, "correction", CORRECTIONS)
     choice(scope, "scope", SCOPES)
     if relative is not None:
-        choice(relative, "relative", RELATIVE_METHODS)
+        _check_relative(relative)
     srm = srm_check(assignments, expected=expected, alpha=srm_alpha, experiment=experiment, arm=arm, tz=tz)
     stats = sufficient_stats(assignments, outcomes, metrics=metrics, experiment=experiment, arm=arm, user=user,
                              covariates=covariates, tz=tz)
