@@ -1,8 +1,8 @@
 """crmlab: cohorts, RFM/CLV, funnels, segments, A/B tests, uplift and message performance
 for e-commerce CRM analysts. Tidy data in, tidy pandas frames and plots out."""
-from .errors import DataError
-from .schema import CHANNELS, DEFAULT_TZ, STANDARD_EVENTS
-from .validate import canonical
+from .io.errors import DataError
+from .io.schema import CHANNELS, DEFAULT_TZ, STANDARD_EVENTS
+from .io.validate import canonical
 
 __version__ = "0.1.0"
 __all__ = ["DataError", "CHANNELS", "DEFAULT_TZ", "STANDARD_EVENTS", "canonical", "__version__"]

@@ -87,10 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                                   "the folder of vendor exports")
     c.add_argument("--report", dest="target", default="all", help="'weekly', 'all' (default) or one notebook's name")
     c.add_argument("--mapping", help="shop.yaml naming the vendor exports in SOURCE and their adapters "
-                                     "(crmlab.sources; see docs/bring-your-own-data.md)")
+                                     "(crmlab.io.sources; see docs/bring-your-own-data.md)")
     _add_run_options(c)
     i = sub.add_parser("import", help="map vendor exports onto the canonical tables and write a report source folder",
-                       description="Apply the adapters of shop.yaml (crmlab.sources) to the exports in SOURCE and "
+                       description="Apply the adapters of shop.yaml (crmlab.io.sources) to the exports in SOURCE and "
                                    "write <table>.parquet, shop.yaml and exclusions.csv to --out. Exit status: "
                                    "0 written, 2 bad mapping, 3 invalid data.")
     i.add_argument("source", help="folder holding the vendor exports")
@@ -159,7 +159,7 @@ def check(args: argparse.Namespace) -> int:
     from .report.runner import plan_declared
     names = _names(args)
     if getattr(args, "mapping", None):
-        from .sources.cli import check as check_exports
+        from .import_cli import check as check_exports
         return check_exports(args, names)
     overrides = _overrides(args)
     overrides["source"] = args.source
@@ -177,16 +177,16 @@ def check(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .errors import DataError
+    from .io.errors import DataError
     from .report.params import ParamError
     from .report.preflight import DataNotReady
     from .report.publish import PublishError
     try:
         if args.command == "import":
-            from .sources.cli import import_
+            from .import_cli import import_
             return import_(args)
         return report(args) if args.command == "report" else check(args)
-    except DataError as e:  # an adapter meeting bad input (crmlab.sources)
+    except DataError as e:  # an adapter meeting bad input (crmlab.io.sources)
         code, msg = EXIT_DATA, str(e)
     except ParamError as e:
         code, msg = EXIT_PARAMS, f"bad parameters: {e}"

@@ -342,7 +342,7 @@ def value_by_segment(values: pd.DataFrame, segments: pd.DataFrame, *, by: str = 
         counted in ``attrs["excluded"]["customers without a segment"]`` (and segmented customers without a
         value in ``"customers without a value"``).
     """
-    from .engine import report_exclusions
+    from .io.engine import report_exclusions
     if by not in segments.columns or "user_id" not in segments.columns:
         raise ValueError(f"segments needs columns 'user_id' and by={by!r}; it has {list(segments.columns)}")
     seg = segments[["user_id", by]]

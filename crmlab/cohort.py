@@ -27,10 +27,10 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from .checks import choice, duration
-from .engine import DataLike, cut_as_of, report_exclusions, to_pandas, zoned, zoned_time
-from .schema import DEFAULT_TZ
-from .validate import canonical
+from .io.checks import choice, duration
+from .io.engine import DataLike, cut_as_of, report_exclusions, to_pandas, zoned, zoned_time
+from .io.schema import DEFAULT_TZ
+from .io.validate import canonical
 
 __all__ = [
     "repurchase_cycle", "cohorts", "retention", "retention_matrix", "retention_average",

@@ -24,9 +24,9 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from .engine import DataLike, local_time, report_exclusions, to_pandas
-from .schema import CHANNELS, DEFAULT_TZ
-from .validate import canonical
+from .io.engine import DataLike, local_time, report_exclusions, to_pandas
+from .io.schema import CHANNELS, DEFAULT_TZ
+from .io.validate import canonical
 
 #: Phrases accepted as opt-out instructions (regular expression, searched in the text).
 OPTOUT_PATTERN = r"수신\s*(거부|차단|해지|철회)|채널\s*차단|unsubscribe"

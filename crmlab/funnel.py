@@ -118,11 +118,11 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from .checks import duration
-from .engine import DataLike, as_table, is_table, report_exclusions, to_pandas
-from .schema import DEFAULT_TZ
+from .io.checks import duration
+from .io.engine import DataLike, as_table, is_table, report_exclusions, to_pandas
+from .io.schema import DEFAULT_TZ
 from .sessions import NONE_LABEL, _cut_as_of, _interval, _with_sessions
-from .validate import canonical
+from .io.validate import canonical
 
 __all__ = ["funnel", "funnel_users", "time_to_convert", "funnel_trend", "dropped_users", "compare_groups",
            "plot_funnel", "plot_time_to_convert", "plot_funnel_trend"]
@@ -891,7 +891,7 @@ def funnel_trend(events: DataLike, steps, *, period: str = "W", alpha: float = 0
         ``method``.
     """
     from .abtest.frequentist import wilson_interval
-    from .checks import alpha as check_alpha
+    from .io.checks import alpha as check_alpha
 
     _check("period", period, _TREND_PERIODS)
     alpha = check_alpha(alpha, "alpha")
@@ -926,7 +926,7 @@ def funnel_trend(events: DataLike, steps, *, period: str = "W", alpha: float = 0
 
 def _complete_periods(periods: pd.Series, period: str, window, events, as_of, tz) -> pd.Series:
     """Whether every entrant of the period had its whole window before the data's end."""
-    from .engine import local_time
+    from .io.engine import local_time
     if as_of is not None:
         end = local_time(as_of, tz)
     else:

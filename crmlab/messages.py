@@ -41,13 +41,13 @@ import pandas as pd
 
 from .abtest.corrections import CORRECTIONS, with_family
 from .abtest.frequentist import proportion_test, wilson_interval
-from .checks import choice, duration
-from .engine import DataLike, cut_as_of, local_time, report_exclusions, to_pandas
-from .engine import interval as _interval  # the one interval rule
-from .schema import DEFAULT_TZ
-from .sources import channels
+from .io.checks import choice, duration
+from .io.engine import DataLike, cut_as_of, local_time, report_exclusions, to_pandas
+from .io.engine import interval as _interval  # the one interval rule
+from .io.schema import DEFAULT_TZ
+from .io.sources import channels
 from .uplift import INCOMPLETE, INCOMPLETE_KEY, complete_windows, user_outcomes_expr
-from .validate import canonical
+from .io.validate import canonical
 
 #: Default attribution window for every channel.
 DEFAULT_WINDOW = "3D"
@@ -58,7 +58,7 @@ PERIODS = ("D", "W", "M")
 
 # ----------------------------------------------------------------------------- parameters
 def no_open_signal() -> list[str]:
-    """Channels that report no open (receipt-only, :mod:`crmlab.sources.channels`, including
+    """Channels that report no open (receipt-only, :mod:`crmlab.io.sources.channels`, including
     channels a shop declared): open rates are NaN for them and attribution is receipt-based."""
     return [c for c in channels.names() if "open" not in channels.signals(c)]
 
@@ -67,7 +67,7 @@ def parse_windows(windows) -> dict[str, pd.Timedelta]:
     """Normalise ``windows`` to ``{"default": Timedelta, <channel>: Timedelta, ...}``.
 
     ``None`` means 3 days for every channel; a single span applies to every channel; a
-    mapping may name ``"default"`` and any registered channel (:func:`crmlab.sources.channels.names`).
+    mapping may name ``"default"`` and any registered channel (:func:`crmlab.io.sources.channels.names`).
     """
     if windows is None:
         return {"default": pd.Timedelta(DEFAULT_WINDOW)}
@@ -89,7 +89,7 @@ def _window_end(anchor: ir.TimestampValue, channel: ir.StringValue, windows: dic
 
 
 def _filter_as_of(t: ir.Table, column: str, as_of, tz: str) -> tuple[ir.Table, int]:
-    """The one as_of cut (:func:`crmlab.engine.cut_as_of`), without the limit."""
+    """The one as_of cut (:func:`crmlab.io.engine.cut_as_of`), without the limit."""
     return cut_as_of(t, column, as_of, tz)[:2]
 
 

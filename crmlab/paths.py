@@ -44,10 +44,10 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from .engine import DataLike, as_table, report_exclusions, to_pandas
-from .schema import DEFAULT_TZ
+from .io.engine import DataLike, as_table, report_exclusions, to_pandas
+from .io.schema import DEFAULT_TZ
 from .sessions import _cut_as_of, _epoch_us, _interval, _label, _with_sessions
-from .validate import canonical
+from .io.validate import canonical
 
 __all__ = ["transitions", "step_matrix", "step_flows", "top_paths", "dropped_paths", "compare_paths",
            "plot_transition_heatmap", "plot_flow", "abandonment_causes", "CAUSES", "lapse_signals",
@@ -319,7 +319,7 @@ def compare_paths(events: DataLike, groups, *, kind: str = "transitions", max_st
     from statsmodels.stats.multitest import multipletests
     from statsmodels.stats.proportion import proportions_ztest
 
-    from .checks import alpha as check_alpha
+    from .io.checks import alpha as check_alpha
     alpha = check_alpha(alpha, "alpha")
     if kind not in ("transitions", "step_matrix"):
         raise ValueError(f"kind={kind!r} is not allowed; use 'transitions' or 'step_matrix'")
@@ -499,7 +499,7 @@ def abandonment_causes(events: DataLike, orders: DataLike | None = None, custome
     an estimate; measure each cause's reminder with :mod:`crmlab.uplift`. ``evidence`` says it
     in words. Returns one row per abandoner, sorted by user.
     """
-    from .checks import duration
+    from .io.checks import duration
     from .segments import cart_abandonment
 
     back = duration(lookback, "lookback")
@@ -640,8 +640,8 @@ def lapse_signals(events: DataLike, orders: DataLike, *, as_of=None, last_sessio
     from statsmodels.stats.proportion import proportions_ztest
 
     from .abtest.frequentist import wilson_interval
-    from .checks import alpha as check_alpha
-    from .checks import duration
+    from .io.checks import alpha as check_alpha
+    from .io.checks import duration
     from .segments import churn_risk
 
     _check_int("last_sessions", last_sessions, 1)

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 from ibis import _
 
-from .engine import DataLike, local_time, report_exclusions, to_pandas, zoned, zoned_time
-from .schema import DEFAULT_TZ
-from .validate import canonical
+from .io.engine import DataLike, local_time, report_exclusions, to_pandas, zoned, zoned_time
+from .io.schema import DEFAULT_TZ
+from .io.validate import canonical
 
 __all__ = ["rfm_table", "rfm_scores", "assign_segments", "check_segment_map", "segment_summary",
            "plot_segments", "SEGMENTS", "SEGMENT_GRID", "DEFAULT_SEGMENT_MAP"]

@@ -22,10 +22,10 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from .checks import duration
-from .engine import DataLike, cut_as_of, report_exclusions, to_pandas, zoned_time
-from .schema import DEFAULT_TZ
-from .validate import canonical
+from .io.checks import duration
+from .io.engine import DataLike, cut_as_of, report_exclusions, to_pandas, zoned_time
+from .io.schema import DEFAULT_TZ
+from .io.validate import canonical
 
 
 def _seconds(a: ir.TimestampValue, b: ir.TimestampValue) -> ir.FloatingValue:
@@ -34,7 +34,7 @@ def _seconds(a: ir.TimestampValue, b: ir.TimestampValue) -> ir.FloatingValue:
 
 
 def _cut(t: ir.Table, col: str, as_of, tz: str) -> tuple[ir.Table, int, pd.Timestamp]:
-    """:func:`crmlab.engine.cut_as_of`, with the latest time as the default ``as_of``."""
+    """:func:`crmlab.io.engine.cut_as_of`, with the latest time as the default ``as_of``."""
     t, n_after, limit = cut_as_of(t, col, as_of, tz)
     if limit is None:
         limit = pd.Timestamp(t[col].max().execute())

@@ -36,11 +36,11 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from .checks import duration
-from .engine import DataLike, cut_as_of, report_exclusions, to_pandas
-from .engine import interval as _interval  # the one interval rule
-from .schema import DEFAULT_TZ
-from .validate import canonical
+from .io.checks import duration
+from .io.engine import DataLike, cut_as_of, report_exclusions, to_pandas
+from .io.engine import interval as _interval  # the one interval rule
+from .io.schema import DEFAULT_TZ
+from .io.validate import canonical
 
 __all__ = ["sessionize", "sessions_table", "traffic", "shop_kpis", "plot_traffic",
            "BY_COLUMNS", "PAGE_EVENTS", "NONE_LABEL"]
@@ -56,7 +56,7 @@ _PERIODS = ("D", "W")
 
 # --------------------------------------------------------------------------- helpers
 def _cut_as_of(t: ir.Table, col: str, as_of, tz: str) -> tuple[ir.Table, int]:
-    """:func:`crmlab.engine.cut_as_of` without the limit (the one as_of cut)."""
+    """:func:`crmlab.io.engine.cut_as_of` without the limit (the one as_of cut)."""
     return cut_as_of(t, col, as_of, tz)[:2]
 
 

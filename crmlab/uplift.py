@@ -32,11 +32,11 @@ import pandas as pd
 from .abtest.corrections import CORRECTIONS, with_family
 from .abtest.frequentist import METHOD_LABELS, mean_test, proportion_test
 from .abtest.samples import SampleStats
-from .checks import choice, duration
-from .engine import DataLike, as_table, local_time, localize_frame, report_exclusions, to_pandas
-from .schema import DEFAULT_TZ
-from .sources import channels
-from .validate import canonical
+from .io.checks import choice, duration
+from .io.engine import DataLike, as_table, local_time, localize_frame, report_exclusions, to_pandas
+from .io.schema import DEFAULT_TZ
+from .io.sources import channels
+from .io.validate import canonical
 
 #: Illustrative per-message costs in KRW (2024 list prices of Korean bulk-messaging vendors,
 #: rounded): pass your own contract prices as ``costs=``.

@@ -9,7 +9,7 @@ import uuid
 import pandas as pd
 import pytest
 
-from crmlab.engine import localize_frame
+from crmlab.io.engine import localize_frame
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 
 from crmlab import canonical
 from crmlab.datasets import load_cdnow_sample
-from crmlab.engine import as_table, report_exclusions, to_pandas
+from crmlab.io.engine import as_table, report_exclusions, to_pandas
 
 
 def monthly(t):
@@ -143,7 +143,7 @@ def test_csv_in_an_unknown_encoding_is_a_clear_error(tmp_path):
 
 
 def test_folder_of_csvs_is_read_like_a_folder_of_parquet(tmp_path):
-    from crmlab.engine import open_source
+    from crmlab.io.engine import open_source
     _small_orders().to_csv(tmp_path / "orders.csv", index=False)
     ev = pd.DataFrame({"user_id": ["u2"], "time": ["2026-01-05 09:00:00"], "event": ["page_view"]})
     ev.to_csv(tmp_path / "events.csv", index=False)

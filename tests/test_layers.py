@@ -17,7 +17,7 @@ PURE = ["abtest.samples", "abtest.intervals", "abtest.skew", "abtest.result", "a
         "abtest.frequentist", "abtest.power", "abtest.corrections", "abtest.bayes", "abtest.robust",
         "abtest.sequential", "abtest.group_sequential"]
 #: What they must never reach: data access and the engine.
-ENGINE = {"engine", "validate", "schema", "abtest.sufficient", "abtest.readout", "abtest.adjust",
+ENGINE = {"io.engine", "io.validate", "io.schema", "io.sources", "abtest.sufficient", "abtest.readout", "abtest.adjust",
           "abtest.srm"}
 FORBIDDEN_PACKAGES = {"ibis", "duckdb", "pyspark"}
 
@@ -83,8 +83,31 @@ def test_the_check_sees_a_forbidden_import(tmp_path, monkeypatch):
     fake = tmp_path / "crmlab"
     (fake / "abtest").mkdir(parents=True)
     (fake / "abtest" / "frequentist.py").write_text("def f():\n    from .sufficient import x\n")
-    (fake / "abtest" / "sufficient.py").write_text("from ..engine import y\n")
-    (fake / "engine.py").write_text("import ibis\n")
+    (fake / "abtest" / "sufficient.py").write_text("from ..io.engine import y\n")
+    (fake / "io").mkdir()
+    (fake / "io" / "engine.py").write_text("import ibis\n")
     monkeypatch.setattr(__import__(__name__), "ROOT", fake)
     reached, packages = _closure("abtest.frequentist")
-    assert {"abtest.sufficient", "engine"} <= reached and "ibis" in packages
+    assert {"abtest.sufficient", "io.engine"} <= reached and "ibis" in packages
+
+
+INFRASTRUCTURE = sorted(
+    ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    for p in (ROOT / "io").rglob("*.py"))
+
+
+@pytest.mark.parametrize("module", INFRASTRUCTURE)
+def test_infrastructure_never_reaches_up(module):
+    """The boundary (crmlab.io) serves every layer above it and imports none of them: not the
+    analyses, the statistics, the bundled data sets or the report."""
+    reached, _ = _closure(module)
+    above = sorted(m for m in reached if m.split(".")[0] != "io")
+    assert not above, f"{module} reaches {above}"
+
+
+def test_the_infrastructure_folder_holds_the_boundary():
+    """The layers show in the tree: the boundary's modules live under crmlab/io, not beside the analyses."""
+    top = {p.stem for p in ROOT.glob("*.py")}
+    assert not top & {"engine", "schema", "validate", "errors", "checks", "snapshot"}, sorted(top)
+    assert not (ROOT / "sources").exists()
+    assert {"io.engine", "io.schema", "io.validate", "io.errors", "io.checks", "io.sources"} <= set(INFRASTRUCTURE)

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import assert_same_frame
 from crmlab import DataError, canonical
-from crmlab.engine import to_pandas
+from crmlab.io.engine import to_pandas
 
 END = "2026-11-30"  # Monday: the shop's data end before the week after WEEK
 WEEK = "2026-W48"

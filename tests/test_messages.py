@@ -461,7 +461,7 @@ def test_copy_test_and_cart_reminder_correct_their_families(shop):
 def test_receipt_only_channels_come_from_the_registry(monkeypatch):
     """LINE (known, receipt only) and a channel a shop declares get NaN open rates, as SMS does;
     a per-channel window may name them."""
-    from crmlab.sources import channels
+    from crmlab.io.sources import channels
     monkeypatch.setattr(channels, "_declared", {})
     channels.declare({"zalo": {"signals": ["receipt_only"]}, "talk": {"signals": ["open", "click"]}})
     t0 = pd.Timestamp("2026-03-02 10:00")

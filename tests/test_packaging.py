@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-import crmlab.schema
+import crmlab.io.schema
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge names of PyPI packages where they differ
@@ -39,4 +39,4 @@ def test_environment_yml_matches_pyproject():
 
 def test_data_model_doc_is_current():
     doc = (ROOT / "docs" / "data-model.md").read_text()
-    assert doc.strip() == crmlab.schema.to_markdown().strip(), "regenerate: python -m crmlab.schema > docs/data-model.md"
+    assert doc.strip() == crmlab.io.schema.to_markdown().strip(), "regenerate: python -m crmlab.io.schema > docs/data-model.md"

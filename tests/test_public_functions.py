@@ -26,7 +26,7 @@ CHOICES = {"method", "correction", "period", "variance", "per", "spending", "alt
            "count", "freq", "min_dwell"}
 
 #: Not analysis functions: parameter helpers and the report layer (tested in test_report.py).
-SKIP_MODULES = ("crmlab.checks", "crmlab.report", "crmlab.__main__")
+SKIP_MODULES = ("crmlab.io.checks", "crmlab.report", "crmlab.__main__")
 
 #: Shared parameters deliberately not forwarded, with the reason.
 NOT_FORWARDED = {

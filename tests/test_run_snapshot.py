@@ -1,4 +1,4 @@
-"""Validate once per report run: the runner's validated snapshot (crmlab.snapshot), and crmlab's
+"""Validate once per report run: the runner's validated snapshot (crmlab.report.snapshot), and crmlab's
 own DuckDB connection. No test here depends on speed; scans are counted, not timed."""
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from crmlab import snapshot as S
+from crmlab.io.trust import LOG_ENV, trusted
+from crmlab.report import snapshot as S
 from crmlab.datasets import load_source
-from crmlab.engine import zoned_time
+from crmlab.io.engine import zoned_time
 from crmlab.report import analyses as A
 from crmlab.report import text as T
 
@@ -26,9 +27,9 @@ def source(tmp_path_factory):
 
 @pytest.fixture
 def scans(tmp_path, monkeypatch):
-    """Every full validation of a table (crmlab.validate's row rules) appended to a log: read()."""
+    """Every full validation of a table (crmlab.io.validate's row rules) appended to a log: read()."""
     log = tmp_path / "validations.jsonl"
-    monkeypatch.setenv(S.LOG_ENV, str(log))
+    monkeypatch.setenv(LOG_ENV, str(log))
 
     def read():
         return [json.loads(line)["table"] for line in log.read_text().splitlines()] if log.exists() else []
@@ -55,8 +56,8 @@ def test_snapshot_validates_each_table_once_and_notebooks_never(source, tmp_path
     assert {t: v["rows"] for t, v in snap.tables.items()} == rows
     assert all(len(v["fingerprint"]) == 16 for v in snap.tables.values()) and not any(snap.invalid.values())
     data = S.open_snapshot(snap.path, str(source))
-    assert data.events is not None and not S.trusted(data.events, "events")  # not copied: read from the source
-    assert S.trusted(data.orders, "orders") and not S.trusted(data.orders, "messages")
+    assert data.events is not None and not trusted(data.events, "events")  # not copied: read from the source
+    assert trusted(data.orders, "orders") and not trusted(data.orders, "messages")
     # two notebooks' worth of sections: no further validation of a snapshot table
     before = len(scans())
     _findings(data)
@@ -95,7 +96,7 @@ def test_invalid_table_is_reported_not_trusted(tmp_path, scans):
     snap = S.write_snapshot(str(src), ["orders", "assignments"], tmp_path / "s.duckdb", tz=TZ)
     assert "negative value" in snap.invalid["orders"] and snap.invalid["assignments"] is None
     data = S.open_snapshot(snap.path, str(src))
-    assert not S.trusted(data.orders, "orders") and S.trusted(data.assignments, "assignments")
+    assert not trusted(data.orders, "orders") and trusted(data.assignments, "assignments")
 
 
 def test_report_run_validates_each_table_once(source, tmp_path, scans):
@@ -118,7 +119,7 @@ def test_report_run_validates_each_table_once(source, tmp_path, scans):
 def test_own_connection_gets_limits_and_user_connection_is_left_alone(monkeypatch, tmp_path):
     import ibis
 
-    from crmlab.engine import default_connection, duckdb_settings
+    from crmlab.io.engine import default_connection, duckdb_settings
     monkeypatch.setenv("CRMLAB_MEMORY_LIMIT", "1GB")
     monkeypatch.setenv("CRMLAB_THREADS", "1")
     monkeypatch.setenv("CRMLAB_TEMP_DIR", str(tmp_path / "spill"))
@@ -154,9 +155,9 @@ def test_changed_file_is_not_trusted(tmp_path, monkeypatch):
     assert json.loads(manifest.read_text())["snapshots"][0]["tables"]["orders"]["kind"] == "view"
     monkeypatch.setenv(S.ENV, str(manifest))
     data = S.from_environment(str(src), TZ)
-    assert S.trusted(data.orders, "orders") and S.trusted(data.messages, "messages")
+    assert trusted(data.orders, "orders") and trusted(data.messages, "messages")
     o = pd.read_parquet(src / "orders.parquet")
     o.iloc[:-1].to_parquet(src / "orders.parquet", index=False)  # the file changes mid-run
     data = S.from_environment(str(src), TZ)
-    assert not S.trusted(data.orders, "orders") and S.trusted(data.messages, "messages")
+    assert not trusted(data.orders, "orders") and trusted(data.messages, "messages")
     assert S.from_environment(str(src), "UTC") is None  # another zone: not this run's snapshot

@@ -1,4 +1,4 @@
-"""crmlab.sources: vendor exports -> canonical tables -> `crmlab check` -> the weekly report.
+"""crmlab.io.sources: vendor exports -> canonical tables -> `crmlab check` -> the weekly report.
 
 Expected figures are computed by hand from the fixtures (tests/fixtures/sources/README.md lists
 each file's rows); every adapter's ledger must account for every input row.
@@ -13,8 +13,8 @@ import pytest
 
 from crmlab import DataError, canonical
 from crmlab.__main__ import main
-from crmlab.sources import build, channels, validate, write
-from crmlab.sources.mapping import MappingError, load
+from crmlab.io.sources import build, channels, validate, write
+from crmlab.io.sources.mapping import MappingError, load
 
 FIX = Path(__file__).parent / "fixtures" / "sources"
 SHOP, KR = FIX / "shop", FIX / "kr"
@@ -372,7 +372,7 @@ def test_braze_event_type_from_currents_folders(tmp_path):
 
 def test_ids_are_nfc_text_without_invisible_characters():
     import unicodedata
-    from crmlab.sources.base import text_ids
+    from crmlab.io.sources.base import text_ids
     nfd = unicodedata.normalize("NFD", "민지77")
     ids = text_ids(pd.Series([nfd, "민지77\u200b", 123, 123.0, " 123 ", None]))
     assert ids[:5].tolist() == ["민지77", "민지77", "123", "123", "123"] and pd.isna(ids[5])

@@ -6,8 +6,8 @@ import pytest
 
 from crmlab.datasets import synthetic_shop
 from crmlab.datasets.synthetic import CAMPAIGNS, OPEN_CHANNELS
-from crmlab.schema import CHANNELS, TABLES
-from crmlab.validate import canonical
+from crmlab.io.schema import CHANNELS, TABLES
+from crmlab.io.validate import canonical
 
 END = "2026-11-23"          # a Monday
 Z = 4.0                     # tolerance in standard errors

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from crmlab import DataError, canonical
-from crmlab.engine import to_pandas
+from crmlab.io.engine import to_pandas
 
 
 def orders(**over):
@@ -176,7 +176,7 @@ def test_unknown_table_name():
 
 
 def test_validation_is_remembered_per_file_and_redone_when_it_changes(tmp_path, monkeypatch):
-    import crmlab.validate as v
+    import crmlab.io.validate as v
     v.clear_cache()
     calls = []
     real = v._check_rows
@@ -376,7 +376,7 @@ def test_negative_cost_raises():
 
 
 def test_cache_sees_rows_inserted_into_a_duckdb_table(tmp_path):
-    import crmlab.validate as v
+    import crmlab.io.validate as v
     v.clear_cache()
     con = ibis.duckdb.connect()
     con.create_table("orders", _orders_frame())
@@ -394,7 +394,7 @@ def test_cache_sees_rows_inserted_into_a_duckdb_table(tmp_path):
 
 def test_cache_sees_rows_in_a_duckdb_wal(tmp_path):
     import duckdb
-    import crmlab.validate as v
+    import crmlab.io.validate as v
     v.clear_cache()
     db = tmp_path / "shop.duckdb"
     df = _orders_frame()
@@ -413,7 +413,7 @@ def test_cache_sees_rows_in_a_duckdb_wal(tmp_path):
 
 
 def test_validation_is_one_aggregate_query_when_the_data_are_clean(monkeypatch):
-    import crmlab.validate as v
+    import crmlab.io.validate as v
     v.clear_cache()
     con = ibis.duckdb.connect()
     con.create_table("orders", _orders_frame())

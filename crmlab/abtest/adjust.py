@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from ..engine import DataLike, report_exclusions, to_pandas
-from ..schema import DEFAULT_TZ
-from ..checks import alpha as alpha_check
+from ..io.engine import DataLike, report_exclusions, to_pandas
+from ..io.schema import DEFAULT_TZ
+from ..io.checks import alpha as alpha_check
 from .frequentist import RESULT_COLUMNS
 from .intervals import _check_relative, lift
 from .sufficient import joined_outcomes

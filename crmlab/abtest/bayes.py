@@ -24,8 +24,8 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import integrate, special, stats
-from ..checks import alpha as alpha_check
-from ..checks import choice
+from ..io.checks import alpha as alpha_check
+from ..io.checks import choice
 
 __all__ = ["beta_binomial", "normal_means", "prob_beta_greater"]
 

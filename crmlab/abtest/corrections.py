@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..checks import choice
+from ..io.checks import choice
 from .result import verdict
 
 __all__ = ["adjust_pvalues", "correct", "with_family", "CORRECTIONS", "SCOPES"]

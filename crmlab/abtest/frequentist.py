@@ -19,8 +19,8 @@ from .intervals import RELATIVE_METHODS, _check_relative, _newcombe, lift, wilso
 from .result import Comparison
 from .skew import within_arm_moments, skew_test
 from .samples import PairedStats, SampleStats, stats_from_frame
-from ..checks import alpha as alpha_check
-from ..checks import choice
+from ..io.checks import alpha as alpha_check
+from ..io.checks import choice
 
 __all__ = ["proportion_test", "mean_test", "ratio_test", "lift", "proportions_chisquare", "compare",
            "wilson_interval", "RELATIVE_METHODS", "DIFFERENCE_INTERVALS"]

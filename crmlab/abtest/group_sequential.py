@@ -45,8 +45,8 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as sps
 
-from ..checks import alpha as alpha_check
-from ..checks import choice
+from ..io.checks import alpha as alpha_check
+from ..io.checks import choice
 from .sequential import GUARD_SHARE, VARIANCES, pooled_moments
 
 __all__ = ["SPENDING_FUNCTIONS", "ALTERNATIVES", "spending_function", "GroupSequentialBoundaries",

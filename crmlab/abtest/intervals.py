@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
-from ..checks import alpha as alpha_check
+from ..io.checks import alpha as alpha_check
 
 __all__ = ["lift", "wilson_interval", "RELATIVE_METHODS"]
 

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats as sps
 
-from ..checks import choice
+from ..io.checks import choice
 from .skew import hall_inverse
 
 #: Corrections of the planned alpha for many comparisons.

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..engine import DataLike, to_pandas
-from ..schema import DEFAULT_TZ
-from ..checks import choice
+from ..io.engine import DataLike, to_pandas
+from ..io.schema import DEFAULT_TZ
+from ..io.checks import choice
 from .corrections import CORRECTIONS, SCOPES, correct
 from .frequentist import compare, mean_test, proportions_chisquare
 from .intervals import _check_relative

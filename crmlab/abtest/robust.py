@@ -11,8 +11,8 @@ from numbers import Integral
 
 import numpy as np
 from scipy import special, stats
-from ..checks import alpha as alpha_check
-from ..checks import choice
+from ..io.checks import alpha as alpha_check
+from ..io.checks import choice
 
 __all__ = ["winsorize", "mann_whitney", "bootstrap_diff"]
 

@@ -79,8 +79,8 @@ import math
 import numpy as np
 import pandas as pd
 from scipy import special
-from ..checks import alpha as alpha_check
-from ..checks import choice, positive
+from ..io.checks import alpha as alpha_check
+from ..io.checks import choice, positive
 
 __all__ = [
     "DEFAULT_N_OPT",

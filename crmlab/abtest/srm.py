@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import pandas as pd
 from scipy import stats as sps
 
-from ..engine import to_pandas
-from ..schema import DEFAULT_TZ
-from ..validate import canonical
+from ..io.engine import to_pandas
+from ..io.schema import DEFAULT_TZ
+from ..io.validate import canonical
 
 __all__ = ["SRMResult", "srm_check"]
 

@@ -10,13 +10,15 @@ tested on numbers alone.
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from ..engine import DataLike, as_table, report_exclusions, to_pandas
-from ..schema import DEFAULT_TZ
-from ..validate import canonical, canonical_outcomes
+from ..io.engine import DataLike, as_table, report_exclusions, to_pandas
+from ..io.schema import DEFAULT_TZ
+from ..io.validate import canonical, canonical_outcomes
 from .samples import PairedStats, SampleStats, parse_metrics, stats_from_frame
 
 __all__ = ["SampleStats", "PairedStats", "sufficient_stats", "stats_from_frame", "parse_metrics"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..engine import zoned
-from ..schema import DEFAULT_TZ
+from ..io.engine import zoned
+from ..io.schema import DEFAULT_TZ
 from .core import ShopData, data_path
 
 

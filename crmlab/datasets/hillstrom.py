@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..schema import DEFAULT_TZ
+from ..io.schema import DEFAULT_TZ
 from .core import ShopData, data_path
 
 CAMPAIGN_START = "2008-03-03 10:00"

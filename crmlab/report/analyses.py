@@ -28,15 +28,15 @@ from ..abtest.bayes import beta_binomial
 from ..abtest.readout import readout
 from ..abtest.srm import srm_check
 from ..compliance import check_compliance
-from ..engine import as_table, is_table, local_time, to_pandas
-from ..schema import DEFAULT_TZ
+from ..io.engine import as_table, is_table, local_time, to_pandas
+from ..io.schema import DEFAULT_TZ
 from ..uplift import INCOMPLETE_KEY, campaign_uplift, holdout_uplift, user_outcomes_expr, window_cutoff
 from . import findings as FND
 
 
 # ----------------------------------------------------------------------------- lazy tables
 # A report's tables are pandas frames (a ShopData loaded by hand) or lazy Ibis tables (the
-# run's validated snapshot, crmlab.snapshot). The weekly sections filter and count in the
+# run's validated snapshot, crmlab.report.snapshot). The weekly sections filter and count in the
 # engine either way; only aggregates come back to pandas.
 def _lazy(obj, tz: str):
     """``obj`` as an Ibis table (pandas: its engine form, unvalidated; the library validates)."""

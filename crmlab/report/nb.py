@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ..engine import zoned, zoned_time
+from ..io.engine import zoned, zoned_time
 from . import text as T
 from .params import last_complete_week, parse_week
 
@@ -27,10 +27,10 @@ def _load(source: str, tz: str = "Asia/Seoul"):
     """The source's tables, each checked whole by the data model's row rules before any report
     filters it: a null ``sent_time`` raises :class:`crmlab.DataError` here (as in the library)
     instead of silently falling out of a week filter. Under the report runner, the run's
-    validated snapshot (lazy Ibis tables, validated once per run: :mod:`crmlab.snapshot`)."""
+    validated snapshot (lazy Ibis tables, validated once per run: :mod:`crmlab.report.snapshot`)."""
     from crmlab.datasets import load_source
-    from crmlab.snapshot import from_environment
-    from crmlab.validate import canonical
+    from crmlab.report.snapshot import from_environment
+    from crmlab.io.validate import canonical
     snap = from_environment(source, tz)
     if snap is not None:
         return snap
@@ -98,7 +98,7 @@ class Report:
     def in_week(self, df: pd.DataFrame, col: str, *, previous: bool = False) -> pd.DataFrame:
         """Rows of ``df`` whose ``col`` falls in the report week (or the week before)."""
         lo, hi = (self.prev_start, self.start) if previous else (self.start, self.end)
-        from ..engine import is_table, local_time, to_pandas
+        from ..io.engine import is_table, local_time, to_pandas
         if is_table(df):  # a snapshot table: filtered in the engine, only the week comes back
             return to_pandas(df.filter((df[col] >= local_time(lo, self.tz)) & (df[col] < local_time(hi, self.tz))), self.tz)
         s = pd.to_datetime(df[col])

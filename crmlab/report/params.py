@@ -21,8 +21,8 @@ LANGS = ("en", "ko")
 _WEEK_RE = re.compile(r"([0-9]{4})-W([0-9]{2})")  # ASCII digits only; used with fullmatch
 
 
-class ParamError(ValueError):
-    """A report parameter is unknown, malformed or of the wrong type."""
+from ..io.errors import ParamError  # noqa: E402  (one class for parameters and shop.yaml)
+from ..io.shopfile import read_yaml_mapping  # noqa: E402,F401  (re-exported)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,7 +148,7 @@ def check_source(source: Any, *, name: str = "source") -> str:
     text = str(source)
     if text in NAMED_SOURCES:
         return text
-    from crmlab.engine import is_url
+    from crmlab.io.engine import is_url
     if is_url(text):  # a live database (postgres://, duckdb://, bigquery://, ...): connected when read
         return text
     p = Path(text).expanduser()
@@ -233,19 +233,6 @@ def check_range(notebook: str, key: str, value: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 # Parameter files
 # ---------------------------------------------------------------------------------------------
-def read_yaml_mapping(path: Path, label: str, keys: str) -> dict[str, Any]:
-    """A YAML file that must hold a mapping (empty file: ``{}``); one-line ``ParamError``
-    naming ``label`` otherwise."""
-    import yaml
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ParamError(f"{label}: not valid YAML ({' '.join(str(e).split())})") from None
-    if not isinstance(doc, dict):
-        raise ParamError(f"{label}: expected a mapping of {keys} to values")
-    return doc
-
-
 def load_params_file(path: str | Path | None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Read a YAML parameter file: top-level keys are shared by every notebook that declares
     them; a ``notebooks:`` mapping holds per-notebook values (these win).

@@ -4,7 +4,7 @@ For every notebook of a run, from its declaration in :mod:`crmlab.report.registr
 
 - **tables and columns**: each table it reads exists in the source and has the columns it reads
   (a table may be replaced by an alternative, e.g. Hillstrom's per-user ``outcomes``);
-- **valid rows**: each table passes the data model's row rules (:func:`crmlab.validate.canonical`:
+- **valid rows**: each table passes the data model's row rules (:func:`crmlab.io.validate.canonical`:
   nulls in required columns, negative amounts, unknown channels, duplicate ids), on the whole
   table, before anything is filtered;
 - **coverage**: the latest row of each ``covers`` table is no earlier than the report week's end
@@ -27,8 +27,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import pandas as pd
 
-from ..schema import DEFAULT_TZ, spec
-from ..sources import channels
+from ..io.schema import DEFAULT_TZ, spec
+from ..io.sources import channels
 from .params import ParamError, parse_week
 from .registry import needs
 
@@ -62,7 +62,7 @@ def _listed(values: Iterable[Any]) -> str:
 
 def week_end(week: str, tz: str = DEFAULT_TZ) -> pd.Timestamp:
     """The report week's exclusive end: next Monday 00:00 in ``tz``."""
-    from ..engine import zoned_time
+    from ..io.engine import zoned_time
     return zoned_time(parse_week(week)[1], tz)
 
 
@@ -79,8 +79,8 @@ def _table_problems(data, table: str, columns: tuple[str, ...]) -> Iterator[tupl
 
 def _invalid(data, table: str, tz: str) -> str | None:
     """The first data-model rule the whole table breaks (one line), or None."""
-    from ..errors import DataError
-    from ..validate import canonical
+    from ..io.errors import DataError
+    from ..io.validate import canonical
     try:
         canonical(getattr(data, table), table, tz=tz)
     except DataError as e:
@@ -89,13 +89,13 @@ def _invalid(data, table: str, tz: str) -> str | None:
 
 
 def _is_table(obj) -> bool:
-    from ..engine import is_table
+    from ..io.engine import is_table
     return is_table(obj)
 
 
 def _span(t, col: str, tz: str):
     """(first, latest) of ``col`` of a lazy table, computed in the engine (None when empty)."""
-    from ..engine import zoned_time
+    from ..io.engine import zoned_time
     r = t.aggregate(lo=t[col].min(), hi=t[col].max()).execute().iloc[0]
     if pd.isna(r["hi"]):
         return None, None
@@ -146,7 +146,7 @@ def _names_weekly_uplift(data, p: Mapping[str, Any], as_of) -> Iterator[str]:
 def _names_experiment_readout(data, p: Mapping[str, Any], as_of) -> Iterator[str]:
     a = data.assignments
     if _is_table(a):
-        from ..engine import local_time
+        from ..io.engine import local_time
         import ibis
         a = a.filter(a.assigned_time <= ibis.literal(local_time(as_of, getattr(as_of, "tz", None) and str(as_of.tz) or DEFAULT_TZ)))
     else:
@@ -228,7 +228,7 @@ def check_plans(names: Iterable[str], plans: Mapping[str, Mapping[str, Any]],
     defaults filling the rest). Each data source is loaded and validated once.
 
     ``snapshots`` maps ``(source, zone)`` to the run's validated snapshot
-    (:class:`crmlab.snapshot.Snapshot`): its lazy tables are checked, and its validation's
+    (:class:`crmlab.report.snapshot.Snapshot`): its lazy tables are checked, and its validation's
     outcome is used instead of validating again."""
     from crmlab.datasets import load_source
 
@@ -249,7 +249,7 @@ def check_plans(names: Iterable[str], plans: Mapping[str, Mapping[str, Any]],
             continue  # not a registered report: nothing declared to check
         key = (source, zone if "timezone" in declared[n] else tz)
         if key not in loaded and snapshots and key in snapshots:
-            from ..snapshot import open_snapshot
+            from .snapshot import open_snapshot
             snap = snapshots[key]
             loaded[key] = open_snapshot(snap.path, source)
             validated[key] = dict(snap.invalid)

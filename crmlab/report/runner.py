@@ -228,11 +228,11 @@ def snapshot_plan(names: Iterable[str], plans: Mapping[str, Mapping[str, Any]],
 
 def build_snapshots(plan_: Mapping[tuple[str, str], list[str]], folder: Path) -> tuple[Path, dict]:
     """Write one validated snapshot per data source of the run into ``folder`` (each table copied
-    and validated once: :func:`crmlab.snapshot.write_snapshot`) and the manifest the kernels
-    find through :data:`crmlab.snapshot.ENV`. Returns ``(manifest path, {(source, zone): Snapshot})``."""
+    and validated once: :func:`crmlab.report.snapshot.write_snapshot`) and the manifest the kernels
+    find through :data:`crmlab.report.snapshot.ENV`. Returns ``(manifest path, {(source, zone): Snapshot})``."""
     import json
 
-    from ..snapshot import write_snapshot
+    from .snapshot import write_snapshot
     snaps = {}
     for i, ((source, zone), tables) in enumerate(plan_.items()):
         try:
@@ -323,7 +323,7 @@ def run_reports(names: Iterable[str], *, week: str | None = None, params_file: s
                                           notebooks_dir=notebooks_dir)
     import tempfile
 
-    from ..snapshot import ENV
+    from .snapshot import ENV
     snap_dir = Path(tempfile.mkdtemp(prefix="crmlab-run-"))  # this run's validated snapshot
     previous_env = os.environ.get(ENV)
     try:

@@ -2,7 +2,7 @@
 
 :func:`synthetic_shop` returns a :class:`~crmlab.datasets.core.ShopData` holding the five
 canonical tables (``customers``, ``events``, ``orders``, ``messages``, ``assignments``; columns
-as in :mod:`crmlab.schema`, times tz-aware in ``tz``) and ``truth``, a dict of the facts the
+as in :mod:`crmlab.io.schema`, times tz-aware in ``tz``) and ``truth``, a dict of the facts the
 generator planted. Everything is vectorised numpy and deterministic given ``(seed, end)``.
 
 Time frame
@@ -179,7 +179,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from ...schema import DEFAULT_TZ
+from ...io.schema import DEFAULT_TZ
 from ..core import ShopData
 from .constants import *  # noqa: F401,F403  (the public constants, as before the split)
 from .constants import CATEGORIES

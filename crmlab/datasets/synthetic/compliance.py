@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...schema import CHANNELS
+from ...io.schema import CHANNELS
 
 
 def _violations(user, ch, send, is_ad, texts, t_inv, consent, consent_t, night, night_t, clock, start_ts, tz) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...schema import CHANNELS
+from ...io.schema import CHANNELS
 
 
 SEC = 1_000

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ...schema import CHANNELS
+from ...io.schema import CHANNELS
 from .constants import (ADD_TO_CART, BEGIN_CHECKOUT, CAMPAIGNS, CART_BOUNDS_H, CART_BUCKETS, CART_P, CART_P_CONTROL, COPY_P_CONVERT, DAY, DELIVERY_RATE, EXPLORER, HOUR, MIN, MIN_GAP, PURCHASE, WINDOW, _C_CHAN, _N_BLOCKS, _P_FRIENDTALK_20, _P_NIGHT_SEND, _P_NO_CONSENT)
 from .helpers import (_campaign_p, _expand, _scaled)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...schema import CHANNELS
+from ...io.schema import CHANNELS
 from .constants import (CAMPAIGNS, COPY_P_OPEN, COST, DELIVERY_RATE, HOUR, MIN, OPEN_CHANNELS, OPEN_RATE, SEC, UNSUB_BASE, UNSUB_MAX, UNSUB_POWER, _C_COPY, _P_LONG_SMS, _P_NO_OPTOUT, _P_NO_PREFIX)
 from .helpers import (_text)
 

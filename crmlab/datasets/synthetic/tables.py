@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...schema import CHANNELS
+from ...io.schema import CHANNELS
 from .constants import (AGE_BANDS, CAMPAIGNS, CATEGORIES, CHANNEL_SOURCE, DEVICES, EVENT_NAMES, REGIONS, SOURCES, _C_COPY)
 from .helpers import (_ids, _str, _user_ids)
 

@@ -13,8 +13,8 @@ warehouse. shop.yaml declares the table and renames the columns onto the canonic
       values: {channel: sms}        # constants for columns the file lacks
       assigned_time: 2026-11-16 09:00   # assignments only: when rows lack one
 
-Times follow :mod:`crmlab.sources.times` (ISO 8601, else ``date_format``); channels are mapped
-through the registry's aliases; ``is_ad`` defaults as :mod:`crmlab.sources.defaults` says. Other
+Times follow :mod:`crmlab.io.sources.times` (ISO 8601, else ``date_format``); channels are mapped
+through the registry's aliases; ``is_ad`` defaults as :mod:`crmlab.io.sources.defaults` says. Other
 columns of the file are dropped. Rows without a ``user_id`` are ``missing_user``.
 """
 from __future__ import annotations

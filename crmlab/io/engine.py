@@ -325,7 +325,7 @@ def localize_frame(df: pd.DataFrame, tz: str = DEFAULT_TZ) -> pd.DataFrame:
 
 
 def as_table(data: DataLike, tz: str = DEFAULT_TZ, table: str | None = None) -> ir.Table:
-    """Any accepted input as an Ibis table (no validation; see :func:`crmlab.validate.canonical`).
+    """Any accepted input as an Ibis table (no validation; see :func:`crmlab.io.validate.canonical`).
 
     A connection URL, an Ibis connection, a PySpark session, a ``.duckdb`` file or a folder of
     ``<table>.parquet`` / ``<table>.csv`` files are accepted when ``table`` names the table."""

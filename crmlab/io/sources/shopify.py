@@ -8,7 +8,7 @@ fields (``Email``, ``Financial Status``, ``Currency``, ``Subtotal``, ``Shipping`
 and ``Lineitem quantity``/``name``/``price``. Times carry offsets (``2026-11-16 10:05:12 +0900``).
 
 Mapping: ``order_id`` = ``Name``; ``user_id`` = the pseudonym of ``Email`` (salt required,
-:mod:`crmlab.sources.pii`); ``time`` = ``Created at``; ``revenue`` = ``Total`` minus
+:mod:`crmlab.io.sources.pii`); ``time`` = ``Created at``; ``revenue`` = ``Total`` minus
 ``Refunded Amount`` (kept with the note ``partial_refund``); ``discount`` = ``Discount Amount``;
 ``coupon`` = ``Discount Code``; ``items`` = the sum of ``Lineitem quantity`` over the order's rows.
 Excluded, every row counted: ``cancelled_order`` (``Cancelled at`` set), ``refunded_order``,

@@ -41,7 +41,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from .snapshot import log_validation, trusted
+from .trust import log_validation, trusted
 from .engine import DataLike, as_table, check_tz, is_url, local_time, localize_frame, zoned
 from .errors import DataError
 from .schema import DEFAULT_TZ, TableSpec, spec

@@ -29,3 +29,8 @@ class DataError(ValueError):
             with pd.option_context("display.width", 200, "display.max_columns", 20):
                 msg += f"\nexample rows:\n{self.examples.head(5).to_string()}"
         super().__init__(msg)
+
+
+class ParamError(ValueError):
+    """A report parameter or a setting of ``shop.yaml`` is unknown, malformed or of the wrong type
+    (the CLI's exit code 2)."""

@@ -4,7 +4,7 @@
 then says, for each adapter's output on its own and for all of them together, which report
 notebooks can run and why the others cannot (the preflight of :mod:`crmlab.report.preflight`:
 tables, columns, valid rows, coverage of the week, names). ``import`` writes the canonical
-tables as a report source folder (:func:`crmlab.sources.write`).
+tables as a report source folder (:func:`crmlab.io.sources.write`).
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import Built, build, validate, write
-from .mapping import load
+from .io.sources import Built, build, validate, write
+from .io.sources.mapping import load
 
 
 def _line(text: str = "") -> None:
@@ -38,7 +38,7 @@ def _params(n: str, plans, declared, tz: str) -> dict[str, Any]:
 
 def verdicts(built: Built, names, plans, declared, week: str, *, outputs=None, tolerance_hours=None):
     """``{notebook: [Problem]}`` for the data of ``outputs`` (default all) of ``built``."""
-    from ..report.preflight import check_notebook
+    from .report.preflight import check_notebook
     data = built.data(outputs)
     tz = built.mapping.timezone
     cache: dict = {}
@@ -47,8 +47,8 @@ def verdicts(built: Built, names, plans, declared, week: str, *, outputs=None, t
 
 
 def _plan(args, names):
-    from ..report.runner import plan_declared
-    from ..__main__ import _overrides
+    from .report.runner import plan_declared
+    from .__main__ import _overrides
     overrides = _overrides(args)
     overrides.pop("source", None)
     return plan_declared(names, week=args.week, params_file=args.params_file, overrides=overrides,
@@ -60,7 +60,7 @@ def _built(args) -> Built:
 
 
 def check(args, names) -> int:
-    from ..report import preflight
+    from .report import preflight
     built = _built(args)
     week, plans, declared = _plan(args, names)
     for o in built.outputs:
@@ -83,7 +83,7 @@ def check(args, names) -> int:
 
 
 def import_(args) -> int:
-    from ..report.preflight import DataNotReady, Problem
+    from .report.preflight import DataNotReady, Problem
     built = _built(args)
     for o in built.outputs:
         for line in _summary(o):
@@ -99,5 +99,5 @@ def import_(args) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from ..__main__ import main
+    from .__main__ import main
     sys.exit(main(["import", *sys.argv[1:]]))

@@ -20,7 +20,7 @@ bounced; a message opened or clicked without a delivery event counts as delivere
 
 Options: ``user_id: email`` when ``external_user_id`` holds e-mail addresses (Braze's Shopify
 integration can use the e-mail as external id): they are pseudonymised like Shopify's ``Email``;
-``is_ad`` (default ``true``, see :mod:`crmlab.sources.defaults`), or a mapping of campaign to
+``is_ad`` (default ``true``, see :mod:`crmlab.io.sources.defaults`), or a mapping of campaign to
 true/false with ``default``. Engagements whose send is not in the export are
 ``engagement_without_send``; repeated sends ``duplicate_send``; other event types
 ``unmapped_event_type``. ``email_address`` and phone fields are dropped.

@@ -1,6 +1,6 @@
 """``shop.yaml`` as an adapter mapping: which export each adapter reads and how.
 
-Read through :func:`crmlab.report.shop.read_shop_file` (one reader for the report settings
+Read through :func:`crmlab.io.shopfile.read_shop_file` (one reader for the report settings
 and the mapping). A complete example, every key optional except ``sources``::
 
     currency: KRW
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..report.params import ParamError
-from ..report.shop import SHOP_FILE, _check, read_shop_file
+from ..errors import ParamError
+from ..shopfile import SHOP_FILE, check_setting, read_shop_file
 from ..schema import DEFAULT_TZ
 
 ADAPTERS = ("ga4", "shopify", "cafe24", "braze", "receipts", "generic")
@@ -125,7 +125,7 @@ def load(path: str | Path, root: str | Path | None = None) -> Mapping:
                            "ids, and pseudonyms, join; use id_type: text or leave it out")
     return Mapping(
         file=p, root=base, sources=tuple(_source(n, e, base, where) for n, e in entries.items()),
-        currency=_check("currency", doc["currency"], where) if "currency" in doc else "KRW",
-        timezone=_check("timezone", doc["timezone"], where) if "timezone" in doc else DEFAULT_TZ,
+        currency=check_setting("currency", doc["currency"], where) if "currency" in doc else "KRW",
+        timezone=check_setting("timezone", doc["timezone"], where) if "timezone" in doc else DEFAULT_TZ,
         salt=_salt(doc, where), events={str(k): str(v) for k, v in events.items()},
         channels=dict(doc.get("channels") or {}), date_format=doc.get("date_format"))

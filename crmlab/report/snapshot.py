@@ -5,15 +5,15 @@ per data source of a run, before any kernel starts. It puts the tables the run's
 read into ``<run temp folder>/snapshot-<i>.duckdb`` (in the data model's canonical form: times as
 the shop's naive local times, optional columns present; views over a Parquet folder's files,
 copies of other sources), validates each table once with
-:func:`crmlab.validate.canonical`, and writes the marker table :data:`MARKER` (one row per
+:func:`crmlab.io.validate.canonical`, and writes the marker table :data:`MARKER` (one row per
 validated table: its canonical name, row count, and the fingerprint of the source it came
 from). The notebooks' kernels find the snapshot through the environment variable
 :data:`ENV` (a JSON manifest file) and open it read-only with :func:`open_snapshot`: their
 tables are lazy Ibis tables, so nothing row-level is loaded into pandas by opening them.
 
 Trust rule: an Ibis expression whose every base table is a table of an opened snapshot listed
-in its marker as validated for the canonical table asked for (:func:`trusted`) needs no second
-validation: :func:`crmlab.validate.canonical` asks :func:`trusted` before any scan. The row
+in its marker as validated for the canonical table asked for (:func:`crmlab.io.trust.trusted`) needs no second
+validation: :func:`crmlab.io.validate.canonical` asks :func:`trusted` before any scan. The row
 rules that depend on the call (``as_of``) still run.
 """
 from __future__ import annotations
@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import ibis
-import ibis.expr.operations as ops
 import ibis.expr.types as ir
+
+from ..io import trust
 
 log = logging.getLogger("crmlab")
 
@@ -37,13 +38,8 @@ log = logging.getLogger("crmlab")
 MARKER = "_crmlab_validated"
 #: Environment variable naming the run's snapshot manifest (JSON), inherited by the kernels.
 ENV = "CRMLAB_RUN_SNAPSHOT"
-#: Optional: a file to which every full validation of a table is appended (one JSON line);
-#: the tests count scans with it.
-LOG_ENV = "CRMLAB_VALIDATION_LOG"
-
-# id(backend) -> {snapshot table name: canonical table name} of the snapshots opened here
-_TRUSTED: dict[int, dict[str, str]] = {}
-_BACKENDS: dict[int, Any] = {}  # keeps the trusted connections alive (ids are not reused)
+#: Re-exported: the file that counts full validations (:data:`crmlab.io.trust.LOG_ENV`).
+LOG_ENV = trust.LOG_ENV
 
 
 def source_fingerprint(source: str, table: str) -> str:
@@ -63,12 +59,12 @@ def source_fingerprint(source: str, table: str) -> str:
 def _source_tables(source: str, tz: str, con) -> dict[str, ir.Table | Any]:
     """The source's tables as something ``con.create_table`` takes (Ibis views of the Parquet
     files or of the attached DuckDB file; pandas frames for the built-in sources)."""
-    from .datasets.core import TABLE_NAMES
+    from ..datasets.core import TABLE_NAMES
     p = Path(str(source))
     names = TABLE_NAMES + ("outcomes",)
     out: dict[str, Any] = {}
     if str(source) in ("sample", "hillstrom", "cdnow") or not p.exists():
-        from .datasets import load_source
+        from ..datasets import load_source
         data = load_source(str(source), tz=tz)
         for n in names:
             df = getattr(data, n, None)
@@ -140,10 +136,10 @@ def write_snapshot(source: str, tables: Iterable[str], path: str | Path, *, tz: 
     """
     import time
 
-    from .checks import choice
-    from .engine import default_connection
-    from .errors import DataError
-    from .validate import canonical
+    from ..io.checks import choice
+    from ..io.engine import default_connection
+    from ..io.errors import DataError
+    from ..io.validate import canonical
     choice(mode, "mode", ("auto", "copy", "view"))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -193,16 +189,15 @@ def write_snapshot(source: str, tables: Iterable[str], path: str | Path, *, tz: 
 def open_snapshot(path: str | Path, source: str | None = None, untrusted: Iterable[str] = ()):
     """The snapshot's tables as a :class:`~crmlab.datasets.ShopData` of lazy Ibis tables.
 
-    Tables of the snapshot listed in its marker are trusted (:func:`trusted`). A canonical
+    Tables of the snapshot listed in its marker are trusted (:func:`crmlab.io.trust.trusted`). A canonical
     table the snapshot does not hold but ``source`` (a Parquet folder or DuckDB file) does is
     opened lazily from the source, untrusted (validated where it is used, as before)."""
-    from .datasets.core import TABLE_NAMES, ShopData
-    from .engine import default_connection, read_path
+    from ..datasets.core import TABLE_NAMES, ShopData
+    from ..io.engine import default_connection, read_path
     con = default_connection(str(path), read_only=True)
     marks = {k: v for k, v in con.con.execute(f"SELECT table_name, canonical FROM {MARKER}").fetchall()
              if k not in set(untrusted)}
-    _TRUSTED[id(con)] = marks
-    _BACKENDS[id(con)] = con
+    trust.register(con, marks)
     present = {r[0] for r in con.con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
     name = Path(str(source)).stem if source else "snapshot"
@@ -229,32 +224,6 @@ def open_snapshot(path: str | Path, source: str | None = None, untrusted: Iterab
                     setattr(data, n, read_path(f"{p}::{n}"))
     data.truth = {"snapshot": str(path)}
     return data
-
-
-def trusted(t: Any, table: str) -> bool:
-    """True if every base table of the Ibis expression ``t`` is a table of an opened snapshot
-    marked validated as the canonical ``table`` (an in-memory table anywhere in it: False)."""
-    if not _TRUSTED or not isinstance(t, ir.Table):
-        return False
-    op = t.op()
-    if op.find(ops.InMemoryTable) or op.find(ops.SQLQueryResult):
-        return False
-    bases = op.find(ops.DatabaseTable)
-    if not bases:
-        return False
-    for b in bases:
-        marks = _TRUSTED.get(id(b.source))
-        if marks is None or marks.get(b.name) != table:
-            return False
-    return True
-
-
-def log_validation(table: str) -> None:
-    """Append one line to the file named by :data:`LOG_ENV`, if set (a full validation ran)."""
-    target = os.environ.get(LOG_ENV)
-    if target:
-        with open(target, "a") as f:
-            f.write(json.dumps({"table": table, "pid": os.getpid()}) + "\n")
 
 
 def from_environment(source: str, tz: str):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 #: Message channels an own-brand shop sends through.
 CHANNELS = ("app_push", "web_push", "sms", "lms", "kakao_alimtalk", "kakao_friendtalk", "email", "in_app")
 
-#: Channels known to the open registry (crmlab.sources.channels.KNOWN), listed in the docs.
+#: Channels known to the open registry (crmlab.io.sources.channels.KNOWN), listed in the docs.
 _REGISTERED = ("app_push", "push", "ios_push", "android_push", "web_push", "email", "in_app", "sms", "lms",
                "mms", "kakao_alimtalk", "kakao_friendtalk", "line")
 
@@ -30,7 +30,7 @@ class Column:
     meaning: str
     nonnegative: bool = False
     allowed: tuple[str, ...] | None = None
-    vocabulary: str | None = None  # an open vocabulary: "channels" = crmlab.sources.channels.names()
+    vocabulary: str | None = None  # an open vocabulary: "channels" = crmlab.io.sources.channels.names()
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ MESSAGES = TableSpec(
         Column("message_id", "id", True, "Message identifier, unique."),
         Column("user_id", "id", True, "Recipient."),
         Column("campaign", "string", True, "Campaign the message belongs to."),
-        Column("channel", "string", True, "Channel: a registered channel (crmlab.sources.channels: "
+        Column("channel", "string", True, "Channel: a registered channel (crmlab.io.sources.channels: "
                + ", ".join(_REGISTERED) + ") or one declared in shop.yaml.", vocabulary="channels"),
         Column("variant", "string", False, "Copy or creative variant (for A/B tests of messages)."),
         Column("is_ad", "bool", True, "Advertising message (true) or informational (false)."),
@@ -201,5 +201,5 @@ def to_markdown() -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m crmlab.schema > docs/data-model.md
+if __name__ == "__main__":  # python -m crmlab.io.schema > docs/data-model.md
     print(to_markdown())

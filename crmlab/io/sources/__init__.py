@@ -13,15 +13,15 @@ receipts   Kakao AlimTalk/FriendTalk, SMS/LMS receipts  messages
 generic    any log with declared columns                any table
 ========== ============================================ ==========================
 
-:func:`build` applies the sources of a mapping (:mod:`crmlab.sources.mapping`) and returns a
+:func:`build` applies the sources of a mapping (:mod:`crmlab.io.sources.mapping`) and returns a
 :class:`Built`: the outputs of each adapter, their exclusions ledger (every input row is mapped,
 folded into another row, or excluded with a snake_case reason) and the combined
 :class:`~crmlab.datasets.ShopData`. :func:`write` saves it as a report source folder.
-E-mail addresses and phone numbers become salted pseudonyms (:mod:`crmlab.sources.pii`).
-The channel registry (:mod:`crmlab.sources.channels`) is open to channels declared in shop.yaml.
+E-mail addresses and phone numbers become salted pseudonyms (:mod:`crmlab.io.sources.pii`).
+The channel registry (:mod:`crmlab.io.sources.channels`) is open to channels declared in shop.yaml.
 
-This package's ``__init__`` imports its adapters lazily, so ``crmlab.validate`` and
-``crmlab.report.shop`` can read :mod:`crmlab.sources.channels` without an import circle.
+This package's ``__init__`` imports its adapters lazily, so ``crmlab.io.validate`` and
+``crmlab.report.shop`` can read :mod:`crmlab.io.sources.channels` without an import circle.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class Built:
         """The canonical tables of ``outputs`` (default: all), concatenated per table, as ShopData."""
         import pandas as pd
 
-        from ..datasets import ShopData
+        from ..shopdata import ShopData
         tables: dict[str, list] = {}
         for o in self.outputs if outputs is None else outputs:
             for name, df in o.tables.items():
