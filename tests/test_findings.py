@@ -191,6 +191,38 @@ def test_both_pages_measure_the_holdout_with_one_definition(small_shop):
     assert camp and all(f.window_days == 3 and f.denominator == "complete" for f in camp)
 
 
+def test_both_pages_correct_the_holdout_with_one_family(small_shop):
+    """Defect: the readout corrected the holdout over both metrics (Holm over 2), the weekly
+    uplift page per metric (each alone), so one holdout had two adjusted p-values."""
+    from crmlab.report.analyses import experiment_readout, last_instant, weekly_uplift
+    end = small_shop.truth["end"]
+    up = weekly_uplift(small_shop, end - pd.Timedelta(weeks=4), end, segment_by="none", costs="none")
+    ro = experiment_readout(small_shop, "global_holdout", as_of=last_instant(end))
+    h = {f.metric: f for f in up.findings if f.analysis == "holdout"}
+    r = {{"conversion": "conversion_rate"}.get(f.metric, f.metric): f for f in ro.findings}
+    assert set(h) == set(r) == {"conversion_rate", "revenue_per_user"}
+    for m in h:
+        assert h[m].p_value == pytest.approx(r[m].p_value, rel=1e-9)
+        assert h[m].p_adjusted == pytest.approx(r[m].p_adjusted, rel=1e-9)
+        assert h[m].verdict == r[m].verdict
+        assert h[m].family_size == r[m].family_size == 2
+    # Holm over the two: the smaller p doubled, the larger one at least that (statsmodels agrees)
+    from statsmodels.stats.multitest import multipletests
+    ps = [h[m].p_value for m in sorted(h)]
+    ref = multipletests(ps, method="holm")[1]
+    assert [h[m].p_adjusted for m in sorted(h)] == pytest.approx(list(ref), rel=1e-12)
+
+
+def test_holdout_family_changes_a_per_metric_verdict():
+    """Planted: conversion p = 0.03 alone is a win; over the holdout's two metrics it is not."""
+    hold = holdout_rows().assign(p_value=[0.03, 0.40], p_adjusted=[0.03, 0.40], verdict=["win", "inconclusive"],
+                                 abs_lift=[0.02, 500.0])
+    out = FND.holdout_family(hold, alpha=0.05)
+    assert list(out["p_adjusted"]) == pytest.approx([0.06, 0.40])
+    assert list(out["verdict"]) == ["inconclusive", "inconclusive"]
+    assert set(out["family"]) == {"global_holdout: 2 tested cells"}
+
+
 # ------------------------------------------------------------------------------ words apart
 def _catalogue(lang):
     return tomllib.loads((REPORT / "messages" / f"{lang}.toml").read_text(encoding="utf-8"))
@@ -284,11 +316,12 @@ def _claims_for_seed(seed, scale):
     stated = [f for f in FND.claims(res.findings)]
     # the summary states every claim (en and ko), and recommendations only rest on claims
     assert sum(b.startswith(("Win:", "Loss:")) for b in summary) == len(stated)
-    families = {(f.analysis, f.metric) for f in res.findings if f.verdict != "insufficient"}
+    # a family is what was corrected together (the holdout's two metrics are one family)
+    families = {(f.analysis, f.family) for f in res.findings if f.verdict != "insufficient"}
     out = []
     for f in stated:
         truth = 0.0 if scale == 0 else _truth_of(f, shop, cells)
-        out.append((f.analysis, f.metric, f.subject, f.segment, f.sign, truth))
+        out.append((f.analysis, f.family, f.subject, f.segment, f.sign, truth))
     return out, families
 
 

@@ -340,6 +340,8 @@ def weekly_uplift(data, start: pd.Timestamp, end: pd.Timestamp, *, window_days: 
             if {treatment, holdout_arm} <= arms:
                 holdout = holdout_uplift(h, orders, experiment=holdout_experiment, treatment=treatment,
                                          control=holdout_arm, alpha=alpha, as_of=last_instant(end), tz=tz)
+                # one family rule for the holdout on every page: its metrics together
+                holdout = FND.holdout_family(holdout, alpha=alpha)
                 h_span = to_pandas(h.aggregate(lo=h.assigned_time.min(), hi=h.assigned_time.max()), tz).iloc[0]
     bar.update(3 - bar.n)
     bar.close()

@@ -25,6 +25,11 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 VERDICTS = ("win", "loss", "inconclusive", "insufficient")
+#: The global holdout's family on every page (weekly uplift and experiment readout): its metrics
+#: (conversion and revenue per user) are corrected together, as the readout corrects every
+#: arm x metric test of an experiment (``scope="both"``; the holdout has one arm). Grouping the
+#: holdout rows by experiment makes both metrics one family.
+HOLDOUT_FAMILY = ("experiment",)
 #: Metrics whose incremental count is people (a cost per incremental makes sense).
 COUNT_METRICS = ("conversion_rate", "conversion", "visit_rate", "visit")
 
@@ -175,6 +180,19 @@ def from_readout(results: pd.DataFrame, *, experiment: str, alpha: float, window
             assigned_to=assigned_to, as_of=as_of, denominator=denominator, reason=str(r.get("reason") or ""),
             n_needed=_f(r.get("n_needed"))))
     return out
+
+
+def holdout_family(df: pd.DataFrame | None, *, correction: str = "holm", alpha: float = 0.05) -> pd.DataFrame | None:
+    """``holdout_uplift`` rows corrected over the holdout's metrics (:data:`HOLDOUT_FAMILY`),
+    with the engine's verdict on the adjusted p (:func:`crmlab.abtest.with_family`): the same
+    family, ``p_adjusted`` and verdict the experiment readout gives the holdout.
+
+    Holm (1979): with ``m`` tested metrics ordered by p, ``p_adj(i) = max_{j<=i} min(1, (m-j+1) p(j))``.
+    """
+    from ..abtest.corrections import with_family
+    if df is None or df.empty:
+        return df
+    return with_family(df, list(HOLDOUT_FAMILY), correction=correction, alpha=alpha)
 
 
 def claims(findings: Iterable[Finding]) -> list[Finding]:
