@@ -177,6 +177,68 @@ def heatmap(matrix: pd.DataFrame, lang: str = "en", *, percent: bool = True, ax=
     return ax
 
 
+def retention_heatmap(matrix: pd.DataFrame, lang: str = "en", *, period_name: str = "", ax=None,
+                      xlabel: str | None = None, ylabel: str | None = None):
+    """Cohort retention (cohorts x period index, shares) with the colour scale fitted to the
+    cells after period 0.
+
+    Period 0 is the first purchase itself, 100 % by definition: on one scale with the rest it
+    takes the darkest colour and washes every other cell out. So it is drawn uncoloured (grey
+    background, its value written) and labelled as the first purchase; the colours run from the
+    smallest to the largest share of periods 1 and later (``vmin``/``vmax`` of the mesh)."""
+    data = matrix * 100
+    first = [c for c in data.columns if str(c) == "0"]
+    rest = data.drop(columns=first)
+    vals = rest.to_numpy(float)
+    vals = vals[np.isfinite(vals)]
+    vmin, vmax = (float(vals.min()), float(vals.max())) if vals.size else (0.0, 100.0)
+    if vmax <= vmin:
+        vmax = vmin + 1.0
+    ax = _ax(ax, (9, 0.45 * max(len(matrix), 4) + 1.5))
+    ax.set_facecolor("#f1f3f5")
+    shown = data.copy()
+    shown[first] = np.nan  # no colour for period 0
+    sns.heatmap(shown, annot=True, fmt=".0f", cmap="Blues", vmin=vmin, vmax=vmax, cbar=False, ax=ax,
+                annot_kws={"size": 8}, linewidths=0.5, linecolor="white")
+    for j, c in enumerate(data.columns):
+        if c in first:
+            for i in range(data.shape[0]):
+                v = data.iat[i, j]
+                if np.isfinite(v):
+                    ax.text(j + 0.5, i + 0.5, f"{v:.0f}", ha="center", va="center", size=8, color="#495057")
+    ticks = [T.t("period_zero", lang) if c in first else str(c) for c in data.columns]
+    ax.set_xticks(np.arange(len(ticks)) + 0.5, ticks)
+    ax.tick_params(axis="y", rotation=0)
+    ax.tick_params(axis="x", rotation=0)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    return ax
+
+
+def sendtime_grid(heat: pd.DataFrame, lang: str = "en", value: str = "click_rate",
+                  count: str = "delivered") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The send-time heatmap's rate and count grids over **all** 7 weekdays x 24 hours: a slot
+    with no message is a cell with n = 0 (greyed), never a missing column that shifts the axis."""
+    days = T.t("weekday_names", lang).split(",")
+    full = pd.MultiIndex.from_product([range(7), range(24)], names=["weekday", "hour"])
+    h = heat.assign(weekday=heat["weekday"].astype(int), hour=heat["hour"].astype(int)).set_index(["weekday", "hour"])
+    rate = h[value].reindex(full).unstack("hour")
+    n = h[count].reindex(full).fillna(0).astype(int).unstack("hour")
+    rate.index = n.index = [days[d] for d in rate.index]
+    rate.columns.name = n.columns.name = None
+    return rate, n
+
+
+def sendtime_heatmap(heat: pd.DataFrame, lang: str = "en", *, min_count: int = 30, ax=None):
+    """Click rate by weekday and send hour (:func:`sendtime_grid`), cells with fewer than
+    ``min_count`` delivered messages greyed with their n (n = 0 where nothing was sent)."""
+    rate, n = sendtime_grid(heat, lang)
+    return heatmap(rate, lang, percent=True, xlabel=T.col_label("hour", lang), ylabel="", counts=n,
+                   min_count=min_count, ax=ax)
+
+
 def interval_plot(df: pd.DataFrame, labels, est: str, lo: str, hi: str, *, xlabel: str, scale: float = 100.0,
                   ax=None, lang: str = "en"):
     """Point estimates with intervals, one row per label; coloured by the finding's ``verdict``
