@@ -408,7 +408,8 @@ def test_copy_test_sentence_uses_the_family_adjusted_p():
     row = {"campaign": "c", "metric": "open_rate", "variant": "b", "control": "a", "estimate": 0.22,
            "estimate_control": 0.20, "rel_lift": 0.1, "p_value": 0.03, "p_adjusted": 0.06, "status": "ok"}
     assert "could be chance" in T.explain_copy(row, 0.05) and "0.06" in T.explain_copy(row, 0.05)
-    assert "confident" in T.explain_copy(dict(row, p_adjusted=0.03), 0.05)
+    assert "a win after correction (adjusted p = 0.030" in T.explain_copy(dict(row, p_adjusted=0.03), 0.05)
+    assert "+2.00\u00a0pp" in T.explain_copy(row, 0.05)
     small = dict(row, status="insufficient", p_value=float("nan"), p_adjusted=float("nan"))
     assert T.t("verdict_insufficient", "en") in T.explain_copy(small, 0.05)
 

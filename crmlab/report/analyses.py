@@ -31,6 +31,7 @@ from ..compliance import check_compliance
 from ..io.engine import as_table, is_table, local_time, to_pandas
 from ..io.schema import DEFAULT_TZ
 from ..uplift import INCOMPLETE_KEY, campaign_uplift, holdout_uplift, user_outcomes_expr, window_cutoff
+from . import facts as FACTS
 from . import findings as FND
 
 
@@ -372,6 +373,11 @@ class MessageResult:
     heatmap: pd.DataFrame | None
     compliance: pd.DataFrame | None
     copy_tests: pd.DataFrame | None
+    #: The week's days, the attribution windows, basis and share: what the page's numbers count.
+    context: dict = field(default_factory=dict)
+    #: The page's facts and copy-test findings (crmlab.report.facts.message_facts): its summary,
+    #: sentences and "What is counted" are rendered from these.
+    findings: list = field(default_factory=list)
 
 
 def _windows(window_days: float, channel_windows: dict | None):
@@ -484,7 +490,14 @@ def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks:
                 rows.append(r.assign(campaign=camp))
     if rows:
         copy = pd.concat(rows, ignore_index=True)
-    return MessageResult(week, previous, totals, trend, fat, heat, comp, copy)
+    ctx = dict(first=_day(start), last=_day(last_instant(end)), prev_first=_day(start - pd.Timedelta(weeks=1)),
+               prev_last=_day(last_instant(start)), trend_first=_day(since), basis=basis, share=share,
+               windows=", ".join([f"{window_days:g} d"] + [f"{k} {float(v):g} d" for k, v in
+                                                        (channel_windows or {}).items()]),
+               week=iso_week(start))
+    res = MessageResult(week, previous, totals, trend, fat, heat, comp, copy, ctx)
+    res.findings = FACTS.message_facts(res)
+    return res
 
 
 # ----------------------------------------------------------------------------- cohorts, RFM, CLV
@@ -503,6 +516,8 @@ class CohortResult:
     lapse: pd.DataFrame | None = None  # crmlab.paths.lapse_signals: last sessions, lapsing vs retained
     notes: list[str] = field(default_factory=list)  # modules missing
     problems: list[str] = field(default_factory=list)  # sections the data does not allow, and why
+    context: dict = field(default_factory=dict)  # as_of, period, windows: what the numbers count
+    findings: list = field(default_factory=list)  # facts (crmlab.report.facts.cohort_facts)
 
 
 def cohort_rfm(data, as_of: pd.Timestamp, *, period: str = "W", repurchase_days: float = 30, rfm_bins: int = 5,
@@ -532,6 +547,9 @@ def cohort_rfm(data, as_of: pd.Timestamp, *, period: str = "W", repurchase_days:
         out.problems.append(f"CLV: {e}")
     if data.events is not None:
         out.lapse = PATHS.lapse_signals(data.events, orders, as_of=as_of, tz=tz)
+    out.context = dict(as_of=_day(as_of), period=period, repurchase_days=repurchase_days,
+                       horizon_weeks=clv_horizon_weeks)
+    out.findings = FACTS.cohort_facts(out)
     return out
 
 
@@ -557,6 +575,8 @@ class FunnelResult:
     flows: pd.DataFrame | None = None  # crmlab.paths.step_flows of the week's sessions
     behaviour: pd.DataFrame | None = None  # segment, users
     notes: list[str] = field(default_factory=list)
+    context: dict = field(default_factory=dict)  # the week's days, the window, by: what the numbers count
+    findings: list = field(default_factory=list)  # facts (crmlab.report.facts.funnel_facts)
 
 
 def session_steps(row: pd.Series) -> pd.DataFrame:
@@ -610,7 +630,7 @@ def funnel_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: 
         out.ordered = F.funnel(wk, st, window=window, as_of=last_instant(end), tz=tz)
         if by in wk.columns and wk[by].notna().any():
             out.ordered_by = F.funnel(wk, st, window=window, by=by, as_of=last_instant(end), tz=tz)
-            out.groups_test = F.compare_groups(out.ordered_by)
+            out.groups_test = _holm_over_steps(F.compare_groups(out.ordered_by))
         out.time_to_convert = F.time_to_convert(wk, st, window=window, as_of=last_instant(end), tz=tz)
     if len(recent):
         out.trend = F.funnel_trend(recent, st, period="W", window=window, as_of=last_instant(end), tz=tz)
@@ -627,4 +647,28 @@ def funnel_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks: 
     for stage, n in recent_ab["stage"].value_counts().sort_index().items():
         rows.append((f"abandoned_{stage}", int(n)))
     out.behaviour = pd.DataFrame(rows, columns=["segment", "users"])
+    out.context = dict(first=_day(start), last=_day(last_instant(end)), prev_first=_day(start - pd.Timedelta(weeks=1)),
+                       prev_last=_day(last_instant(start)), hours=window_hours, by=by, week=iso_week(start))
+    out.findings = FACTS.funnel_facts(out)
     return out
+
+
+def _holm_over_steps(test: pd.DataFrame) -> pd.DataFrame:
+    """The funnel's group tests (one chi-square per step) corrected together (Holm 1979): a
+    page that says "devices differ at the checkout step" must not rest on one of several
+    uncorrected tests. Steps without a test (NaN p) are no members."""
+    from ..abtest.corrections import adjust_pvalues
+    out = test.copy()
+    if out.empty:
+        return out.assign(p_adjusted=pd.Series(dtype=float), correction=pd.Series(dtype=object))
+    p = out["p_value"].to_numpy(float)
+    adj = p.copy()
+    ok = ~pd.isna(p)
+    if ok.any():
+        adj[ok] = adjust_pvalues(p[ok], "holm")
+    return out.assign(p_adjusted=adj, correction="holm")
+
+
+def iso_week(start: pd.Timestamp) -> str:
+    y, w, _ = pd.Timestamp(start).isocalendar()
+    return f"{y}-W{w:02d}"

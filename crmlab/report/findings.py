@@ -123,6 +123,81 @@ class Finding:
         return d
 
 
+@dataclass(frozen=True)
+class Fact:
+    """A descriptive finding: numbers a page states where no test applies (volumes, rates,
+    retention shares, funnel steps), with the window and the denominator they were counted on.
+
+    A fact is never a claim and never a verdict; a sentence or an ``action`` (a next step that
+    rests on counts, such as fixing compliance violations) is rendered from it by
+    :func:`crmlab.report.text.fact_sentence` with the catalogue key ``key``.
+
+    ``values`` holds ``(placeholder, value, kind)`` triples: ``kind`` says how the number is
+    formatted (``int``, ``pct``, ``pct2``, ``money``, ``days``, ``text``, ``segment``, ``step``,
+    ``moved`` for a ``(now, before)`` pair, ``rel``, ``p``, ...). ``window`` and ``denominator``
+    are ``(catalogue key, ((placeholder, text), ...))``: what period the numbers cover and what
+    their rates divide by; ``n`` is the size of that denominator.
+    """
+    analysis: str                     # messages | cohort | funnel
+    key: str
+    values: tuple = ()
+    window: tuple = ()
+    denominator: tuple = ()
+    n: float = math.nan
+    role: str = "fact"                # fact | action
+    p_value: float = math.nan         # a test without a sign (e.g. chi-square over groups)
+    p_adjusted: float = math.nan
+
+    verdict = "descriptive"
+    is_claim = False
+
+    def value(self, name: str):
+        for k, v, _ in self.values:
+            if k == name:
+                return v
+        raise KeyError(name)
+
+
+def counted(items: Iterable) -> list[tuple]:
+    """The distinct ``(window, denominator)`` pairs of ``items`` (facts, and findings of copy
+    tests that carry one), in order: what a page states under "What is counted"."""
+    seen: dict[tuple, None] = {}
+    for f in items:
+        if isinstance(f, Fact):
+            w, d = f.window, f.denominator
+        elif hasattr(f, "counted_pair"):
+            w, d = f.counted_pair
+        else:
+            continue
+        if w:
+            seen.setdefault((w, d), None)
+    return list(seen)
+
+
+def from_copy_test(df: pd.DataFrame | None, *, window: tuple = (), denominator: tuple = ()) -> list[Finding]:
+    """Findings of :func:`crmlab.messages.copy_test` rows (a ``campaign`` column added): each
+    test's metrics are one family, with the engine's verdict on the adjusted p-value. The
+    ``window`` / ``denominator`` describe the attribution (see :class:`Fact`); the finding's own
+    ``denominator`` field says ``messages`` (rates are per delivered message)."""
+    if df is None or df.empty:
+        return []
+    out = []
+    for r in df.to_dict("records"):
+        status = r.get("status", "ok")
+        verdict = str(r.get("verdict") or ("insufficient" if status == "insufficient" else "inconclusive"))
+        out.append(CopyFinding(
+            analysis="copy_test", subject=str(r.get("campaign", "")), metric=str(r["metric"]), arm=str(r["variant"]),
+            control=str(r["control"]), family=str(r.get("family", "")),
+            correction=str(r.get("correction", "none") or "none"), estimate=_f(r.get("estimate")),
+            estimate_control=_f(r.get("estimate_control")), abs_lift=_f(r.get("abs_lift")),
+            ci_low=_f(r.get("abs_ci_low")), ci_high=_f(r.get("abs_ci_high")), rel_lift=_f(r.get("rel_lift")),
+            p_value=_f(r.get("p_value")), p_adjusted=_f(r.get("p_adjusted")), verdict=verdict,
+            n=_n(r.get("n")), n_control=_n(r.get("n_control")), denominator="messages",
+            reason=str(r.get("reason") or ""), n_needed=_f(r.get("n_needed")), window=window,
+            counted_per=denominator))
+    return out
+
+
 def from_uplift(df: pd.DataFrame | None, *, analysis: str, window_days: float | None, assigned_from: str = "",
                 assigned_to: str = "", as_of: str = "", denominator: str = "complete",
                 control: str = "control") -> list[Finding]:
@@ -193,6 +268,18 @@ def holdout_family(df: pd.DataFrame | None, *, correction: str = "holm", alpha: 
     if df is None or df.empty:
         return df
     return with_family(df, list(HOLDOUT_FAMILY), correction=correction, alpha=alpha)
+
+
+@dataclass(frozen=True)
+class CopyFinding(Finding):
+    """A copy test's comparison (a :class:`Finding`) with the attribution window and
+    denominator it was counted on, for the page's "What is counted"."""
+    window: tuple = ()
+    counted_per: tuple = ()
+
+    @property
+    def counted_pair(self) -> tuple:
+        return self.window, self.counted_per
 
 
 def claims(findings: Iterable[Finding]) -> list[Finding]:

@@ -66,14 +66,6 @@ def col_label(col: Any, lang: str = "en") -> str:
 
 
 # -- number formatting ----------------------------------------------------------------------
-def _holm_significant(p: pd.Series, alpha: float) -> pd.Series:
-    """Which p-values Holm's procedure rejects at ``alpha`` within their family."""
-    from ..abtest.corrections import adjust_pvalues
-    if p.empty:
-        return p.astype(bool)
-    return pd.Series(adjust_pvalues(p.to_numpy(float), "holm") < alpha, index=p.index)
-
-
 def _nan(x) -> bool:
     try:
         return x is None or (isinstance(x, float) and math.isnan(x)) or pd.isna(x)
@@ -174,12 +166,6 @@ def format_frame(df: pd.DataFrame, formats: Mapping[str, str], lang: str = "en")
         fn = _FORMATTERS.get(f) or (lambda x, _f=f: "–" if _nan(x) else _f.format(x))
         out[c] = [fn(v) for v in s]
     return out
-
-
-def sureness(p_value: float, alpha: float, lang: str = "en") -> str:
-    """'we are confident ...' or 'this could be chance ...' for a p-value against ``alpha``."""
-    key = "sure_yes" if (not _nan(p_value) and p_value < alpha) else "sure_no"
-    return t(key, lang, p=p_eq(p_value), alpha=f"{alpha:g}")
 
 
 # -- experiment readout ---------------------------------------------------------------------
@@ -334,6 +320,79 @@ def windows_notes(findings, lang: str = "en", *, other_page: bool = True) -> lis
     return out
 
 
+# -- facts (descriptive findings) ----------------------------------------------------------
+def _moved_pair(v, lang: str) -> str:
+    now, before = v
+    return moved(now, before, lang)
+
+
+#: How a fact's value is shown, by its kind (:class:`crmlab.report.findings.Fact`).
+_KINDS = {
+    "int": lambda v, lang: num(v, 0), "pct": lambda v, lang: pct(v), "pct2": lambda v, lang: pct(v, 2),
+    "money": lambda v, lang: money(v), "text": lambda v, lang: str(v), "g": lambda v, lang: f"{float(v):g}",
+    "rel": lambda v, lang: rel(v), "p": lambda v, lang: pval(v), "p_eq": lambda v, lang: p_eq(v),
+    "moved": _moved_pair, "segment": lambda v, lang: segment_name(v, lang),
+    "step": lambda v, lang: step_name(v, lang), "behaviour": lambda v, lang: behaviour_name(v, lang),
+    "period": lambda v, lang: period_name(v, lang), "key": lambda v, lang: t(v, lang),
+    "weekday": lambda v, lang: t("weekday_names", lang).split(",")[int(v)],
+}
+
+
+def fact_sentence(f, lang: str = "en") -> str:
+    """The sentence of a :class:`~crmlab.report.findings.Fact` (its catalogue key, its values
+    formatted by kind)."""
+    return t(f.key, lang, **{name: _KINDS[kind](v, lang) for name, v, kind in f.values})
+
+
+def facts_text(items, lang: str = "en", *keys: str) -> list[str]:
+    """The sentences of the facts among ``items`` whose key is one of ``keys`` (in ``keys``
+    order), for a page section; every key when none is given."""
+    fs = [f for f in items if getattr(f, "role", "") == "fact"]
+    if not keys:
+        return [fact_sentence(f, lang) for f in fs]
+    return [fact_sentence(f, lang) for k in keys for f in fs if f.key == k]
+
+
+def _part(spec: tuple, lang: str) -> str:
+    key, params = spec
+    return t(key, lang, **{k: num(v, 0) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+                           for k, v in params})
+
+
+def counted_notes(items, lang: str = "en") -> list[str]:
+    """One sentence per distinct window and denominator of a page's facts and copy-test
+    findings: what each number covers and what its rates divide by."""
+    from .findings import counted
+    return [t("cnt_line", lang, window=_part(w, lang), per=_part(d, lang)) if d else _part(w, lang)
+            for w, d in counted(items)]
+
+
+def summary_facts(items, alpha: float, lang: str = "en", keys: tuple = ()) -> list[str]:
+    """A page's summary from its findings: the facts' sentences (those with a key in ``keys``
+    when given), every claim of its tests (losses first, in the same words as wins; never
+    filtered), then its actions and the recommendations that rest on claims."""
+    from .findings import Fact, claims, recommendable
+    items = list(items)
+    facts = [f for f in items if isinstance(f, Fact) and f.role == "fact" and (not keys or f.key in keys)]
+    tests = [f for f in items if not isinstance(f, Fact)]
+    out = [fact_sentence(f, lang) for f in facts]
+    for f in claims(tests):
+        v = verdict_name(f.verdict, lang)
+        out.append(t("sum_claim", lang, verdict_cap=v[:1].upper() + v[1:], what=_what(f, lang),
+                     metric=metric_name(f.metric, lang), t=metric_value(f.metric, f.estimate),
+                     c=metric_value(f.metric, f.estimate_control), diff=metric_diff(f.metric, f.abs_lift),
+                     p=p_eq(f.p_shown)))
+    rest = sum(1 for f in tests if not f.is_claim)
+    if tests and rest:
+        out.append(t("sum_rest_tests", lang, k=rest, n=len(tests)))
+    for f in tests:
+        if recommendable(f) and f.analysis == "copy_test":
+            out.append(t(f"rec_copy_{f.verdict}", lang, campaign=f.subject, variant=f.arm, control=f.control,
+                         metric=metric_name(f.metric, lang)))
+    out += [fact_sentence(f, lang) for f in items if isinstance(f, Fact) and f.role == "action"]
+    return out
+
+
 def findings_table(findings, lang: str = "en") -> pd.DataFrame:
     """The display rows of ``findings`` (values formatted; the verdict in words)."""
     rows = []
@@ -411,18 +470,6 @@ def summary_experiments(results, alpha: float, lang: str = "en", primary: str = 
     return [" ".join(summary_experiment(r, alpha, lang, primary)) for r in results]
 
 
-def explain_heavy_tail(heavy: pd.DataFrame, alpha: float, lang: str = "en") -> list[str]:
-    """One sentence per robust check row (winsorized mean, bootstrap, rank test)."""
-    if heavy is None or heavy.empty:
-        return []
-    out = []
-    for r in heavy.to_dict("records"):
-        sure = sureness(r["p_value"], alpha, lang) if not _nan(r.get("p_value")) else ""
-        out.append(f"{r['variant']} · {metric_name(str(r['metric']), lang)} · {r['method']}: "
-                   f"{num(r['estimate'], 3)} [{num(r['ci_low'], 3)}, {num(r['ci_high'], 3)}]" + (f"; {sure}." if sure else "."))
-    return out
-
-
 # -- weekly uplift --------------------------------------------------------------------------
 def explain_uplift(row: Mapping[str, Any], alpha: float, lang: str = "en") -> str:
     """One sentence for a row of :func:`crmlab.uplift.campaign_uplift` / ``holdout_uplift`` (via its finding)."""
@@ -495,84 +542,64 @@ def moved(now: float, before: float, lang: str = "en", *, rate: bool = True) -> 
     return t("moved_up" if d > 0 else "moved_down", lang, d=text)
 
 
-def _ratio(a: float, b: float) -> float:
-    return a / b if b else float("nan")
+def summary_messages(result, lang: str = "en", week: str = "", alpha: float = 0.05) -> list[str]:
+    """Stakeholder bullets for the weekly message report (a :class:`~crmlab.report.analyses.MessageResult`),
+    rendered from its findings (:func:`crmlab.report.facts.message_facts`): the week's volumes
+    and rates, each with its window and denominator, every copy-test claim, then what to do."""
+    from .facts import message_facts
+    fs = list(getattr(result, "findings", None) or message_facts(result, {"week": week}))
+    return summary_facts(fs, alpha, lang, MESSAGE_SUMMARY)
 
 
-def summary_messages(result, lang: str = "en", week: str = "") -> list[str]:
-    """Stakeholder bullets for the weekly message report (a :class:`~crmlab.report.analyses.MessageResult`)."""
-    w, prev = result.week, result.previous
-    if w is None or w.empty:
-        return [t("no_messages", lang, week=week)]
-    sent, delivered = int(w["sent"].sum()), int(w["delivered"].sum())
-    out = [t("msg_volume", lang, sent=num(sent), prev_sent=num(prev["sent"].sum() if prev is not None else 0),
-             delivered=num(delivered), delivery=pct(_ratio(delivered, sent)))]
-    click = _ratio(w["clicked"].sum(), delivered)
-    conv = _ratio(w["converted"].sum(), delivered)
-    out.append(t("msg_rates", lang, click=pct(click), conv=pct(conv), revenue=money(w["revenue"].sum())))
-    if prev is not None and not prev.empty and prev["delivered"].sum():
-        pd_ = prev["delivered"].sum()
-        out.append(t("msg_moved", lang, click_move=moved(click, prev["clicked"].sum() / pd_, lang),
-                     conv_move=moved(conv, prev["converted"].sum() / pd_, lang)))
-    top = w.sort_values("revenue", ascending=False).iloc[0]
-    out.append(t("msg_top", lang, campaign=top["campaign"], channel=top["channel"], revenue=money(top["revenue"]),
-                 conv=pct(top["conversion_rate"])))
-    out.append(t("msg_optout", lang, optouts=num(w["optouts"].sum()), rate=pct(_ratio(w["optouts"].sum(), delivered), 2)))
-    comp = result.compliance
-    bad = comp[comp["violations"] > 0] if comp is not None else None
-    if bad is not None and not bad.empty:
-        out.append(explain_compliance(comp, lang))
-        out.append(t("comp_do", lang, rules=", ".join(bad["rule"].astype(str))))
-    else:
-        if comp is not None:
-            out.append(t("comp_ok", lang))
-        out.append(t("msg_do_ok", lang))
-    return out
-
-
-def explain_compliance(comp: pd.DataFrame, lang: str = "en") -> str:
-    """How many messages broke a rule and which rule most often (ties: the first listed)."""
-    if comp is None:
-        return ""
-    bad = comp[comp["violations"] > 0]
-    if bad.empty:
-        return t("comp_ok", lang)
-    worst = bad.sort_values("violations", ascending=False, kind="stable").iloc[0]
-    return t("comp_bad", lang, n=num(bad["violations"].sum()), rule=worst["rule"], k=num(worst["violations"]))
-
-
-def explain_fatigue(fat: pd.DataFrame, lang: str = "en") -> str:
-    """Opt-out rate of users with the most messages per week against users with one."""
-    if fat is None or len(fat) < 2:
-        return ""
-    one = fat[fat["n_messages"] == 1]
-    hi = fat[fat["n_messages"] >= 3]
-    if one.empty or hi.empty:
-        return ""
-    r_hi = hi["optouts"].sum() / hi["user_periods"].sum()
-    return t("fatigue_row", lang, hi=3, r_hi=pct(r_hi, 2), r_1=pct(float(one["optout_rate"].iloc[0]), 2))
-
-
-def explain_sendtime(heat: pd.DataFrame, lang: str = "en", min_delivered: int = 30) -> str:
-    if heat is None or heat.empty:
-        return ""
-    h = heat[heat["delivered"] >= min_delivered].dropna(subset=["click_rate"])
-    if h.empty:
-        return ""
-    b = h.sort_values("click_rate", ascending=False).iloc[0]
-    day = t("weekday_names", lang).split(",")[int(b["weekday"])]
-    return t("sendtime_best", lang, day=day, hour=int(b["hour"]), rate=pct(b["click_rate"]), min=min_delivered)
+#: The facts of the message page that its summary states (the others are in their sections).
+MESSAGE_SUMMARY = ("no_messages", "msg_volume", "msg_rates", "msg_moved", "msg_top", "msg_optout", "comp_ok",
+                   "comp_bad")
 
 
 def explain_copy(row: Mapping[str, Any], alpha: float, lang: str = "en") -> str:
-    """One sentence per metric of :func:`crmlab.messages.copy_test`: judged on the p-value
-    adjusted over the test's metrics (its family), or "too few users" when insufficient."""
-    m = str(row["metric"])
-    sure = (t("verdict_insufficient", lang) if row.get("status") == "insufficient"
-            else sureness(_p(row), alpha, lang))
-    return t("copy_row", lang, campaign=row.get("campaign", ""), variant=row["variant"], control=row["control"],
-             metric=metric_name(m, lang), value=pct(row["estimate"], 2), control_value=pct(row["estimate_control"], 2),
-             rel=rel(row["rel_lift"]), sure=sure)
+    """One sentence per metric of :func:`crmlab.messages.copy_test` (via its finding): the
+    variants' values, the difference with the interval dual to its p-value, and the engine's
+    verdict on the p-value adjusted over the test's metrics (its family), or "too few users"."""
+    from .findings import from_copy_test
+    r = dict(row)
+    r.setdefault("abs_lift", float(r["estimate"]) - float(r["estimate_control"]))
+    r.setdefault("family", "")
+    r.setdefault("correction", "holm" if not _nan(r.get("p_adjusted")) else "none")
+    if "verdict" not in r:
+        from ..abtest.result import verdict as engine_verdict
+        r["verdict"] = str(engine_verdict(r.get("status", "ok"), _p(r) if not _nan(r.get("p_value")) else math.nan,
+                                          float(r["abs_lift"]), alpha))
+    return copy_sentence(from_copy_test(pd.DataFrame([r]))[0], alpha, lang)
+
+
+def copy_table(findings, lang: str = "en") -> pd.DataFrame:
+    """The copy tests' display rows (:func:`findings_table` columns without increments)."""
+    tab = findings_table(findings, lang)
+    if tab.empty:
+        return tab
+    return (tab.drop(columns=["incremental", "cost_per_incremental"]).rename(columns={"experiment": "campaign"})
+            .assign(variant=[f.arm for f in findings], control=[f.control for f in findings],
+                    n_treatment=[num(f.n, 0) for f in findings], n_control=[num(f.n_control, 0) for f in findings],
+                    estimate=[pct(f.estimate, 2) for f in findings],
+                    estimate_control=[pct(f.estimate_control, 2) for f in findings]))
+
+
+def copy_sentence(f, alpha: float, lang: str = "en") -> str:
+    """The sentence of one copy-test finding."""
+    m = f.metric
+    if f.verdict == "insufficient":
+        verdict = verdict_name("insufficient", lang)
+    elif f.verdict in ("win", "loss") and f.corrected:
+        verdict = t(f"say_{f.verdict}", lang, p=p_eq(f.p_shown), correction=f.correction, k=max(f.family_size, 1),
+                    metric=metric_name(m, lang))
+    else:
+        verdict = t("say_inconclusive", lang, p=p_eq(f.p_shown), correction=f.correction if f.corrected else "–",
+                    k=max(f.family_size, 1))
+    lo = "–" if _nan(f.ci_low) else metric_diff(m, f.ci_low)
+    hi = "–" if _nan(f.ci_high) else metric_diff(m, f.ci_high)
+    return t("copy_row", lang, campaign=f.subject, variant=f.arm, control=f.control, metric=metric_name(m, lang),
+             value=pct(f.estimate, 2), control_value=pct(f.estimate_control, 2), diff=metric_diff(m, f.abs_lift),
+             rel=rel(f.rel_lift), level=f"{(1 - alpha) * 100:g}%", lo=lo, hi=hi, sure=verdict)
 
 
 # -- cohorts, RFM, CLV ----------------------------------------------------------------------
@@ -601,63 +628,13 @@ def period_name(period: str, lang: str = "en") -> str:
 
 
 def summary_cohort_rfm(res, lang: str = "en", *, period: str = "W", repurchase_days: float = 30,
-                       horizon_weeks: float = 12) -> list[str]:
-    """Stakeholder bullets for the cohort/RFM/CLV report (a :class:`~crmlab.report.analyses.CohortResult`)."""
-    out: list[str] = []
-    pn = period_name(period, lang)
-    avg = res.average
-    if avg is not None and len(avg) > 1:
-        k = int(min(4, avg["period_index"].max()))
-        r1 = float(avg.loc[avg["period_index"] == 1, "weighted_share"].iloc[0])
-        rk = float(avg.loc[avg["period_index"] == k, "weighted_share"].iloc[0])
-        out.append(t("ret_avg", lang, r1=pct(r1), rk=pct(rk), k=k, period_name=pn))
-        long = res.retention
-        if long is not None:
-            done = long[(long["period_index"] == 1) & long["complete"]]
-            if not done.empty:
-                last = done.sort_values("cohort").iloc[-1]
-                d = float(last["share"]) - r1
-                move = t("ret_same" if abs(d) < 0.005 else "ret_above" if d > 0 else "ret_below", lang)
-                out.append(t("ret_latest", lang, cohort=pd.Timestamp(last["cohort"]).strftime("%Y-%m-%d"),
-                             latest=pct(float(last["share"])), move=move, period_name=pn))
-    rep = res.repurchase
-    if rep is not None and not rep.empty:
-        r = rep.iloc[0]
-        out.append(t("rep_rate", lang, rate=pct(r["rate"]), days=f"{repurchase_days:g}", lo=pct(r["ci_low"]),
-                     hi=pct(r["ci_high"])))
-    seg = res.segments
-    if seg is not None and not seg.empty and seg["customers"].sum():
-        top = seg.sort_values("revenue_share", ascending=False).iloc[0]
-        out.append(t("rfm_top", lang, segment=segment_name(top["segment"], lang), share=pct(top["share"]),
-                     rev_share=pct(top["revenue_share"])))
-        risk = seg[seg["segment"].astype(str).isin(["At Risk", "Can't Lose"])]
-        risk = risk[risk["customers"] > 0]
-        if not risk.empty:
-            rk_ = risk.sort_values("revenue", ascending=False).iloc[0]
-            out.append(t("rfm_risk", lang, segment=segment_name(rk_["segment"], lang), n=num(rk_["customers"]),
-                         share=pct(rk_["share"]), days=num(rk_["recency_mean"])))
-    val = res.value
-    if val is not None and not val.empty and not _nan(res.value_total):
-        v = val.sort_values("value_share", ascending=False).iloc[0]
-        out.append(t("clv_total", lang, total=money(res.value_total), h=f"{horizon_weeks:g}",
-                     segment=segment_name(v["segment"], lang), share=pct(v["value_share"])))
-    if seg is not None and not seg.empty:
-        risk = seg[seg["segment"].astype(str).isin(["At Risk", "Can't Lose"]) & (seg["customers"] > 0)]
-        if not risk.empty:
-            rk_ = risk.sort_values("revenue", ascending=False).iloc[0]
-            top = seg.sort_values("revenue_share", ascending=False).iloc[0]
-            out.append(t("rfm_do", lang, segment=segment_name(rk_["segment"], lang), n=num(rk_["customers"]),
-                         top=segment_name(top["segment"], lang)))
-    return out
-
-
-def explain_second(second: pd.DataFrame, lang: str = "en") -> str:
-    if second is None or second.empty:
-        return ""
-    s = second.iloc[0]
-    if _nan(s.get("km_median_days")):
-        return t("second_time_nokm", lang, median=num(s["median_days"], 0))
-    return t("second_time", lang, median=num(s["median_days"], 0), km=num(s["km_median_days"], 0))
+                       horizon_weeks: float = 12, as_of: str = "") -> list[str]:
+    """Stakeholder bullets for the cohort/RFM/CLV report (a :class:`~crmlab.report.analyses.CohortResult`),
+    rendered from its facts (:func:`crmlab.report.facts.cohort_facts`); no test, so no claim."""
+    from .facts import cohort_facts
+    fs = list(getattr(res, "findings", None) or cohort_facts(
+        res, {"period": period, "repurchase_days": repurchase_days, "horizon_weeks": horizon_weeks, "as_of": as_of}))
+    return summary_facts(fs, 0.05, lang)
 
 
 # -- funnel ---------------------------------------------------------------------------------
@@ -671,94 +648,13 @@ def behaviour_name(seg: str, lang: str = "en") -> str:
     return t(key, lang) if key in TEXT[lang] else str(seg).replace("_", " ")
 
 
-def explain_steps(steps: pd.DataFrame, lang: str = "en") -> list[str]:
-    out = [t("funnel_row", lang, step=step_name(r["step"], lang), n=num(r["sessions"]), start=pct(r["from_start"]),
-             prev=pct(r["from_previous"]) if not _nan(r["from_previous"]) else "–")
-           for r in steps.to_dict("records")]
-    return out
-
-
-def biggest_drop(steps: pd.DataFrame, lang: str = "en") -> str:
-    s = steps.dropna(subset=["from_previous"])
-    if s.empty:
-        return ""
-    i = s["from_previous"].idxmin()
-    a = steps.loc[i - 1, "step"] if i - 1 in steps.index else steps.iloc[0]["step"]
-    return t("funnel_drop", lang, a=step_name(a, lang), b=step_name(steps.loc[i, "step"], lang),
-             rate=pct(steps.loc[i, "from_previous"]))
-
-
-def explain_device(by_device: pd.DataFrame, lang: str = "en", by: str = "device") -> str:
-    if by_device is None or len(by_device) < 2:
-        return ""
-    d = by_device.dropna(subset=["conversion_rate_per_session"]).sort_values("conversion_rate_per_session")
-    if len(d) < 2:
-        return ""
-    return t("device_best", lang, best=d.iloc[-1][by], best_rate=pct(d.iloc[-1]["conversion_rate_per_session"]),
-             worst=d.iloc[0][by], worst_rate=pct(d.iloc[0]["conversion_rate_per_session"]))
-
-
 def summary_funnel(res, lang: str = "en", week: str = "") -> list[str]:
-    """Stakeholder bullets for the funnel report (a :class:`~crmlab.report.analyses.FunnelResult`)."""
-    w, p = res.week, res.previous
-    if w is None:
-        return [t("no_data_week", lang, what="events", week=week, first="–", last="–")]
-    out = [t("kpi_sessions", lang, sessions=num(w["sessions"]), visitors=num(w["visitors"]),
-             move=rel(w["sessions"] / p["sessions"] - 1) if p is not None and p["sessions"] else "–")]
-    if p is not None:
-        conv_move = moved(w["conversion_rate_per_session"], p["conversion_rate_per_session"], lang)
-    else:
-        conv_move = "–"
-    out.append(t("kpi_conv", lang, conv=pct(w["conversion_rate_per_session"]), move=conv_move,
-                 aov=money(w["average_order_value"])))
-    if res.steps is not None:
-        out.append(biggest_drop(res.steps, lang))
-    if res.by_device is not None:
-        out.append(explain_device(res.by_device, lang))
-    b = res.behaviour
-    if b is not None and not b.empty:
-        ab = int(b.loc[b["segment"].str.startswith("abandoned"), "users"].sum())
-        ex = int(b.loc[b["segment"] == "explorers", "users"].sum())
-        out.append(t("funnel_do", lang, n=num(ab), m=num(ex)))
-    elif res.steps is not None:
-        s = res.steps.dropna(subset=["from_previous"])
-        if not s.empty:
-            out.append(t("funnel_do_plain", lang, a=step_name(s.loc[s["from_previous"].idxmin(), "step"], lang)))
-    return [x for x in out if x]
+    """Stakeholder bullets for the funnel report (a :class:`~crmlab.report.analyses.FunnelResult`),
+    rendered from its facts (:func:`crmlab.report.facts.funnel_facts`): KPIs, the biggest drop,
+    devices, then what to do."""
+    from .facts import funnel_facts
+    fs = list(getattr(res, "findings", None) or funnel_facts(res, {"week": week}))
+    keys = ("no_data_week", "kpi_sessions", "kpi_conv", "funnel_drop", "device_best")
+    return facts_text(fs, lang, *keys) + [fact_sentence(f, lang) for f in fs if f.role == "action"]
 
 
-def explain_ordered(ordered: pd.DataFrame, lang: str = "en", hours: float = 24) -> list[str]:
-    """Sentences for a :func:`crmlab.funnel.funnel` result (without ``by``)."""
-    if ordered is None or ordered.empty:
-        return []
-    first, last = ordered.iloc[0], ordered.iloc[-1]
-    out = [t("ordered_row", lang, n=num(first["users"]), first=step_name(first["step_name"], lang),
-             last=step_name(last["step_name"], lang), rate=pct(last["conversion_from_start"]), hours=f"{hours:g}")]
-    rest = ordered.iloc[1:]
-    if not rest.empty:
-        w = rest.loc[rest["drop_off"].idxmax()]
-        prev = ordered.loc[ordered["step"] == w["step"] - 1].iloc[0]
-        out.append(t("ordered_drop", lang, a=step_name(prev["step_name"], lang), b=step_name(w["step_name"], lang),
-                     drop=num(w["drop_off"]), rate=pct(1 - w["conversion_from_previous"])))
-    return out
-
-
-def explain_groups(test: pd.DataFrame, alpha: float = 0.05, lang: str = "en") -> str:
-    """Whether step conversion differs between groups (:func:`crmlab.funnel.compare_groups`)."""
-    if test is None or test.empty:
-        return ""
-    col = "p_adjusted" if "p_adjusted" in test.columns else "p_value"
-    sig = test[test[col] < alpha]
-    if sig.empty:
-        return t("groups_same", lang, p=pval(test[col].min()))
-    r = sig.sort_values(col).iloc[0]
-    return t("groups_diff", lang, step=step_name(r["step_name"], lang), min=pct(r["min_rate"]), max=pct(r["max_rate"]),
-             p=p_eq(r[col]))
-
-
-def explain_ttc(ttc: pd.DataFrame, first: str, lang: str = "en") -> str:
-    if ttc is None or ttc.empty:
-        return ""
-    last = ttc.iloc[-1]
-    return t("ttc_row", lang, m=num(last["median_seconds"] / 60, 0), first=step_name(first, lang),
-             last=step_name(last["step_name"], lang))
