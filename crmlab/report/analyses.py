@@ -380,6 +380,14 @@ class MessageResult:
     findings: list = field(default_factory=list)
 
 
+def _windows_text(window_days: float, channel_windows: dict | None) -> str:
+    """'3 d; sms, lms 1 d': the default window, then channels grouped by their own window."""
+    groups: dict[float, list[str]] = {}
+    for ch, days in (channel_windows or {}).items():
+        groups.setdefault(float(days), []).append(str(ch))
+    return "; ".join([f"{float(window_days):g} d"] + [f"{', '.join(chs)} {d:g} d" for d, chs in groups.items()])
+
+
 def _windows(window_days: float, channel_windows: dict | None):
     w: dict[str, Any] = {"default": pd.Timedelta(days=window_days)}
     for ch, days in (channel_windows or {}).items():
@@ -492,8 +500,7 @@ def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks:
         copy = pd.concat(rows, ignore_index=True)
     ctx = dict(first=_day(start), last=_day(last_instant(end)), prev_first=_day(start - pd.Timedelta(weeks=1)),
                prev_last=_day(last_instant(start)), trend_first=_day(since), basis=basis, share=share,
-               windows=", ".join([f"{window_days:g} d"] + [f"{k} {float(v):g} d" for k, v in
-                                                        (channel_windows or {}).items()]),
+               windows=_windows_text(window_days, channel_windows),
                week=iso_week(start))
     res = MessageResult(week, previous, totals, trend, fat, heat, comp, copy, ctx)
     res.findings = FACTS.message_facts(res)

@@ -192,6 +192,7 @@ def cohort_facts(res, ctx: Mapping[str, Any] | None = None) -> list[Fact]:
                                                 ("segment", v["segment"], "segment"),
                                                 ("share", float(v["value_share"]), "pct")),
                         _w("cw_clv", as_of=as_of, h=f"{float(h):g}"), _w("den_customers", n=int(n) if n == n else "–"), n))
+    out += _palive_caveats(res)
     if seg is not None and not seg.empty:
         risk = seg[seg["segment"].astype(str).isin(["At Risk", "Can't Lose"]) & (seg["customers"] > 0)]
         if not risk.empty:
@@ -199,6 +200,35 @@ def cohort_facts(res, ctx: Mapping[str, Any] | None = None) -> list[Fact]:
             top = seg.sort_values("revenue_share", ascending=False).iloc[0]
             out.append(Fact("cohort", "rfm_do", (("segment", rk_["segment"], "segment"), ("n", float(rk_["customers"]), "int"),
                                                  ("top", top["segment"], "segment")), role="action"))
+    return out
+
+
+def _palive_caveats(res) -> list[Fact]:
+    """Where the CLV table's P(alive) reads 100 %, why (a caveat that changes the reading):
+
+    * segments of mostly one-time buyers: BG/NBD lets a customer drop out only after a repeat
+      purchase, so P(alive) = 1 for a customer with none (Fader, Hardie & Lee 2005, eq. 11 with
+      x = 0);
+    * segments of mostly repeat buyers: the fitted drop-out probability is about zero (BG/NBD
+      ``a`` -> 0), so the model sees no churn in these data and P(alive) separates nobody.
+    """
+    val, scores = res.value, res.scores
+    if val is None or val.empty or "p_alive_mean" not in val:
+        return []
+    certain = val[val["p_alive_mean"] >= 0.995]
+    if certain.empty:
+        return []
+    one_time = pd.Series(dtype=float)
+    if scores is not None and {"segment", "frequency"} <= set(scores.columns):
+        one_time = (scores["frequency"] <= 1).groupby(scores["segment"].astype(str)).mean()
+    names = certain["segment"].astype(str)
+    once = [s_ for s_ in names if one_time.get(s_, 1.0) >= 0.5]
+    repeat = [s_ for s_ in names if one_time.get(s_, 1.0) < 0.5]
+    out = []
+    if once:
+        out.append(Fact("cohort", "clv_palive_note", (("segments", tuple(once), "segments"),), role="caveat"))
+    if repeat:
+        out.append(Fact("cohort", "clv_palive_flat", (("segments", tuple(repeat), "segments"),), role="caveat"))
     return out
 
 

@@ -144,7 +144,7 @@ class Fact:
     window: tuple = ()
     denominator: tuple = ()
     n: float = math.nan
-    role: str = "fact"                # fact | action
+    role: str = "fact"                # fact | action | caveat (a model caveat shown where it applies)
     p_value: float = math.nan         # a test without a sign (e.g. chi-square over groups)
     p_adjusted: float = math.nan
 

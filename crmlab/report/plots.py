@@ -161,6 +161,7 @@ def heatmap(matrix: pd.DataFrame, lang: str = "en", *, percent: bool = True, ax=
                     annot.iat[i, j] = f"{fmt.format(data.iat[i, j])}\nn={int(n.iat[i, j])}"
         sns.heatmap(data.mask(small), annot=annot.to_numpy(), fmt="", cmap="Blues", cbar=False, ax=ax,
                     annot_kws={"size": 7}, linewidths=0.5, linecolor="white")
+        ax.grid(False)  # the style's grid would draw over the greyed cells
         for i in range(data.shape[0]):  # masked cells: grey, only their n (seaborn does not annotate them)
             for j in range(data.shape[1]):
                 if small.iat[i, j] and not pd.isna(n.iat[i, j]):
@@ -206,8 +207,10 @@ def retention_heatmap(matrix: pd.DataFrame, lang: str = "en", *, period_name: st
                 v = data.iat[i, j]
                 if np.isfinite(v):
                     ax.text(j + 0.5, i + 0.5, f"{v:.0f}", ha="center", va="center", size=8, color="#495057")
-    ticks = [T.t("period_zero", lang) if c in first else str(c) for c in data.columns]
+    zero = "\n".join(textwrap.wrap(T.t("period_zero", lang), 6, break_long_words=False))
+    ticks = [zero if c in first else str(c) for c in data.columns]
     ax.set_xticks(np.arange(len(ticks)) + 0.5, ticks)
+    ax.grid(False)  # the style's grid would draw over the uncoloured cells
     ax.tick_params(axis="y", rotation=0)
     ax.tick_params(axis="x", rotation=0)
     if xlabel is not None:

@@ -335,6 +335,7 @@ _KINDS = {
     "step": lambda v, lang: step_name(v, lang), "behaviour": lambda v, lang: behaviour_name(v, lang),
     "period": lambda v, lang: period_name(v, lang), "key": lambda v, lang: t(v, lang),
     "weekday": lambda v, lang: t("weekday_names", lang).split(",")[int(v)],
+    "segments": lambda v, lang: ", ".join(f"'{segment_name(x, lang)}'" for x in v),
 }
 
 
@@ -353,6 +354,11 @@ def facts_text(items, lang: str = "en", *keys: str) -> list[str]:
     return [fact_sentence(f, lang) for k in keys for f in fs if f.key == k]
 
 
+def caveats(items, lang: str = "en") -> list[str]:
+    """The model caveats among a page's facts (shown where they change a reading)."""
+    return [fact_sentence(f, lang) for f in items if getattr(f, "role", "") == "caveat"]
+
+
 def _part(spec: tuple, lang: str) -> str:
     key, params = spec
     return t(key, lang, **{k: num(v, 0) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
@@ -360,11 +366,16 @@ def _part(spec: tuple, lang: str) -> str:
 
 
 def counted_notes(items, lang: str = "en") -> list[str]:
-    """One sentence per distinct window and denominator of a page's facts and copy-test
-    findings: what each number covers and what its rates divide by."""
+    """One sentence per distinct window of a page's facts and copy-test findings, naming each
+    denominator counted over it: what each number covers and what its rates divide by."""
     from .findings import counted
-    return [t("cnt_line", lang, window=_part(w, lang), per=_part(d, lang)) if d else _part(w, lang)
-            for w, d in counted(items)]
+    by_window: dict[tuple, list[str]] = {}
+    for w, d in counted(items):  # one sentence per window, its denominators in order
+        per = by_window.setdefault(w, [])
+        if d and _part(d, lang) not in per:
+            per.append(_part(d, lang))
+    return [t("cnt_line", lang, window=_part(w, lang), per="; ".join(per)) if per else _part(w, lang) + "."
+            for w, per in by_window.items()]
 
 
 def summary_facts(items, alpha: float, lang: str = "en", keys: tuple = ()) -> list[str]:
