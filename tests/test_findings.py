@@ -322,7 +322,36 @@ def _claims_for_seed(seed, scale):
     for f in stated:
         truth = 0.0 if scale == 0 else _truth_of(f, shop, cells)
         out.append((f.analysis, f.family, f.subject, f.segment, f.sign, truth))
-    return out, families
+    copy, copy_null = _copy_claims(shop)
+    return out + copy, families | copy_null
+
+
+def _copy_claims(shop):
+    """The message page's copy-test claims (summary and recommendations) against the planted
+    open and conversion rates (``truth['copy_test']``; ``effect_scale=0`` zeroes the conversion
+    effect only, so a conversion claim there is a false claim)."""
+    from crmlab.report.analyses import message_report
+    m = shop.messages
+    sent = pd.to_datetime(m.loc[m["variant"].notna(), "sent_time"])
+    # the week of the test's last send: the report then knows every send (as_of is the week's end)
+    start = (sent.max() - pd.Timedelta(days=sent.max().dayofweek)).normalize()
+    res = message_report(shop, start, start + pd.Timedelta(weeks=1), trend_weeks=1)
+    tests = [f for f in res.findings if isinstance(f, FND.Finding)]
+    en = T.summary_messages(res, "en")
+    assert sum(b.startswith(("Win:", "Loss:")) for b in en) == len(FND.claims(tests))
+    assert sum(b.startswith(("Do: use", "Do: keep")) for b in en) == len({(f.verdict, f.subject, f.arm)
+                                                                         for f in FND.claims(tests)})
+    tr = shop.truth["copy_test"].set_index("variant")
+    col = {"open_rate": "p_open", "conversion_rate": "p_convert"}
+    out = []
+    for f in FND.claims(tests):
+        truth = float(tr.loc[f.arm, col[f.metric]] - tr.loc[f.control, col[f.metric]])
+        out.append(("copy_test" if abs(truth) > 1e-12 else "copy_test_null", f.family, f.subject, f.metric,
+                    f.sign, truth))
+    # the cells whose planted effect is zero (conversion in the null world) are the null families
+    null = {("copy_test_null", f.family) for f in tests if f.verdict != "insufficient" and f.metric in col
+            and abs(float(tr.loc[f.arm, col[f.metric]] - tr.loc[f.control, col[f.metric]])) <= 1e-12}
+    return out, null
 
 
 @pytest.mark.slow
@@ -330,19 +359,27 @@ def test_claims_match_planted_truth_over_20_seeds():
     """Done when (issue 13): over 20 seeds of the sample-size shop (20,000 users), no stated win
     or loss has the wrong sign (10 seeds with the planted effects), and where the planted effect
     is zero (10 seeds of the null world, effect_scale=0) families with a claim occur at most at
-    the corrected family's nominal rate (alpha = 0.05 per family, Holm), up to two binomial SE."""
+    the corrected family's nominal rate (alpha = 0.05 per family, Holm), up to two binomial SE.
+    The message page's copy-test claims are checked the same way against ``truth['copy_test']``
+    (its open-rate effect stays planted in the null world; its conversion effect is zero there)."""
     import multiprocessing as mp
     wrong, claims_real, null_families, null_hits = [], 0, 0, 0
     jobs = [(seed, 1.0) for seed in range(10)] + [(seed, 0.0) for seed in range(10, 20)]
     with mp.get_context("spawn").Pool(2) as pool:  # ~9 s a seed; two cores
         results = pool.starmap(_claims_for_seed, jobs)
     for (seed, scale), (stated, families) in zip(jobs, results):
+        # no stated claim whose planted effect is not zero may have the wrong sign (both worlds:
+        # the null world keeps its planted copy open rates)
+        wrong += [(seed, *c) for c in stated if abs(c[5]) > 1e-9 and c[4] != np.sign(c[5])]
+        claims_real += sum(abs(c[5]) > 1e-9 for c in stated)
         if scale:
-            claims_real += len(stated)
-            wrong += [(seed, *c) for c in stated if abs(c[5]) > 1e-9 and c[4] != np.sign(c[5])]
+            fam = {f for f in families if f[0] == "copy_test_null"}
+            null_families += len(fam)
+            null_hits += len({(c[0], c[1]) for c in stated if c[0] == "copy_test_null"})
         else:
-            null_families += len(families)
-            null_hits += len({(c[0], c[1]) for c in stated})
+            fam = {f for f in families if f[0] != "copy_test"}
+            null_families += len(fam)
+            null_hits += len({(c[0], c[1]) for c in stated if abs(c[5]) <= 1e-9})
     rate = null_hits / max(null_families, 1)
     bound = 0.05 + 2 * math.sqrt(0.05 * 0.95 / max(null_families, 1))
     print(f"claims with planted effects: {claims_real}, wrong sign: {len(wrong)}; "

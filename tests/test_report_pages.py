@@ -138,6 +138,18 @@ def test_message_page_states_every_copy_test_claim_losses_first():
     assert not any("'short'" in b for b in en)
 
 
+def test_one_copy_recommendation_names_every_metric_it_rests_on():
+    copy = _copy([_copy_row("open_rate", "personalised", 0.30, 0.25, 0.001, 0.002, "win"),
+                  _copy_row("conversion_rate", "personalised", 0.030, 0.020, 0.004, 0.004, "win")])
+    en = T.summary_messages(_messages(copy), "en")
+    assert [b for b in en if b.startswith("Do: use")] == [
+        "Do: use the 'personalised' copy in 'c'; it raised open rate and conversion against 'generic'."]
+    table = T.copy_table([f for f in _messages(copy).findings if isinstance(f, FND.Finding)], "en")
+    assert list(table.columns[:6]) == ["campaign", "metric", "variant", "control", "delivered_variant",
+                                       "delivered_control"]
+    assert list(table["delivered_variant"]) == ["2,000", "2,000"]
+
+
 def test_no_copy_recommendation_from_an_uncorrected_win():
     copy = _copy([_copy_row("open_rate", "b", 0.30, 0.25, 0.001, 0.001, "win"),
                   _copy_row("conversion_rate", "b", 0.03, 0.02, 0.3, 0.3, "inconclusive")]).assign(correction="none")
@@ -233,3 +245,13 @@ def test_palive_caveat_never_calls_repeat_buyers_one_time_buyers():
     assert not any("At Risk" in c for c in cav)           # its P(alive) is informative
     assert len(T.caveats(fs, "ko")) == 2
     assert not any(f.role == "caveat" for f in fs if f.window)  # caveats are not counted notes
+
+
+def test_line_chart_from_zero_keeps_room_above_the_highest_point():
+    """Seen on the funnel page: a rate between 8.9 % and 9.5 % drawn from 0 had its top marker
+    cut by the frame (the margin was 5 % of the data's own range)."""
+    df = pd.DataFrame({"week": ["a", "b", "c"], "rate": [0.089, 0.095, 0.090]})
+    ax = plots.line_plot(df, "week", "rate", "en", percent=True)
+    lo, hi = ax.get_ylim()
+    assert lo == 0 and hi >= 9.5 * 1.08 - 1e-9
+    plt.close(ax.figure)

@@ -493,8 +493,10 @@ def message_report(data, start: pd.Timestamp, end: pd.Timestamp, *, trend_weeks:
             if len(variants) == 2:
                 ref = "generic" if "generic" in variants else variants[0]
                 other = [v for v in variants if v != ref][0]
+                # every send of the test up to the week's end (a test may span weeks), and
+                # nothing the report cannot know yet: as_of cuts later sends and orders
                 r = M.copy_test(msgs.filter(msgs.campaign == camp), orders, campaign=camp, variant=other, control=ref,
-                                windows=windows, alpha=alpha, tz=tz)
+                                windows=windows, alpha=alpha, as_of=last_instant(end), tz=tz)
                 rows.append(r.assign(campaign=camp))
     if rows:
         copy = pd.concat(rows, ignore_index=True)

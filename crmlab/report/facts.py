@@ -111,7 +111,9 @@ def message_facts(res, ctx: Mapping[str, Any] | None = None) -> list:
                                                           ("rate", float(b["click_rate"]), "pct"), ("min", mind, "int")),
                             _w("cw_msg_trend", first=c.get("trend_first", ""), last=last),
                             _w("den_slot", min=mind, n=int(b["delivered"])), float(b["delivered"])))
-    out += from_copy_test(res.copy_tests, window=attr, denominator=_w("den_copy"))
+    out += from_copy_test(res.copy_tests, window=_w("cw_copy", last=last, windows=c.get("windows", "–"),
+                                                    basis=c.get("basis", "receipt")),
+                          denominator=_w("den_copy"))
     # actions resting on facts (and the copy tests' claims, added by the text's recommendations)
     if comp is not None and not comp[comp["violations"] > 0].empty:
         rules = ", ".join(comp.loc[comp["violations"] > 0, "rule"].astype(str))
@@ -263,11 +265,6 @@ def funnel_facts(res, ctx: Mapping[str, Any] | None = None) -> list[Fact]:
                     sessions))
     steps = res.steps
     if steps is not None:
-        for r in steps.to_dict("records"):
-            out.append(Fact("funnel", "funnel_row", (("step", r["step"], "step"), ("n", float(r["sessions"]), "int"),
-                                                     ("start", float(r["from_start"]), "pct"),
-                                                     ("prev", float(r["from_previous"]), "pct")),
-                            week, den_s, sessions))
         s = steps.dropna(subset=["from_previous"])
         if not s.empty:
             i = s["from_previous"].idxmin()

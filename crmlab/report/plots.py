@@ -95,8 +95,11 @@ def _tidy_chart(draw, df: pd.DataFrame, x: str, y: str, lang: str, hue: str | No
         # the legend sits to the right of the axes, never over the data
         sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), frameon=False, title=T.col_label(hue, lang))
     lo, hi = ax.get_ylim()
-    if np.nanmin(pd.to_numeric(data[y], errors="coerce")) >= 0:
-        ax.set_ylim(0, hi)  # honest axes: non-negative values are drawn from zero
+    vals = pd.to_numeric(data[y], errors="coerce")
+    if np.nanmin(vals) >= 0:
+        # honest axes: non-negative values are drawn from zero, with room above the highest
+        # point (the autoscaled margin was fitted to the data's own range and cut markers off)
+        ax.set_ylim(0, max(hi, float(np.nanmax(vals)) * 1.08))
     ax.set_xlabel(T.col_label(x, lang))
     ax.set_ylabel(T.col_label(y, lang) + (" (%)" if percent else ""))
     if title:

@@ -143,7 +143,7 @@ def prob(x: float) -> str:
 
 
 _FORMATTERS = {"prob": prob, "pct": pct, "pp": pp, "int": lambda x: num(x, 0), "money": money, "p": pval,
-               "float": lambda x: num(x, 3)}
+               "float": lambda x: num(x, 3), "float1": lambda x: num(x, 1)}
 
 
 def format_frame(df: pd.DataFrame, formats: Mapping[str, str], lang: str = "en") -> pd.DataFrame:
@@ -396,10 +396,15 @@ def summary_facts(items, alpha: float, lang: str = "en", keys: tuple = ()) -> li
     rest = sum(1 for f in tests if not f.is_claim)
     if tests and rest:
         out.append(t("sum_rest_tests", lang, k=rest, n=len(tests)))
+    # one recommendation per copy test and direction, naming every metric it rests on
+    recs: dict[tuple, list[str]] = {}
     for f in tests:
         if recommendable(f) and f.analysis == "copy_test":
-            out.append(t(f"rec_copy_{f.verdict}", lang, campaign=f.subject, variant=f.arm, control=f.control,
-                         metric=metric_name(f.metric, lang)))
+            recs.setdefault((f.verdict, f.subject, f.arm, f.control), []).append(metric_name(f.metric, lang))
+    for (verdict, subject, arm, control), metrics in recs.items():
+        out.append(t(f"rec_copy_{verdict}", lang, campaign=subject, variant=arm, control=control,
+                     metric=t("and_join", lang, a=", ".join(metrics[:-1]), b=metrics[-1]) if len(metrics) > 1
+                     else metrics[0]))
     out += [fact_sentence(f, lang) for f in items if isinstance(f, Fact) and f.role == "action"]
     return out
 
@@ -584,15 +589,19 @@ def explain_copy(row: Mapping[str, Any], alpha: float, lang: str = "en") -> str:
 
 
 def copy_table(findings, lang: str = "en") -> pd.DataFrame:
-    """The copy tests' display rows (:func:`findings_table` columns without increments)."""
+    """The copy tests' display rows (:func:`findings_table` columns without increments): the
+    counts are delivered messages of each copy, the rates per delivered message."""
     tab = findings_table(findings, lang)
     if tab.empty:
         return tab
-    return (tab.drop(columns=["incremental", "cost_per_incremental"]).rename(columns={"experiment": "campaign"})
-            .assign(variant=[f.arm for f in findings], control=[f.control for f in findings],
-                    n_treatment=[num(f.n, 0) for f in findings], n_control=[num(f.n_control, 0) for f in findings],
-                    estimate=[pct(f.estimate, 2) for f in findings],
-                    estimate_control=[pct(f.estimate_control, 2) for f in findings]))
+    tab = tab.drop(columns=["incremental", "cost_per_incremental", "n_treatment", "n_control"])
+    tab = tab.rename(columns={"experiment": "campaign"})
+    tab.insert(2, "variant", [f.arm for f in findings])
+    tab.insert(3, "control", [f.control for f in findings])
+    tab.insert(4, "delivered_variant", [num(f.n, 0) for f in findings])
+    tab.insert(5, "delivered_control", [num(f.n_control, 0) for f in findings])
+    return tab.assign(estimate=[pct(f.estimate, 2) for f in findings],
+                      estimate_control=[pct(f.estimate_control, 2) for f in findings])
 
 
 def copy_sentence(f, alpha: float, lang: str = "en") -> str:
