@@ -11,8 +11,11 @@ Three things are kept apart:
 * **decisions**: win / loss / inconclusive / insufficient come from the comparison engine via
   :mod:`crmlab.report.findings`; this module only words them.
 
-Notebooks never hold prose: they call :func:`t` for headings and labels and the ``summary_*``
-/ ``explain_*`` functions for sentences built from numbers.
+Notebooks never hold prose: they call :func:`t` for headings and labels, and render every
+sentence from findings: :func:`finding_sentence` / :func:`copy_sentence` for comparisons,
+:func:`fact_sentence` / :func:`facts_text` for descriptive numbers
+(:class:`crmlab.report.findings.Fact`, built by :mod:`crmlab.report.facts`), the ``summary_*``
+functions for the summary box and :func:`counted_notes` for "What is counted".
 """
 from __future__ import annotations
 
