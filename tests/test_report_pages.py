@@ -167,7 +167,8 @@ def test_message_facts_carry_their_window_and_denominator():
     assert rates.value("click") == pytest.approx(36 / 360) and rates.n == 360
     notes = T.counted_notes(res.findings, "en")
     assert notes[0] == ("Messages sent 2026-11-16 to 2026-11-22 (the report week): delivery per sent message (400 sent); "
-                        "rates per delivered message (360 delivered); every rule checked on each of the week's 400 messages.")
+                        "rates per delivered message (360 delivered); each rule checked on the week's messages it applies to "
+                        "(up to 400).")
     assert any("window (3 d, sms 1 d; receipt basis, last_touch rule): rates per delivered message (360 delivered)" in n
                for n in notes)
     assert len(notes) == len({n.split(":")[0] for n in notes})  # one sentence per window

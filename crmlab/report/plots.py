@@ -148,7 +148,8 @@ def heatmap(matrix: pd.DataFrame, lang: str = "en", *, percent: bool = True, ax=
     handful of messages."""
     data = matrix * 100 if percent else matrix
     wide = counts is not None
-    ax = _ax(ax, (max(9, 0.55 * data.shape[1] + 2) if wide else 9, (0.6 if wide else 0.45) * max(len(matrix), 4) + 1.5))
+    # a page shows a chart about 1,150 px wide: a narrower figure keeps the cells' text legible
+    ax = _ax(ax, (max(9, 0.45 * data.shape[1] + 1.5) if wide else 9, (0.6 if wide else 0.45) * max(len(matrix), 4) + 1.5))
     if counts is None:
         sns.heatmap(data, annot=True, fmt=".0f" if percent else ".2g", cmap="Blues", cbar=False, ax=ax,
                     annot_kws={"size": 8})
@@ -163,12 +164,12 @@ def heatmap(matrix: pd.DataFrame, lang: str = "en", *, percent: bool = True, ax=
                 if not small.iat[i, j]:
                     annot.iat[i, j] = f"{fmt.format(data.iat[i, j])}\nn={int(n.iat[i, j])}"
         sns.heatmap(data.mask(small), annot=annot.to_numpy(), fmt="", cmap="Blues", cbar=False, ax=ax,
-                    annot_kws={"size": 7}, linewidths=0.5, linecolor="white")
+                    annot_kws={"size": 8}, linewidths=0.5, linecolor="white")
         ax.grid(False)  # the style's grid would draw over the greyed cells
         for i in range(data.shape[0]):  # masked cells: grey, only their n (seaborn does not annotate them)
             for j in range(data.shape[1]):
                 if small.iat[i, j] and not pd.isna(n.iat[i, j]):
-                    ax.text(j + 0.5, i + 0.5, f"n={int(n.iat[i, j])}", ha="center", va="center", size=7,
+                    ax.text(j + 0.5, i + 0.5, f"n={int(n.iat[i, j])}", ha="center", va="center", size=8,
                             color="#868e96")
     ax.tick_params(axis="y", rotation=0)  # row labels (weekdays, cohorts; Korean too) read horizontally
     ax.tick_params(axis="x", rotation=0)
