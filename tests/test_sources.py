@@ -341,6 +341,77 @@ def test_weekly_report_on_ga4_and_shopify(hanbit):
     assert SALT not in everything
 
 
+@pytest.fixture(scope="module")
+def korean_shop(tmp_path_factory):
+    """The Cafe24 + Kakao + SMS + declared-channel shop: check, import, check, reports (about 35 s).
+
+    It has no randomisation log and no web events, so the weekly report runs with
+    ``--allow-partial`` (weekly_uplift says why it has nothing to measure)."""
+    import os
+    os.environ["CRMLAB_SALT"] = SALT
+    channels._reset()
+    root = tmp_path_factory.mktemp("kr")
+    data, reports = root / "data", root / "reports"
+    codes = {"check_mapping": main(["check", str(KR), "--mapping", str(KR / "shop.yaml"), "--week", WEEK,
+                                    "--report", "message_performance"]),
+             "import": main(["import", str(KR), "--mapping", str(KR / "shop.yaml"), "--out", str(data)])}
+    channels._reset()  # from here on the imported folder's own shop.yaml declares zalo
+    codes["check"] = main(["check", str(data), "--week", WEEK, "--report", "message_performance"])
+    codes["weekly"] = main(["report", "weekly", "--source", str(data), "--week", WEEK, "--out", str(reports),
+                            "--no-progress", "--allow-partial"])
+    codes["cohort_rfm"] = main(["report", "cohort_rfm", "--source", str(data), "--week", WEEK, "--out",
+                                str(reports), "--no-progress"])
+    return data, reports, codes
+
+
+def _text(html: str) -> str:
+    """The visible text of a report page, whitespace collapsed."""
+    import html as h
+    html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", h.unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def test_weekly_report_on_cafe24_and_receipts(korean_shop):
+    """Hand counts (tests/fixtures/sources/README.md): Cafe24 keeps orders 0001 (58,000), 0004 (120,500)
+    and 0007 (33,000); 4 AlimTalk + 4 SMS/LMS receipts + 3 log rows = 11 messages, delivered
+    3 + 3 + 2 = 8; the only message followed by its recipient's order within the window is Z-1
+    (junpark, zalo, 11-21 08:00) before order 0007 (11-22 15:30)."""
+    data, reports, codes = korean_shop
+    assert codes == {"check_mapping": 0, "import": 0, "check": 0, "weekly": 0, "cohort_rfm": 0}
+    orders, msgs = pd.read_parquet(data / "orders.parquet"), pd.read_parquet(data / "messages.parquet")
+    assert (len(orders), orders["revenue"].sum()) == (3, 211500.0)
+    assert msgs.groupby("channel").size().to_dict() == {"kakao_alimtalk": 4, "line": 2, "lms": 2, "sms": 2, "zalo": 1}
+    ledger = pd.read_csv(data / "exclusions.csv")
+    assert ledger.query("kind == 'excluded'")["rows"].sum() == 5 + 1 + 1  # cafe24, alimtalk, log
+    page = {p.stem: _text(p.read_text(encoding="utf-8")) for p in (reports / WEEK).glob("*.html")}
+    assert set(page) == {"weekly_uplift", "message_performance", "cohort_rfm"}
+    mp = page["message_performance"]
+    assert "11 messages went out this week" in mp and "8 of them were delivered (72.7%)" in mp
+    assert "(₩33,000 attributed revenue)" in mp and "'zalo_test' on zalo (₩33,000" in mp
+    assert "Partial data" in page["weekly_uplift"] and "the source has no assignments table" in page["weekly_uplift"]
+    # the RFM table's revenue per segment: the three kept orders, one customer each
+    rfm = page["cohort_rfm"]
+    assert all(f"1 33.3% {v}" in rfm for v in ("₩33,000", "₩120,500", "₩58,000"))
+    no_pii("".join(page.values()) + "".join(p.read_bytes().decode("utf-8", "replace") for p in data.iterdir()))
+
+
+def test_send_time_heatmap_with_no_cell_to_colour():
+    """Defect found by the Korean shop's report: every send-time cell below ``min_count`` (or
+    without a rate, as on receipt-only channels) crashed seaborn ("zero-size array")."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from crmlab.report import plots
+    rate = pd.DataFrame([[0.0, np.nan], [np.nan, np.nan]], index=["Wed", "Sat"], columns=[10, 19])
+    n = pd.DataFrame([[3, 1], [2, 400]], index=rate.index, columns=rate.columns)
+    ax = plots.heatmap(rate, "en", counts=n, min_count=30)
+    assert sorted(t.get_text() for t in ax.texts) == ["n=1", "n=2", "n=3", "n=400"]  # no "nan", no rate
+    assert ax.collections[0].get_array().mask.all()
+    plt.close(ax.figure)
+
+
 # ------------------------------------------------------------------------------ boundary details
 def test_event_name_map_from_shop_yaml(tmp_path):
     out = one(tmp_path, f"events: {{first_visit: landing, session_start: landing}}\n"
