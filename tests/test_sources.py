@@ -80,6 +80,37 @@ def test_ga4_events_sessions_utm_and_orders(tmp_path):
     canonical(ev, "events")
 
 
+def test_ga4_events_with_several_items(tmp_path):
+    """GA4's ``items`` is a REPEATED RECORD. Hand counts from ga4_baskets.json: 6 events, one row
+    each; items after the first: view_item 1 + add_to_cart 1 + begin_checkout 2 + the purchases
+    2 + 1 = 7, on 5 events. T-9100: 68,000 (purchase_revenue), 4 items, main category 'winter'
+    (gloves 2 x 14,000 = 28,000 > the scarf's 25,000, listed first). T-9101 has neither
+    purchase_revenue nor value nor total_item_quantity: 45,000 + 25,000 = 70,000, 3 + 1 items,
+    'kitchen'. The same export as nested Parquet maps to the same tables."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    rows = [json.loads(ln) for ln in (FIX / "ga4_baskets.json").read_text(encoding="utf-8").splitlines()]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "events_20261119.parquet")
+    outs = [one(tmp_path, f"sources:\n  web: {{adapter: ga4, path: '{path}'}}\n")
+            for path in (FIX / "ga4_baskets.json", tmp_path / "events_20261119.parquet")]
+    for out in outs:
+        ev, orders = out.tables["events"], out.tables["orders"]
+        assert ev["event"].tolist() == ["page_view", "product_view", "add_to_cart", "begin_checkout", "purchase",
+                                        "purchase"]
+        assert ev["product_id"].tolist()[1:] == ["SKU-110"] * 4 + ["SKU-300"]  # the first item of each
+        notes = out.ledgers["events"].notes
+        assert (notes["additional_items"], notes["events_with_several_items"]) == (7, 5)
+        o = orders.set_index("order_id")
+        assert o["revenue"].to_dict() == {"T-9100": 68000.0, "T-9101": 70000.0}
+        assert o["items"].tolist() == [4, 4] and o["category"].tolist() == ["winter", "kitchen"]
+        assert out.ledgers["orders"].notes["revenue_from_items"] == 1
+        assert_no_row_lost(out)
+    pd.testing.assert_frame_equal(outs[0].tables["orders"], outs[1].tables["orders"])
+    pd.testing.assert_frame_equal(outs[0].tables["events"], outs[1].tables["events"])
+
+
 def test_shop_kpis_on_ga4_events_and_shopify_orders():
     """The engine's session and order figures on the built tables, against the hand counts."""
     from crmlab.sessions import shop_kpis

@@ -32,12 +32,22 @@ Mapping:
   session's, so it is used only with the option ``utm_fallback: first_touch``;
 - ``event``: :data:`EVENT_MAP` (``view_item`` -> ``product_view`` ...), extended by shop.yaml's
   ``events:``; other names pass through unchanged;
-- ``product_id``/``category``/``price``: the first item of the event;
+- ``product_id``/``category``/``price``: the event's first item. ``items`` is a REPEATED
+  RECORD (``item_id``, ``item_name``, ``item_category``, ``price``, ``quantity``,
+  ``item_revenue`` ...): an ``add_to_cart`` of a bundle or a ``begin_checkout``/``purchase`` of
+  a basket lists several. The events table keeps **one row per GA4 event**, so event counts,
+  page views, sessions and funnel steps equal GA4's own; the items after the first are counted
+  in the ledger, ``additional_items`` (items) and ``events_with_several_items`` (events), and a
+  purchase's items all go into its order (below);
 - orders (option ``orders: true``, the default): one per ``ecommerce.transaction_id`` of the
   ``purchase`` events, the earliest event kept; repeats are ``duplicate_purchase_event``, purchases
-  without a transaction id ``purchase_without_transaction_id``. ``revenue`` is
-  ``purchase_revenue`` (else the ``value`` parameter); set ``orders: false`` when the shop
-  system's export (Shopify, Cafe24) gives the orders.
+  without a transaction id ``purchase_without_transaction_id``. From all the purchase's items:
+  ``revenue`` is ``purchase_revenue``, else the ``value`` parameter, else the sum of the items'
+  line revenue (noted ``revenue_from_items``); ``items`` is ``total_item_quantity``, else the
+  sum of the items' ``quantity`` (an item without one counts 1); ``category`` is the category
+  of the item with the largest line revenue (``item_revenue``, else ``price`` x ``quantity``;
+  the first listed on a tie). Set ``orders: false`` when the shop system's export (Shopify,
+  Cafe24) gives the orders.
 """
 from __future__ import annotations
 
@@ -55,7 +65,8 @@ EVENT_MAP = {
 }
 _PARAMS = ("ga_session_id", "source", "medium", "campaign", "value", "coupon")
 _FLAT = ("ga_session_id", "source", "medium", "campaign", "transaction_id", "purchase_revenue",
-         "item_id", "item_category", "price", "device_category", "total_item_quantity", "coupon", "value")
+         "item_id", "item_category", "price", "device_category", "total_item_quantity", "coupon", "value",
+         "n_items", "items_quantity", "items_revenue", "main_category")
 
 
 def _param(params, key):
@@ -75,6 +86,33 @@ def _get(rec, key):
 def _first_item(items, key):
     items = list(items) if items is not None else []
     return _get(items[0], key) if items else None
+
+
+def _num(v) -> float | None:
+    """A number of an item record (NDJSON writes them as text); None when absent or not a number."""
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if x != x else x
+
+
+def _basket(items) -> tuple[int, float | None, float | None, object]:
+    """``(n_items, quantity, line revenue, main category)`` of an event's items (module docstring)."""
+    items = [it for it in (items if items is not None else ()) if isinstance(it, dict)]
+    if not items:
+        return 0, None, None, None
+    qty, lines = [], []
+    for it in items:
+        q = _num(it.get("quantity"))
+        q = 1.0 if q is None else q
+        line = _num(it.get("item_revenue"))
+        price = _num(it.get("price"))
+        qty.append(q)
+        lines.append(line if line is not None else (None if price is None else price * q))
+    known = [x for x in lines if x is not None]
+    top = max(range(len(items)), key=lambda i: (lines[i] if lines[i] is not None else float("-inf"), -i))
+    return len(items), sum(qty), (sum(known) if known else None), items[top].get("item_category")
 
 
 def flatten(raw: pd.DataFrame) -> pd.DataFrame:
@@ -98,6 +136,9 @@ def flatten(raw: pd.DataFrame) -> pd.DataFrame:
     for col, key in (("item_id", "item_id"), ("item_category", "item_category"), ("price", "price")):
         out[col] = items.map(lambda it, k=key: _first_item(it, k))
     out["coupon"] = out["coupon"].fillna(items.map(lambda it: _first_item(it, "coupon")))
+    basket = pd.DataFrame(items.map(_basket).tolist(), index=raw.index,
+                          columns=["n_items", "items_quantity", "items_revenue", "main_category"])
+    out[basket.columns] = basket
     dev = raw["device"] if "device" in raw else pd.Series(None, index=raw.index)
     out["device_category"] = dev.map(lambda r: _get(r, "category"))
     return out
@@ -165,6 +206,9 @@ def _events(flat: pd.DataFrame, m: Mapping, src: Source, out: Output) -> pd.Data
     lg = out.ledger("events")
     lg.rows_in = len(flat)
     lg.note("missing_ga_session_id", int(sid.isna().sum()))
+    n_items = pd.to_numeric(flat["n_items"], errors="coerce").fillna(0)
+    lg.note("additional_items", int((n_items - 1).clip(lower=0).sum()))
+    lg.note("events_with_several_items", int((n_items > 1).sum()))
     return ev
 
 
@@ -180,11 +224,14 @@ def _orders(flat: pd.DataFrame, ev: pd.DataFrame, m: Mapping, src: Source, out: 
     lg.exclude("duplicate_purchase_event", int(dup.sum()))
     p = p[~dup]
     ex = examples_from(p, ["order_id", "event_timestamp", "purchase_revenue", "_file"])
-    revenue = readers.numbers(p["purchase_revenue"].fillna(p["value"]), "orders", "purchase_revenue", ex)
+    given = readers.numbers(p["purchase_revenue"].fillna(p["value"]), "orders", "purchase_revenue", ex)
+    lines = pd.to_numeric(p["items_revenue"], errors="coerce")
+    lg.note("revenue_from_items", int((given.isna() & lines.notna()).sum()))
     items = readers.numbers(p["total_item_quantity"], "orders", "total_item_quantity", ex)
+    items = items.fillna(pd.to_numeric(p["items_quantity"], errors="coerce"))
     return pd.DataFrame({"order_id": p["order_id"], "user_id": p["user_id"], "time": p["time"],
-                         "revenue": revenue, "coupon": p["coupon"], "items": items.round().astype("Int64"),
-                         "category": p["item_category"]}).reset_index(drop=True)
+                         "revenue": given.fillna(lines), "coupon": p["coupon"], "items": items.round().astype("Int64"),
+                         "category": p["main_category"].fillna(p["item_category"])}).reset_index(drop=True)
 
 
 def adapt(src: Source, m: Mapping) -> Output:
