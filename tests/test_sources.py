@@ -111,6 +111,31 @@ def test_ga4_events_with_several_items(tmp_path):
     pd.testing.assert_frame_equal(outs[0].tables["events"], outs[1].tables["events"])
 
 
+def test_ga4_nested_parquet_is_flattened_in_duckdb_alike(tmp_path, monkeypatch):
+    """The shop's GA4 export as nested Parquet (one file per day) goes through the DuckDB
+    flattening (crmlab.io.sources.ga4.flatten_in_duckdb) and gives the NDJSON path's tables
+    and ledgers: sessions, the landing UTM, duplicate and '(not set)' purchases."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from crmlab.io.sources import ga4
+    (tmp_path / "ga4").mkdir()
+    for f in (SHOP / "ga4").iterdir():
+        rows = [json.loads(ln) for ln in f.read_text(encoding="utf-8").splitlines()]
+        pq.write_table(pa.Table.from_pylist(rows), tmp_path / "ga4" / f.name.replace(".json", ".parquet"))
+    calls = []
+    monkeypatch.setattr(ga4, "flatten_in_duckdb", lambda *a, f=ga4.flatten_in_duckdb: calls.append(1) or f(*a))
+    body = "sources:\n  web: {{adapter: ga4, path: '{}'}}\n"
+    nd, pq_ = one(tmp_path, body.format(SHOP / "ga4")), one(tmp_path, body.format(tmp_path / "ga4"))
+    assert calls == [1]
+    for table in ("events", "orders"):
+        pd.testing.assert_frame_equal(nd.tables[table], pq_.tables[table])
+    pd.testing.assert_frame_equal(nd.exclusions(), pq_.exclusions())
+    assert pq_.tables["events"]["session_id"].nunique() == 6
+
+
 def test_shop_kpis_on_ga4_events_and_shopify_orders():
     """The engine's session and order figures on the built tables, against the hand counts."""
     from crmlab.sessions import shop_kpis

@@ -51,6 +51,8 @@ Mapping:
 """
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from . import readers, times
@@ -144,6 +146,92 @@ def flatten(raw: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# ------------------------------------------------------------------ nested Parquet, in DuckDB
+def _sql_param(key: str) -> str:
+    """An ``event_params`` value as text, typed slots in :func:`_param`'s order."""
+    v = f"list_extract(list_filter(event_params, lambda p: p.key = '{key}'), 1).value"
+    return (f"coalesce({v}.string_value, CAST({v}.int_value AS VARCHAR), CAST({v}.double_value AS VARCHAR), "
+            f"CAST({v}.float_value AS VARCHAR))")
+
+
+def _sql_flatten(files: list[str], types: dict[str, str]) -> str:
+    """The SELECT of :func:`flatten`'s columns from nested export files (same rules, see
+    :func:`_basket`): parameters and records are read in DuckDB, never as Python objects."""
+    def fields(col) -> set[str]:  # the names in a STRUCT(...) type, loosely (DuckDB quotes some)
+        return set(re.findall(r'[(,]\s*"?(\w+)"?\s', types.get(col, "")))
+
+    def field(col, key, cast=None):
+        if key not in fields(col):
+            return "NULL"
+        return f"TRY_CAST({col}.{key} AS {cast})" if cast else f"{col}.{key}"
+    has = lambda k: k in fields("items")  # noqa: E731
+    qty = "coalesce(TRY_CAST(x.quantity AS DOUBLE), 1)" if has("quantity") else "1"
+    price = "TRY_CAST(x.price AS DOUBLE)" if has("price") else "NULL"
+    line = f"coalesce(TRY_CAST(x.item_revenue AS DOUBLE), {price} * {qty})" if has("item_revenue") else f"{price} * {qty}"
+    first = lambda k: f"items[1].{k}" if has(k) else "NULL"  # noqa: E731
+    cols = [c for c in ("event_timestamp", "event_name", "user_pseudo_id", "user_id") if c in types]
+    params = ", ".join(f"{_sql_param(k)} AS _p_{k}" for k in _PARAMS)
+    items = ("coalesce(len(items), 0) AS n_items, "
+             f"list_transform(items, lambda x: {qty}) AS _qty, list_transform(items, lambda x: {line}) AS _lines"
+             if "items" in types else "0 AS n_items, NULL::DOUBLE[] AS _qty, NULL::DOUBLE[] AS _lines")
+    file_list = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return f"""
+WITH e AS (
+  SELECT {', '.join(cols)}, filename AS _path, {params},
+         {field('collected_traffic_source', 'manual_source')} AS _c_source,
+         {field('collected_traffic_source', 'manual_medium')} AS _c_medium,
+         {field('collected_traffic_source', 'manual_campaign_name')} AS _c_campaign,
+         {field('traffic_source', 'source')} AS first_source, {field('traffic_source', 'medium')} AS first_medium,
+         {field('traffic_source', 'name')} AS first_campaign,
+         {field('ecommerce', 'transaction_id')} AS transaction_id,
+         {field('ecommerce', 'purchase_revenue', 'DOUBLE')} AS purchase_revenue,
+         {field('ecommerce', 'total_item_quantity', 'DOUBLE')} AS total_item_quantity,
+         {first('item_id')} AS item_id, {first('item_category')} AS item_category, {first('price')} AS price,
+         {first('coupon')} AS _item_coupon, {field('device', 'category')} AS device_category, {items}
+          {', items' if 'items' in types else ''}
+  FROM read_parquet([{file_list}], filename = true, union_by_name = true))
+SELECT {', '.join(cols)}, _path, _p_ga_session_id AS ga_session_id,
+       coalesce(_c_source, _p_source) AS source, coalesce(_c_medium, _p_medium) AS medium,
+       coalesce(_c_campaign, _p_campaign) AS campaign, first_source, first_medium, first_campaign,
+       transaction_id, purchase_revenue, total_item_quantity, item_id, item_category, price, device_category,
+       coalesce(_p_coupon, _item_coupon) AS coupon, _p_value AS value,
+       n_items, CASE WHEN n_items > 0 THEN list_sum(_qty) END AS items_quantity, list_sum(_lines) AS items_revenue,
+       CASE WHEN n_items = 0 THEN NULL WHEN list_max(_lines) IS NULL THEN {first('item_category')}
+            ELSE list_extract(items, list_position(_lines, list_max(_lines))).item_category END AS main_category
+FROM e"""
+
+
+def _nested_parquet(path) -> list[str] | None:
+    """The export's files when all are nested Parquet (then flattened in DuckDB), else None."""
+    found = readers.files(path, "events")
+    if not found or any(readers._kind(f) not in (".parquet", ".pq") for f in found):
+        return None
+    import pyarrow.parquet as pq
+    names = pq.read_schema(found[0]).names
+    return [str(f) for f in found] if "event_params" in names else None
+
+
+def flatten_in_duckdb(files: list[str], root) -> pd.DataFrame:
+    """Nested Parquet export files as :func:`flatten`'s flat columns, computed in DuckDB: the
+    nested records never become Python objects (1M events held 3.6 GiB that way, bench/ga4_bench.py)."""
+    from pathlib import Path
+
+    from ..engine import default_connection
+    con = default_connection().con
+    file_list = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet([{file_list}], union_by_name = true)").fetchall()
+    types = {name: str(kind) for name, kind, *_ in described}
+    flat = con.sql(_sql_flatten(files, types)).to_arrow_table().to_pandas()
+    for c in flat.columns:  # text as the object columns of the pandas path (same canonical dtypes)
+        if pd.api.types.is_string_dtype(flat[c]) and flat[c].dtype != object:
+            flat[c] = flat[c].astype(object)
+    root = Path(root)
+    paths = flat.pop("_path").astype("category")
+    rel = {p: (str(Path(p).relative_to(root)) if root.is_dir() else Path(p).name) for p in paths.cat.categories}
+    flat["_file"] = paths.cat.rename_categories(rel).astype("object")
+    return flat
+
+
 def _users(flat: pd.DataFrame, src: Source) -> pd.Series:
     pseudo = "ga4:" + text_ids(flat["user_pseudo_id"]).astype("string")
     if src.opt("user") == "pseudo" or "user_id" not in flat:
@@ -231,19 +319,33 @@ def _orders(flat: pd.DataFrame, ev: pd.DataFrame, m: Mapping, src: Source, out: 
     items = items.fillna(pd.to_numeric(p["items_quantity"], errors="coerce"))
     return pd.DataFrame({"order_id": p["order_id"], "user_id": p["user_id"], "time": p["time"],
                          "revenue": given.fillna(lines), "coupon": p["coupon"], "items": items.round().astype("Int64"),
-                         "category": p["main_category"].fillna(p["item_category"])}).reset_index(drop=True)
+                         "category": p["main_category"].fillna(p["item_category"]).astype("object")}).reset_index(drop=True)
 
 
 def adapt(src: Source, m: Mapping) -> Output:
-    raw = readers.read_any(src.path, "events")
-    readers.require_columns(raw, ["event_timestamp", "event_name", "user_pseudo_id"], "events", src.name, "GA4")
-    flat = flatten(raw)
-    if "_file" in raw:
-        flat["_file"] = raw["_file"]
+    nested = _nested_parquet(src.path)
+    if nested:
+        flat = flatten_in_duckdb(nested, src.path)
+        readers.require_columns(flat, ["event_timestamp", "event_name", "user_pseudo_id"], "events", src.name, "GA4")
+    else:
+        raw = readers.read_any(src.path, "events")
+        readers.require_columns(raw, ["event_timestamp", "event_name", "user_pseudo_id"], "events", src.name, "GA4")
+        flat = flatten(raw)
+        if "_file" in raw:
+            flat["_file"] = raw["_file"]
     flat["user_id_canonical"] = _users(flat, src)
     out = Output(src.name, "ga4")
     ev = _events(flat, m, src, out)
-    out.tables["events"] = ev
+    out.tables["events"] = _text_as_objects(ev)
     if src.opt("orders", True):
-        out.tables["orders"] = _orders(flat, ev, m, src, out)
+        out.tables["orders"] = _text_as_objects(_orders(flat, ev, m, src, out))
     return out
+
+
+def _text_as_objects(df: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as object dtype with None for missing, whichever reader (pandas or DuckDB) the
+    export went through, so both give the same frames."""
+    for c in df.columns:
+        if pd.api.types.is_string_dtype(df[c]) or df[c].dtype == object:
+            df[c] = df[c].astype(object).where(df[c].notna(), None)
+    return df
