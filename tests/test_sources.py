@@ -136,6 +136,22 @@ def test_ga4_nested_parquet_is_flattened_in_duckdb_alike(tmp_path, monkeypatch):
     assert pq_.tables["events"]["session_id"].nunique() == 6
 
 
+def test_ga4_nested_parquet_without_optional_records(tmp_path):
+    """An export holding only the required columns and event_params (no items, ecommerce,
+    device or traffic records) maps as well: the records' columns are null."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    params = [[{"key": "ga_session_id", "value": {"string_value": None, "int_value": 1763517600}},
+               {"key": "source", "value": {"string_value": "kakao", "int_value": None}}]] * 2
+    pq.write_table(pa.table({"event_timestamp": [1795053600000000, 1795053660000000],
+                             "event_name": ["page_view", "view_item"], "user_pseudo_id": ["9.1", "9.1"],
+                             "event_params": params}), tmp_path / "events_20261119.parquet")
+    out = one(tmp_path, "sources:\n  web: {adapter: ga4, path: '.', orders: false}\n", root=tmp_path)
+    ev = out.tables["events"]
+    assert ev["event"].tolist() == ["page_view", "product_view"] and ev["session_id"].nunique() == 1
+    assert set(ev["source"]) == {"kakao"} and ev["product_id"].isna().all() and ev["device"].isna().all()
+
+
 def test_shop_kpis_on_ga4_events_and_shopify_orders():
     """The engine's session and order figures on the built tables, against the hand counts."""
     from crmlab.sessions import shop_kpis

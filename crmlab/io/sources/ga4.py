@@ -147,11 +147,12 @@ def flatten(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ nested Parquet, in DuckDB
-def _sql_param(key: str) -> str:
-    """An ``event_params`` value as text, typed slots in :func:`_param`'s order."""
+def _sql_param(key: str, slots: set[str]) -> str:
+    """An ``event_params`` value as text, from the typed slots the export has, in :func:`_param`'s order."""
     v = f"list_extract(list_filter(event_params, lambda p: p.key = '{key}'), 1).value"
-    return (f"coalesce({v}.string_value, CAST({v}.int_value AS VARCHAR), CAST({v}.double_value AS VARCHAR), "
-            f"CAST({v}.float_value AS VARCHAR))")
+    found = [f"CAST({v}.{k} AS VARCHAR)" for k in ("string_value", "int_value", "double_value", "float_value")
+             if k in slots]
+    return f"coalesce({', '.join(found)})" if found else "NULL"
 
 
 def _sql_flatten(files: list[str], types: dict[str, str]) -> str:
@@ -170,10 +171,13 @@ def _sql_flatten(files: list[str], types: dict[str, str]) -> str:
     line = f"coalesce(TRY_CAST(x.item_revenue AS DOUBLE), {price} * {qty})" if has("item_revenue") else f"{price} * {qty}"
     first = lambda k: f"items[1].{k}" if has(k) else "NULL"  # noqa: E731
     cols = [c for c in ("event_timestamp", "event_name", "user_pseudo_id", "user_id") if c in types]
-    params = ", ".join(f"{_sql_param(k)} AS _p_{k}" for k in _PARAMS)
+    params = ", ".join(f"{_sql_param(k, fields('event_params'))} AS _p_{k}" for k in _PARAMS)
     items = ("coalesce(len(items), 0) AS n_items, "
              f"list_transform(items, lambda x: {qty}) AS _qty, list_transform(items, lambda x: {line}) AS _lines"
              if "items" in types else "0 AS n_items, NULL::DOUBLE[] AS _qty, NULL::DOUBLE[] AS _lines")
+    main = ("CASE WHEN n_items = 0 THEN NULL WHEN list_max(_lines) IS NULL THEN items[1].item_category "
+            "ELSE list_extract(items, list_position(_lines, list_max(_lines))).item_category END"
+            if has("item_category") else "NULL")
     file_list = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     return f"""
 WITH e AS (
@@ -196,8 +200,7 @@ SELECT {', '.join(cols)}, _path, _p_ga_session_id AS ga_session_id,
        transaction_id, purchase_revenue, total_item_quantity, item_id, item_category, price, device_category,
        coalesce(_p_coupon, _item_coupon) AS coupon, _p_value AS value,
        n_items, CASE WHEN n_items > 0 THEN list_sum(_qty) END AS items_quantity, list_sum(_lines) AS items_revenue,
-       CASE WHEN n_items = 0 THEN NULL WHEN list_max(_lines) IS NULL THEN {first('item_category')}
-            ELSE list_extract(items, list_position(_lines, list_max(_lines))).item_category END AS main_category
+       {main} AS main_category
 FROM e"""
 
 
