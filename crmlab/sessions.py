@@ -105,7 +105,7 @@ def _derive_sessions(t: ir.Table, timeout: pd.Timedelta, text_ids: bool = True) 
     sid = (d.user_id.cast("string").concat(ibis.literal("-"), n.cast("int64").cast("string")) if text_ids
            else n.cast("int64"))
     out = d.select(*keep, session_id=sid)
-    return out.relocate("session_id", after="event")
+    return out.relocate("session_id", after="event") if "event" in keep else out
 
 
 def _with_sessions(t: ir.Table, timeout, force: bool, text_ids: bool = True) -> tuple[ir.Table, str]:
@@ -185,20 +185,23 @@ def sessionize(events: DataLike, *, timeout="30min", force: bool = False, tz: st
 
 
 # --------------------------------------------------------------------------- session rows
-def _session_rows(t: ir.Table, by: list[str], page_events, conversion_events) -> ir.Table:
-    """One row per ``(user_id, session_id)``: start, end, counts and first-event attributes."""
-    pages = list(page_events)
-    convs = list(conversion_events)
-    ev = t.mutate(_page=t.event.isin(pages).ifelse(1, 0),
-                  _conv=t.event.isin(convs).ifelse(1, 0),
-                  _cart=(t.event == "add_to_cart").ifelse(1, 0),
-                  _checkout=(t.event == "begin_checkout").ifelse(1, 0),
-                  _purchase=(t.event == "purchase").ifelse(1, 0))
+def _event_flags(t: ir.Table, page_events, conversion_events) -> ir.Table:
+    """``t`` with the 0/1 columns session rows sum (``int8``: one byte each through the sort)."""
+    pages, convs = list(page_events), list(conversion_events)
+    one = lambda cond: cond.ifelse(1, 0).cast("int8")  # noqa: E731
+    return t.mutate(_page=one(t.event.isin(pages)), _conv=one(t.event.isin(convs)),
+                    _cart=one(t.event == "add_to_cart"), _checkout=one(t.event == "begin_checkout"),
+                    _purchase=one(t.event == "purchase"))
+
+
+def _session_rows(ev: ir.Table, by: list[str]) -> ir.Table:
+    """One row per ``(user_id, session_id)`` of flagged events (:func:`_event_flags`): start, end,
+    counts and first-event attributes."""
     keys = ["user_id", "session_id"]
     agg = ev.group_by(keys).agg(
-        start=ev.time.min(), end=ev.time.max(), n_events=ev.count(), page_views=ev._page.sum(),
-        conversions=ev._conv.sum(), add_to_cart=ev._cart.max(), begin_checkout=ev._checkout.max(),
-        purchase=ev._purchase.max())
+        start=ev.time.min(), end=ev.time.max(), n_events=ev.count(), page_views=ev._page.sum().cast("int64"),
+        conversions=ev._conv.sum().cast("int64"), add_to_cart=ev._cart.max().cast("int64"),
+        begin_checkout=ev._checkout.max().cast("int64"), purchase=ev._purchase.max().cast("int64"))
     if not by:
         return agg
     rn = ibis.row_number().over(group_by=keys, order_by=[ev.time, ev.event] + [ev[c] for c in by])
@@ -213,9 +216,13 @@ def _prepared_sessions(events, by, as_of, tz, timeout, page_events, conversion_e
     t, n_after = _cut_as_of(t, "time", as_of, tz)
     # Only the columns session rows need go through the window sort that derives sessions:
     # every event column carried through it held 10 GiB at 30M events (issue 14).
-    t = t.select("user_id", "time", "event", "session_id", *by)
+    # The event name becomes five one-byte flags before the sort (a name is 16 bytes a row in
+    # DuckDB); it is kept only to order the tied first events of a session when ``by`` is given.
+    t = _event_flags(t.select("user_id", "time", "event", "session_id", *by), page_events, conversion_events)
+    t = t.select("user_id", "time", *(["event"] if by else []), "session_id", "_page", "_conv", "_cart",
+                 "_checkout", "_purchase", *by)
     t, how = _with_sessions(t, timeout, False, text_ids)
-    return _session_rows(t, by, page_events, conversion_events), n_after, how
+    return _session_rows(t, by), n_after, how
 
 
 def sessions_table(events: DataLike, *, by=None, as_of=None, timeout="30min",

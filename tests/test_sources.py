@@ -80,6 +80,78 @@ def test_ga4_events_sessions_utm_and_orders(tmp_path):
     canonical(ev, "events")
 
 
+def test_ga4_events_with_several_items(tmp_path):
+    """GA4's ``items`` is a REPEATED RECORD. Hand counts from ga4_baskets.json: 6 events, one row
+    each; items after the first: view_item 1 + add_to_cart 1 + begin_checkout 2 + the purchases
+    2 + 1 = 7, on 5 events. T-9100: 68,000 (purchase_revenue), 4 items, main category 'winter'
+    (gloves 2 x 14,000 = 28,000 > the scarf's 25,000, listed first). T-9101 has neither
+    purchase_revenue nor value nor total_item_quantity: 45,000 + 25,000 = 70,000, 3 + 1 items,
+    'kitchen'. The same export as nested Parquet maps to the same tables."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    rows = [json.loads(ln) for ln in (FIX / "ga4_baskets.json").read_text(encoding="utf-8").splitlines()]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "events_20261119.parquet")
+    outs = [one(tmp_path, f"sources:\n  web: {{adapter: ga4, path: '{path}'}}\n")
+            for path in (FIX / "ga4_baskets.json", tmp_path / "events_20261119.parquet")]
+    for out in outs:
+        ev, orders = out.tables["events"], out.tables["orders"]
+        assert ev["event"].tolist() == ["page_view", "product_view", "add_to_cart", "begin_checkout", "purchase",
+                                        "purchase"]
+        assert ev["product_id"].tolist()[1:] == ["SKU-110"] * 4 + ["SKU-300"]  # the first item of each
+        notes = out.ledgers["events"].notes
+        assert (notes["additional_items"], notes["events_with_several_items"]) == (7, 5)
+        o = orders.set_index("order_id")
+        assert o["revenue"].to_dict() == {"T-9100": 68000.0, "T-9101": 70000.0}
+        assert o["items"].tolist() == [4, 4] and o["category"].tolist() == ["winter", "kitchen"]
+        assert out.ledgers["orders"].notes["revenue_from_items"] == 1
+        assert_no_row_lost(out)
+    pd.testing.assert_frame_equal(outs[0].tables["orders"], outs[1].tables["orders"])
+    pd.testing.assert_frame_equal(outs[0].tables["events"], outs[1].tables["events"])
+
+
+def test_ga4_nested_parquet_is_flattened_in_duckdb_alike(tmp_path, monkeypatch):
+    """The shop's GA4 export as nested Parquet (one file per day) goes through the DuckDB
+    flattening (crmlab.io.sources.ga4.flatten_in_duckdb) and gives the NDJSON path's tables
+    and ledgers: sessions, the landing UTM, duplicate and '(not set)' purchases."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from crmlab.io.sources import ga4
+    (tmp_path / "ga4").mkdir()
+    for f in (SHOP / "ga4").iterdir():
+        rows = [json.loads(ln) for ln in f.read_text(encoding="utf-8").splitlines()]
+        pq.write_table(pa.Table.from_pylist(rows), tmp_path / "ga4" / f.name.replace(".json", ".parquet"))
+    calls = []
+    monkeypatch.setattr(ga4, "flatten_in_duckdb", lambda *a, f=ga4.flatten_in_duckdb: calls.append(1) or f(*a))
+    body = "sources:\n  web: {{adapter: ga4, path: '{}'}}\n"
+    nd, pq_ = one(tmp_path, body.format(SHOP / "ga4")), one(tmp_path, body.format(tmp_path / "ga4"))
+    assert calls == [1]
+    for table in ("events", "orders"):
+        pd.testing.assert_frame_equal(nd.tables[table], pq_.tables[table])
+    pd.testing.assert_frame_equal(nd.exclusions(), pq_.exclusions())
+    assert pq_.tables["events"]["session_id"].nunique() == 6
+
+
+def test_ga4_nested_parquet_without_optional_records(tmp_path):
+    """An export holding only the required columns and event_params (no items, ecommerce,
+    device or traffic records) maps as well: the records' columns are null."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    params = [[{"key": "ga_session_id", "value": {"string_value": None, "int_value": 1763517600}},
+               {"key": "source", "value": {"string_value": "kakao", "int_value": None}}]] * 2
+    pq.write_table(pa.table({"event_timestamp": [1795053600000000, 1795053660000000],
+                             "event_name": ["page_view", "view_item"], "user_pseudo_id": ["9.1", "9.1"],
+                             "event_params": params}), tmp_path / "events_20261119.parquet")
+    out = one(tmp_path, "sources:\n  web: {adapter: ga4, path: '.', orders: false}\n", root=tmp_path)
+    ev = out.tables["events"]
+    assert ev["event"].tolist() == ["page_view", "product_view"] and ev["session_id"].nunique() == 1
+    assert set(ev["source"]) == {"kakao"} and ev["product_id"].isna().all() and ev["device"].isna().all()
+
+
 def test_shop_kpis_on_ga4_events_and_shopify_orders():
     """The engine's session and order figures on the built tables, against the hand counts."""
     from crmlab.sessions import shop_kpis
@@ -339,6 +411,77 @@ def test_weekly_report_on_ga4_and_shopify(hanbit):
     everything = "".join(html.values()) + "".join(p.read_bytes().decode("utf-8", "replace") for p in data.iterdir())
     no_pii(everything)
     assert SALT not in everything
+
+
+@pytest.fixture(scope="module")
+def korean_shop(tmp_path_factory):
+    """The Cafe24 + Kakao + SMS + declared-channel shop: check, import, check, reports (about 35 s).
+
+    It has no randomisation log and no web events, so the weekly report runs with
+    ``--allow-partial`` (weekly_uplift says why it has nothing to measure)."""
+    import os
+    os.environ["CRMLAB_SALT"] = SALT
+    channels._reset()
+    root = tmp_path_factory.mktemp("kr")
+    data, reports = root / "data", root / "reports"
+    codes = {"check_mapping": main(["check", str(KR), "--mapping", str(KR / "shop.yaml"), "--week", WEEK,
+                                    "--report", "message_performance"]),
+             "import": main(["import", str(KR), "--mapping", str(KR / "shop.yaml"), "--out", str(data)])}
+    channels._reset()  # from here on the imported folder's own shop.yaml declares zalo
+    codes["check"] = main(["check", str(data), "--week", WEEK, "--report", "message_performance"])
+    codes["weekly"] = main(["report", "weekly", "--source", str(data), "--week", WEEK, "--out", str(reports),
+                            "--no-progress", "--allow-partial"])
+    codes["cohort_rfm"] = main(["report", "cohort_rfm", "--source", str(data), "--week", WEEK, "--out",
+                                str(reports), "--no-progress"])
+    return data, reports, codes
+
+
+def _text(html: str) -> str:
+    """The visible text of a report page, whitespace collapsed."""
+    import html as h
+    html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", h.unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def test_weekly_report_on_cafe24_and_receipts(korean_shop):
+    """Hand counts (tests/fixtures/sources/README.md): Cafe24 keeps orders 0001 (58,000), 0004 (120,500)
+    and 0007 (33,000); 4 AlimTalk + 4 SMS/LMS receipts + 3 log rows = 11 messages, delivered
+    3 + 3 + 2 = 8; the only message followed by its recipient's order within the window is Z-1
+    (junpark, zalo, 11-21 08:00) before order 0007 (11-22 15:30)."""
+    data, reports, codes = korean_shop
+    assert codes == {"check_mapping": 0, "import": 0, "check": 0, "weekly": 0, "cohort_rfm": 0}
+    orders, msgs = pd.read_parquet(data / "orders.parquet"), pd.read_parquet(data / "messages.parquet")
+    assert (len(orders), orders["revenue"].sum()) == (3, 211500.0)
+    assert msgs.groupby("channel").size().to_dict() == {"kakao_alimtalk": 4, "line": 2, "lms": 2, "sms": 2, "zalo": 1}
+    ledger = pd.read_csv(data / "exclusions.csv")
+    assert ledger.query("kind == 'excluded'")["rows"].sum() == 5 + 1 + 1  # cafe24, alimtalk, log
+    page = {p.stem: _text(p.read_text(encoding="utf-8")) for p in (reports / WEEK).glob("*.html")}
+    assert set(page) == {"weekly_uplift", "message_performance", "cohort_rfm"}
+    mp = page["message_performance"]
+    assert "11 messages went out this week" in mp and "8 of them were delivered (72.7%)" in mp
+    assert "(₩33,000 attributed revenue)" in mp and "'zalo_test' on zalo (₩33,000" in mp
+    assert "Partial data" in page["weekly_uplift"] and "the source has no assignments table" in page["weekly_uplift"]
+    # the RFM table's revenue per segment: the three kept orders, one customer each
+    rfm = page["cohort_rfm"]
+    assert all(f"1 33.3% {v}" in rfm for v in ("₩33,000", "₩120,500", "₩58,000"))
+    no_pii("".join(page.values()) + "".join(p.read_bytes().decode("utf-8", "replace") for p in data.iterdir()))
+
+
+def test_send_time_heatmap_with_no_cell_to_colour():
+    """Defect found by the Korean shop's report: every send-time cell below ``min_count`` (or
+    without a rate, as on receipt-only channels) crashed seaborn ("zero-size array")."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from crmlab.report import plots
+    rate = pd.DataFrame([[0.0, np.nan], [np.nan, np.nan]], index=["Wed", "Sat"], columns=[10, 19])
+    n = pd.DataFrame([[3, 1], [2, 400]], index=rate.index, columns=rate.columns)
+    ax = plots.heatmap(rate, "en", counts=n, min_count=30)
+    assert sorted(t.get_text() for t in ax.texts) == ["n=1", "n=2", "n=3", "n=400"]  # no "nan", no rate
+    assert ax.collections[0].get_array().mask.all()
+    plt.close(ax.figure)
 
 
 # ------------------------------------------------------------------------------ boundary details

@@ -155,7 +155,8 @@ def heatmap(matrix: pd.DataFrame, lang: str = "en", *, percent: bool = True, ax=
                     annot_kws={"size": 8})
     else:
         n = counts.reindex(index=data.index, columns=data.columns)
-        small = n.isna() | (n < min_count)
+        # a cell without a rate (receipt-only channels have no clicks) is shown like a small one
+        small = n.isna() | (n < min_count) | data.isna()
         ax.set_facecolor("#f1f3f5")  # masked cells show the grey background
         fmt = "{:.1f}" if percent else "{:.2g}"
         annot = pd.DataFrame("", index=data.index, columns=data.columns)
@@ -163,8 +164,10 @@ def heatmap(matrix: pd.DataFrame, lang: str = "en", *, percent: bool = True, ax=
             for j in range(data.shape[1]):
                 if not small.iat[i, j]:
                     annot.iat[i, j] = f"{fmt.format(data.iat[i, j])}\nn={int(n.iat[i, j])}"
+        # seaborn derives the colour range from the unmasked cells and fails when there are none
+        span = {} if not small.to_numpy().all() else {"vmin": 0.0, "vmax": 100.0 if percent else 1.0}
         sns.heatmap(data.mask(small), annot=annot.to_numpy(), fmt="", cmap="Blues", cbar=False, ax=ax,
-                    annot_kws={"size": 8}, linewidths=0.5, linecolor="white")
+                    annot_kws={"size": 8}, linewidths=0.5, linecolor="white", **span)
         ax.grid(False)  # the style's grid would draw over the greyed cells
         for i in range(data.shape[0]):  # masked cells: grey, only their n (seaborn does not annotate them)
             for j in range(data.shape[1]):

@@ -32,14 +32,26 @@ Mapping:
   session's, so it is used only with the option ``utm_fallback: first_touch``;
 - ``event``: :data:`EVENT_MAP` (``view_item`` -> ``product_view`` ...), extended by shop.yaml's
   ``events:``; other names pass through unchanged;
-- ``product_id``/``category``/``price``: the first item of the event;
+- ``product_id``/``category``/``price``: the event's first item. ``items`` is a REPEATED
+  RECORD (``item_id``, ``item_name``, ``item_category``, ``price``, ``quantity``,
+  ``item_revenue`` ...): an ``add_to_cart`` of a bundle or a ``begin_checkout``/``purchase`` of
+  a basket lists several. The events table keeps **one row per GA4 event**, so event counts,
+  page views, sessions and funnel steps equal GA4's own; the items after the first are counted
+  in the ledger, ``additional_items`` (items) and ``events_with_several_items`` (events), and a
+  purchase's items all go into its order (below);
 - orders (option ``orders: true``, the default): one per ``ecommerce.transaction_id`` of the
   ``purchase`` events, the earliest event kept; repeats are ``duplicate_purchase_event``, purchases
-  without a transaction id ``purchase_without_transaction_id``. ``revenue`` is
-  ``purchase_revenue`` (else the ``value`` parameter); set ``orders: false`` when the shop
-  system's export (Shopify, Cafe24) gives the orders.
+  without a transaction id ``purchase_without_transaction_id``. From all the purchase's items:
+  ``revenue`` is ``purchase_revenue``, else the ``value`` parameter, else the sum of the items'
+  line revenue (noted ``revenue_from_items``); ``items`` is ``total_item_quantity``, else the
+  sum of the items' ``quantity`` (an item without one counts 1); ``category`` is the category
+  of the item with the largest line revenue (``item_revenue``, else ``price`` x ``quantity``;
+  the first listed on a tie). Set ``orders: false`` when the shop system's export (Shopify,
+  Cafe24) gives the orders.
 """
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 
@@ -55,7 +67,8 @@ EVENT_MAP = {
 }
 _PARAMS = ("ga_session_id", "source", "medium", "campaign", "value", "coupon")
 _FLAT = ("ga_session_id", "source", "medium", "campaign", "transaction_id", "purchase_revenue",
-         "item_id", "item_category", "price", "device_category", "total_item_quantity", "coupon", "value")
+         "item_id", "item_category", "price", "device_category", "total_item_quantity", "coupon", "value",
+         "n_items", "items_quantity", "items_revenue", "main_category")
 
 
 def _param(params, key):
@@ -75,6 +88,33 @@ def _get(rec, key):
 def _first_item(items, key):
     items = list(items) if items is not None else []
     return _get(items[0], key) if items else None
+
+
+def _num(v) -> float | None:
+    """A number of an item record (NDJSON writes them as text); None when absent or not a number."""
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if x != x else x
+
+
+def _basket(items) -> tuple[int, float | None, float | None, object]:
+    """``(n_items, quantity, line revenue, main category)`` of an event's items (module docstring)."""
+    items = [it for it in (items if items is not None else ()) if isinstance(it, dict)]
+    if not items:
+        return 0, None, None, None
+    qty, lines = [], []
+    for it in items:
+        q = _num(it.get("quantity"))
+        q = 1.0 if q is None else q
+        line = _num(it.get("item_revenue"))
+        price = _num(it.get("price"))
+        qty.append(q)
+        lines.append(line if line is not None else (None if price is None else price * q))
+    known = [x for x in lines if x is not None]
+    top = max(range(len(items)), key=lambda i: (lines[i] if lines[i] is not None else float("-inf"), -i))
+    return len(items), sum(qty), (sum(known) if known else None), items[top].get("item_category")
 
 
 def flatten(raw: pd.DataFrame) -> pd.DataFrame:
@@ -98,9 +138,101 @@ def flatten(raw: pd.DataFrame) -> pd.DataFrame:
     for col, key in (("item_id", "item_id"), ("item_category", "item_category"), ("price", "price")):
         out[col] = items.map(lambda it, k=key: _first_item(it, k))
     out["coupon"] = out["coupon"].fillna(items.map(lambda it: _first_item(it, "coupon")))
+    basket = pd.DataFrame(items.map(_basket).tolist(), index=raw.index,
+                          columns=["n_items", "items_quantity", "items_revenue", "main_category"])
+    out[basket.columns] = basket
     dev = raw["device"] if "device" in raw else pd.Series(None, index=raw.index)
     out["device_category"] = dev.map(lambda r: _get(r, "category"))
     return out
+
+
+# ------------------------------------------------------------------ nested Parquet, in DuckDB
+def _sql_param(key: str, slots: set[str]) -> str:
+    """An ``event_params`` value as text, from the typed slots the export has, in :func:`_param`'s order."""
+    v = f"list_extract(list_filter(event_params, lambda p: p.key = '{key}'), 1).value"
+    found = [f"CAST({v}.{k} AS VARCHAR)" for k in ("string_value", "int_value", "double_value", "float_value")
+             if k in slots]
+    return f"coalesce({', '.join(found)})" if found else "NULL"
+
+
+def _sql_flatten(files: list[str], types: dict[str, str]) -> str:
+    """The SELECT of :func:`flatten`'s columns from nested export files (same rules, see
+    :func:`_basket`): parameters and records are read in DuckDB, never as Python objects."""
+    def fields(col) -> set[str]:  # the names in a STRUCT(...) type, loosely (DuckDB quotes some)
+        return set(re.findall(r'[(,]\s*"?(\w+)"?\s', types.get(col, "")))
+
+    def field(col, key, cast=None):
+        if key not in fields(col):
+            return "NULL"
+        return f"TRY_CAST({col}.{key} AS {cast})" if cast else f"{col}.{key}"
+    has = lambda k: k in fields("items")  # noqa: E731
+    qty = "coalesce(TRY_CAST(x.quantity AS DOUBLE), 1)" if has("quantity") else "1"
+    price = "TRY_CAST(x.price AS DOUBLE)" if has("price") else "NULL"
+    line = f"coalesce(TRY_CAST(x.item_revenue AS DOUBLE), {price} * {qty})" if has("item_revenue") else f"{price} * {qty}"
+    first = lambda k: f"items[1].{k}" if has(k) else "NULL"  # noqa: E731
+    cols = [c for c in ("event_timestamp", "event_name", "user_pseudo_id", "user_id") if c in types]
+    params = ", ".join(f"{_sql_param(k, fields('event_params'))} AS _p_{k}" for k in _PARAMS)
+    items = ("coalesce(len(items), 0) AS n_items, "
+             f"list_transform(items, lambda x: {qty}) AS _qty, list_transform(items, lambda x: {line}) AS _lines"
+             if "items" in types else "0 AS n_items, NULL::DOUBLE[] AS _qty, NULL::DOUBLE[] AS _lines")
+    main = ("CASE WHEN n_items = 0 THEN NULL WHEN list_max(_lines) IS NULL THEN items[1].item_category "
+            "ELSE list_extract(items, list_position(_lines, list_max(_lines))).item_category END"
+            if has("item_category") else "NULL")
+    file_list = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return f"""
+WITH e AS (
+  SELECT {', '.join(cols)}, filename AS _path, {params},
+         {field('collected_traffic_source', 'manual_source')} AS _c_source,
+         {field('collected_traffic_source', 'manual_medium')} AS _c_medium,
+         {field('collected_traffic_source', 'manual_campaign_name')} AS _c_campaign,
+         {field('traffic_source', 'source')} AS first_source, {field('traffic_source', 'medium')} AS first_medium,
+         {field('traffic_source', 'name')} AS first_campaign,
+         {field('ecommerce', 'transaction_id')} AS transaction_id,
+         {field('ecommerce', 'purchase_revenue', 'DOUBLE')} AS purchase_revenue,
+         {field('ecommerce', 'total_item_quantity', 'DOUBLE')} AS total_item_quantity,
+         {first('item_id')} AS item_id, {first('item_category')} AS item_category, {first('price')} AS price,
+         {first('coupon')} AS _item_coupon, {field('device', 'category')} AS device_category, {items}
+          {', items' if 'items' in types else ''}
+  FROM read_parquet([{file_list}], filename = true, union_by_name = true))
+SELECT {', '.join(cols)}, _path, _p_ga_session_id AS ga_session_id,
+       coalesce(_c_source, _p_source) AS source, coalesce(_c_medium, _p_medium) AS medium,
+       coalesce(_c_campaign, _p_campaign) AS campaign, first_source, first_medium, first_campaign,
+       transaction_id, purchase_revenue, total_item_quantity, item_id, item_category, price, device_category,
+       coalesce(_p_coupon, _item_coupon) AS coupon, _p_value AS value,
+       n_items, CASE WHEN n_items > 0 THEN list_sum(_qty) END AS items_quantity, list_sum(_lines) AS items_revenue,
+       {main} AS main_category
+FROM e"""
+
+
+def _nested_parquet(path) -> list[str] | None:
+    """The export's files when all are nested Parquet (then flattened in DuckDB), else None."""
+    found = readers.files(path, "events")
+    if not found or any(readers._kind(f) not in (".parquet", ".pq") for f in found):
+        return None
+    import pyarrow.parquet as pq
+    names = pq.read_schema(found[0]).names
+    return [str(f) for f in found] if "event_params" in names else None
+
+
+def flatten_in_duckdb(files: list[str], root) -> pd.DataFrame:
+    """Nested Parquet export files as :func:`flatten`'s flat columns, computed in DuckDB: the
+    nested records never become Python objects (1M events held 3.6 GiB that way, bench/ga4_bench.py)."""
+    from pathlib import Path
+
+    from ..engine import default_connection
+    con = default_connection().con
+    file_list = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet([{file_list}], union_by_name = true)").fetchall()
+    types = {name: str(kind) for name, kind, *_ in described}
+    flat = con.sql(_sql_flatten(files, types)).to_arrow_table().to_pandas()
+    for c in flat.columns:  # text as the object columns of the pandas path (same canonical dtypes)
+        if pd.api.types.is_string_dtype(flat[c]) and flat[c].dtype != object:
+            flat[c] = flat[c].astype(object)
+    root = Path(root)
+    paths = flat.pop("_path").astype("category")
+    rel = {p: (str(Path(p).relative_to(root)) if root.is_dir() else Path(p).name) for p in paths.cat.categories}
+    flat["_file"] = paths.cat.rename_categories(rel).astype("object")
+    return flat
 
 
 def _users(flat: pd.DataFrame, src: Source) -> pd.Series:
@@ -165,6 +297,9 @@ def _events(flat: pd.DataFrame, m: Mapping, src: Source, out: Output) -> pd.Data
     lg = out.ledger("events")
     lg.rows_in = len(flat)
     lg.note("missing_ga_session_id", int(sid.isna().sum()))
+    n_items = pd.to_numeric(flat["n_items"], errors="coerce").fillna(0)
+    lg.note("additional_items", int((n_items - 1).clip(lower=0).sum()))
+    lg.note("events_with_several_items", int((n_items > 1).sum()))
     return ev
 
 
@@ -180,23 +315,40 @@ def _orders(flat: pd.DataFrame, ev: pd.DataFrame, m: Mapping, src: Source, out: 
     lg.exclude("duplicate_purchase_event", int(dup.sum()))
     p = p[~dup]
     ex = examples_from(p, ["order_id", "event_timestamp", "purchase_revenue", "_file"])
-    revenue = readers.numbers(p["purchase_revenue"].fillna(p["value"]), "orders", "purchase_revenue", ex)
+    given = readers.numbers(p["purchase_revenue"].fillna(p["value"]), "orders", "purchase_revenue", ex)
+    lines = pd.to_numeric(p["items_revenue"], errors="coerce")
+    lg.note("revenue_from_items", int((given.isna() & lines.notna()).sum()))
     items = readers.numbers(p["total_item_quantity"], "orders", "total_item_quantity", ex)
+    items = items.fillna(pd.to_numeric(p["items_quantity"], errors="coerce"))
     return pd.DataFrame({"order_id": p["order_id"], "user_id": p["user_id"], "time": p["time"],
-                         "revenue": revenue, "coupon": p["coupon"], "items": items.round().astype("Int64"),
-                         "category": p["item_category"]}).reset_index(drop=True)
+                         "revenue": given.fillna(lines), "coupon": p["coupon"], "items": items.round().astype("Int64"),
+                         "category": p["main_category"].fillna(p["item_category"]).astype("object")}).reset_index(drop=True)
 
 
 def adapt(src: Source, m: Mapping) -> Output:
-    raw = readers.read_any(src.path, "events")
-    readers.require_columns(raw, ["event_timestamp", "event_name", "user_pseudo_id"], "events", src.name, "GA4")
-    flat = flatten(raw)
-    if "_file" in raw:
-        flat["_file"] = raw["_file"]
+    nested = _nested_parquet(src.path)
+    if nested:
+        flat = flatten_in_duckdb(nested, src.path)
+        readers.require_columns(flat, ["event_timestamp", "event_name", "user_pseudo_id"], "events", src.name, "GA4")
+    else:
+        raw = readers.read_any(src.path, "events")
+        readers.require_columns(raw, ["event_timestamp", "event_name", "user_pseudo_id"], "events", src.name, "GA4")
+        flat = flatten(raw)
+        if "_file" in raw:
+            flat["_file"] = raw["_file"]
     flat["user_id_canonical"] = _users(flat, src)
     out = Output(src.name, "ga4")
     ev = _events(flat, m, src, out)
-    out.tables["events"] = ev
+    out.tables["events"] = _text_as_objects(ev)
     if src.opt("orders", True):
-        out.tables["orders"] = _orders(flat, ev, m, src, out)
+        out.tables["orders"] = _text_as_objects(_orders(flat, ev, m, src, out))
     return out
+
+
+def _text_as_objects(df: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as object dtype with None for missing, whichever reader (pandas or DuckDB) the
+    export went through, so both give the same frames."""
+    for c in df.columns:
+        if pd.api.types.is_string_dtype(df[c]) or df[c].dtype == object:
+            df[c] = df[c].astype(object).where(df[c].notna(), None)
+    return df

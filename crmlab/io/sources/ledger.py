@@ -29,6 +29,9 @@ PHRASES = {
     "engagement_event": "engagement events folded into their send's row",
     "partial_refund": "orders kept with revenue net of a partial refund",
     "missing_ga_session_id": "events without ga_session_id (joined to the adjacent session within 30 minutes, else one of their own)",
+    "additional_items": "items after the first of GA4 events with several (the event row carries the first; a purchase's all go into its order)",
+    "events_with_several_items": "GA4 events listing more than one item",
+    "revenue_from_items": "GA4 orders without purchase_revenue or value, revenue summed from their items",
     "delivery_inferred_from_engagement": "messages opened or clicked without a delivery event (delivered when sent)",
     "bounced": "messages kept as sent but not delivered (bounce or failed receipt)",
 }
