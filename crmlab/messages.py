@@ -63,6 +63,27 @@ def no_open_signal() -> list[str]:
     return [c for c in channels.names() if "open" not in channels.signals(c)]
 
 
+def no_click_signal() -> list[str]:
+    """Channels that report no click (receipt-only ones): their deliveries are not in a click
+    rate's denominator, as an open rate leaves out channels without an open signal."""
+    return [c for c in channels.names() if "click" not in channels.signals(c)]
+
+
+def _reports_clicks(m, tz: str):
+    """A predicate builder: is a message's channel one whose deliveries a click rate divides by?
+
+    Channels the registry gives a click signal, and receipt-only channels on which the data
+    hold clicks after all (SMS or LMS with tracked short links): their clicks count, so their
+    deliveries must too. Receipt-only channels without a single click (Kakao AlimTalk receipts)
+    are left out of the denominator instead of diluting it. One small query on the messages
+    (before any attribution join) finds the receipt-only channels with clicks."""
+    silent = no_click_signal()
+    if silent:
+        with_clicks = m.filter(m.clicked_time.notnull() & m.channel.isin(silent)).select("channel").distinct()
+        silent = [c for c in silent if c not in set(to_pandas(with_clicks, tz)["channel"])]
+    return lambda t: ~t.channel.isin(silent) if silent else ibis.literal(True)
+
+
 def parse_windows(windows) -> dict[str, pd.Timedelta]:
     """Normalise ``windows`` to ``{"default": Timedelta, <channel>: Timedelta, ...}``.
 
@@ -212,7 +233,7 @@ def _rates(df: pd.DataFrame) -> pd.DataFrame:
         return (a / b).where(b > 0)
     df["delivery_rate"] = div("delivered", "sent")
     df["open_rate"] = div("opened", "delivered_open_tracked")
-    df["click_rate"] = div("clicked", "delivered")
+    df["click_rate"] = div("clicked", "delivered_click_tracked")
     df["click_to_open"] = div("clicked_after_open", "opened")
     df["conversion_rate"] = div("converted", "delivered")
     df["revenue_per_recipient"] = div("revenue", "delivered")
@@ -242,7 +263,9 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
     -------
     DataFrame
         ``by`` columns, ``period``, then counts — ``sent``, ``delivered``,
-        ``delivered_open_tracked`` (delivered on channels that report opens), ``recipients``
+        ``delivered_open_tracked`` (delivered on channels that report opens),
+        ``delivered_click_tracked`` (delivered on channels that report clicks: the registry's, and
+        receipt-only ones on which the data hold clicks), ``recipients``
         (distinct users), ``opened`` (messages with an open, each counted once: unique opens),
         ``clicked`` (unique clicks), ``clicked_after_open``, ``converted`` (delivered messages
         credited with at least one order — the converting recipients when a user gets one
@@ -251,7 +274,9 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
         - ``delivery_rate`` = delivered / sent
         - ``open_rate`` = opened / delivered_open_tracked; NaN (never 0) where no delivered
           message has an open signal (SMS, LMS, Kakao AlimTalk/FriendTalk)
-        - ``click_rate`` = clicked / delivered
+        - ``click_rate`` = clicked / delivered_click_tracked; NaN where no delivered message can
+          report a click (receipt-only channels: SMS, LMS, Kakao), so a shop mixing push with
+          Kakao does not read a diluted click rate
         - ``click_to_open`` = clicked_after_open / opened
         - ``conversion_rate`` = converted / delivered
         - ``revenue_per_recipient`` = revenue / delivered
@@ -278,6 +303,7 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
     bad = [c for c in by if c not in m.columns]
     if bad:
         raise ValueError(f"by={by!r}: {bad} not columns of messages; available: {list(m.columns)}")
+    click_tracked = _reports_clicks(m, tz)
     if o is not None:
         cr = _credits_per_message(m, o, win, basis, share)
         m = m.left_join(cr, m.message_id == cr.c_message_id)
@@ -300,6 +326,7 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
         sent=m.count(),
         delivered=n(delivered),
         delivered_open_tracked=n(delivered & tracked),
+        delivered_click_tracked=n(delivered & click_tracked(m)),
         recipients=m.user_id.nunique(),
         opened=n(opened),
         clicked=n(clicked),
@@ -316,7 +343,7 @@ def message_performance(messages: DataLike, orders: DataLike | None = None, *,
     order = list(keys)
     df = to_pandas(agg.order_by(order), tz).reset_index(drop=True)
     signals = {"opens": int(df.pop("_opens").fillna(0).sum()), "clicks": int(df.pop("_clicks").fillna(0).sum())}
-    for c in ("sent", "delivered", "delivered_open_tracked", "recipients", "opened", "clicked",
+    for c in ("sent", "delivered", "delivered_open_tracked", "delivered_click_tracked", "recipients", "opened", "clicked",
               "clicked_after_open", "converted", "orders", "optouts"):
         df[c] = df[c].fillna(0).astype("int64")
     df["revenue"] = df["revenue"].fillna(0.0).astype(float)
@@ -660,7 +687,8 @@ def send_time_heatmap(messages: DataLike, orders: DataLike | None = None, *, win
     Returns
     -------
     DataFrame per (``weekday`` 0=Monday..6, ``weekday_name`` 월..일, ``hour`` 0-23) with at
-    least one message: ``sent, delivered, clicked, click_rate`` (= clicked / delivered),
+    least one message: ``sent, delivered, delivered_click_tracked, clicked, click_rate``
+    (= clicked / delivered_click_tracked, NaN where no delivered message can report a click),
     ``converted, conversion_rate`` (= converted / delivered; attribution as in
     :func:`message_performance`).
     """
@@ -671,8 +699,8 @@ def send_time_heatmap(messages: DataLike, orders: DataLike | None = None, *, win
     perf = message_performance(m_perf, orders, by=("weekday", "hour"), period=None, windows=windows,
                                basis=basis, share=share, as_of=as_of, tz=tz)
     perf.insert(1, "weekday_name", [WEEKDAYS_KO[int(w)] for w in perf["weekday"]])
-    cols = ["weekday", "weekday_name", "hour", "sent", "delivered", "clicked", "click_rate", "converted",
-            "conversion_rate"]
+    cols = ["weekday", "weekday_name", "hour", "sent", "delivered", "delivered_click_tracked", "clicked",
+            "click_rate", "converted", "conversion_rate"]
     out = perf[cols].sort_values(["weekday", "hour"]).reset_index(drop=True)
     out.attrs = perf.attrs
     return out

@@ -478,3 +478,39 @@ def test_receipt_only_channels_come_from_the_registry(monkeypatch):
     assert perf.loc["talk", "open_rate"] == 0.5
     from crmlab.messages import parse_windows
     assert set(parse_windows({"zalo": "1D", "line": "2h"})) == {"default", "zalo", "line"}
+
+
+def test_click_rate_leaves_out_channels_that_report_no_clicks(monkeypatch):
+    """A shop mixing app push with Kakao AlimTalk: the click rate divides the push clicks by the
+    push deliveries, not by every delivery (which read 5 % instead of 10 % before); a week of
+    receipt-only channels has no click rate at all, and the page says so instead of "0.0% were clicked"."""
+    from crmlab.report import facts as FACTS, text as T
+    from crmlab.report.analyses import MessageResult
+    t0 = pd.Timestamp("2026-03-02 10:00")
+    rows = []
+    for ch in ("app_push", "kakao_alimtalk"):
+        for i in range(20):
+            rows.append({"message_id": f"{ch}{i}", "user_id": f"u{i}", "campaign": "c", "channel": ch,
+                         "is_ad": False, "sent_time": t0, "delivered_time": t0, "opened_time": None,
+                         "clicked_time": t0 + pd.Timedelta("1h") if ch == "app_push" and i < 2 else None})
+    msgs = pd.DataFrame(rows)
+    by_channel = message_performance(msgs, by=("channel",), period=None).set_index("channel")
+    assert by_channel.loc["app_push", "click_rate"] == 0.1
+    assert np.isnan(by_channel.loc["kakao_alimtalk", "click_rate"])
+    both = message_performance(msgs, by=("campaign",), period=None).iloc[0]
+    assert (both["delivered"], both["delivered_click_tracked"], both["clicked"]) == (40, 20, 2)
+    assert both["click_rate"] == 0.1
+    heat = send_time_heatmap(msgs).iloc[0]
+    assert heat["click_rate"] == 0.1 and heat["delivered_click_tracked"] == 20
+    # the page's sentence: from the same frame
+    week = message_performance(msgs, by=("campaign", "channel"), period=None)
+    ctx = {"first": "2026-03-02", "last": "2026-03-08", "windows": "3 d", "basis": "receipt", "share": "last_touch"}
+    rates = next(f for f in FACTS.message_facts(MessageResult(week, None, None, None, None, None, None, None, ctx))
+                 if f.key.startswith("msg_rates"))
+    assert rates.key == "msg_rates" and rates.value("click") == pytest.approx(0.1)
+    kakao = week[week["channel"] == "kakao_alimtalk"]
+    only = next(f for f in FACTS.message_facts(MessageResult(kakao, None, None, None, None, None, None, None, ctx))
+                if f.key.startswith("msg_rates"))
+    assert only.key == "msg_rates_no_click"
+    sentence = T.fact_sentence(only, "en")
+    assert "no click rate" in sentence and "were clicked" not in sentence

@@ -395,7 +395,7 @@ def _windows(window_days: float, channel_windows: dict | None):
     return w
 
 
-_COUNTS = ("sent", "delivered", "delivered_open_tracked", "opened", "clicked", "clicked_after_open", "converted",
+_COUNTS = ("sent", "delivered", "delivered_open_tracked", "delivered_click_tracked", "opened", "clicked", "clicked_after_open", "converted",
            "orders", "revenue", "optouts")
 
 
@@ -443,7 +443,7 @@ def _heatmap(cube: pd.DataFrame) -> pd.DataFrame:
     df = _rates(df)
     _signal_gaps(df, cube.attrs.get("signals", {}))
     df.insert(1, "weekday_name", [WEEKDAYS_KO[int(w)] for w in df["weekday"]])
-    cols = ["weekday", "weekday_name", "hour", "sent", "delivered", "clicked", "click_rate", "converted",
+    cols = ["weekday", "weekday_name", "hour", "sent", "delivered", "delivered_click_tracked", "clicked", "click_rate", "converted",
             "conversion_rate"]
     out = df[cols].sort_values(["weekday", "hour"]).reset_index(drop=True)
     out.attrs = {k: v for k, v in cube.attrs.items() if k != "signals"}

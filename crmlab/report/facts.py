@@ -33,6 +33,13 @@ def _w(key: str, **kw: Any) -> tuple:
 
 
 # ----------------------------------------------------------------------------- message performance
+def _click_tracked(frame) -> float:
+    """Deliveries on channels that report clicks (all deliveries for a frame from before the
+    column existed)."""
+    col = "delivered_click_tracked" if "delivered_click_tracked" in frame else "delivered"
+    return float(frame[col].sum())
+
+
 def message_facts(res, ctx: Mapping[str, Any] | None = None) -> list:
     """Facts and copy-test findings of a :class:`~crmlab.report.analyses.MessageResult`.
 
@@ -55,20 +62,30 @@ def message_facts(res, ctx: Mapping[str, Any] | None = None) -> list:
                                                ("delivered", delivered, "int"),
                                                ("delivery", _ratio(delivered, sent), "pct")),
                     week, _w("den_sent", n=int(sent)), sent))
-    click = _ratio(w["clicked"].sum(), delivered)
+    # a click rate divides by the deliveries of channels that report clicks (not Kakao or SMS
+    # receipts): a shop mixing push with Kakao would otherwise read a diluted click rate
+    tracked = _click_tracked(w)
+    click = _ratio(w["clicked"].sum(), tracked)
     conv = _ratio(w["converted"].sum(), delivered)
     den_del = _w("den_delivered", n=int(delivered))
-    out.append(Fact("messages", "msg_rates", (("click", click, "pct"), ("conv", conv, "pct"),
-                                              ("revenue", float(w["revenue"].sum()), "money")),
-                    attr, den_del, delivered))
+    revenue = ("revenue", float(w["revenue"].sum()), "money")
+    if tracked:
+        out.append(Fact("messages", "msg_rates", (("click", click, "pct"), ("conv", conv, "pct"), revenue),
+                        attr, _w("den_delivered_click", n=int(delivered), c=int(tracked)), delivered))
+    else:
+        out.append(Fact("messages", "msg_rates_no_click", (("conv", conv, "pct"), revenue), attr, den_del, delivered))
     if prev is not None and not prev.empty and prev["delivered"].sum():
-        pd_ = float(prev["delivered"].sum())
-        out.append(Fact("messages", "msg_moved",
-                        (("click_move", (click, prev["clicked"].sum() / pd_), "moved"),
-                         ("conv_move", (conv, prev["converted"].sum() / pd_), "moved")),
-                        _w("cw_msg_prev", first=first, last=last, prev_first=c.get("prev_first", ""),
-                           prev_last=c.get("prev_last", "")), _w("den_delivered_both", n=int(delivered), m=int(pd_)),
-                        delivered))
+        pd_, p_tracked = float(prev["delivered"].sum()), _click_tracked(prev)
+        conv_move = ("conv_move", (conv, prev["converted"].sum() / pd_), "moved")
+        prev_window = _w("cw_msg_prev", first=first, last=last, prev_first=c.get("prev_first", ""),
+                         prev_last=c.get("prev_last", ""))
+        den_both = _w("den_delivered_both", n=int(delivered), m=int(pd_))
+        if tracked and p_tracked:
+            out.append(Fact("messages", "msg_moved",
+                            (("click_move", (click, prev["clicked"].sum() / p_tracked), "moved"), conv_move),
+                            prev_window, den_both, delivered))
+        else:
+            out.append(Fact("messages", "msg_moved_conv", (conv_move,), prev_window, den_both, delivered))
     top = w.sort_values("revenue", ascending=False).iloc[0]
     out.append(Fact("messages", "msg_top", (("campaign", top["campaign"], "text"), ("channel", top["channel"], "text"),
                                             ("revenue", float(top["revenue"]), "money"),
@@ -103,14 +120,15 @@ def message_facts(res, ctx: Mapping[str, Any] | None = None) -> list:
     heat = res.heatmap
     if heat is not None and not heat.empty:
         mind = int(c.get("min_delivered", 30))
-        h = heat[heat["delivered"] >= mind].dropna(subset=["click_rate"])
+        count = "delivered_click_tracked" if "delivered_click_tracked" in heat else "delivered"
+        h = heat[heat[count] >= mind].dropna(subset=["click_rate"])
         if not h.empty:
             b = h.sort_values("click_rate", ascending=False).iloc[0]
             out.append(Fact("messages", "sendtime_best", (("day", int(b["weekday"]), "weekday"),
                                                           ("hour", int(b["hour"]), "int"),
                                                           ("rate", float(b["click_rate"]), "pct"), ("min", mind, "int")),
                             _w("cw_msg_trend", first=c.get("trend_first", ""), last=last),
-                            _w("den_slot", min=mind, n=int(b["delivered"])), float(b["delivered"])))
+                            _w("den_slot", min=mind, n=int(b[count])), float(b[count])))
     out += from_copy_test(res.copy_tests, window=_w("cw_copy", last=last, windows=c.get("windows", "–"),
                                                     basis=c.get("basis", "receipt")),
                           denominator=_w("den_copy"))

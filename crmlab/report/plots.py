@@ -243,8 +243,9 @@ def sendtime_grid(heat: pd.DataFrame, lang: str = "en", value: str = "click_rate
 
 def sendtime_heatmap(heat: pd.DataFrame, lang: str = "en", *, min_count: int = 30, ax=None):
     """Click rate by weekday and send hour (:func:`sendtime_grid`), cells with fewer than
-    ``min_count`` delivered messages greyed with their n (n = 0 where nothing was sent)."""
-    rate, n = sendtime_grid(heat, lang)
+    ``min_count`` delivered messages on click-reporting channels greyed with their n (n = 0 where nothing was sent)."""
+    # the click rate's denominator: deliveries on channels that report clicks
+    rate, n = sendtime_grid(heat, lang, count="delivered_click_tracked" if "delivered_click_tracked" in heat else "delivered")
     return heatmap(rate, lang, percent=True, xlabel=T.col_label("hour", lang), ylabel="", counts=n,
                    min_count=min_count, ax=ax)
 

@@ -571,7 +571,7 @@ def summary_messages(result, lang: str = "en", week: str = "", alpha: float = 0.
 
 
 #: The facts of the message page that its summary states (the others are in their sections).
-MESSAGE_SUMMARY = ("no_messages", "msg_volume", "msg_rates", "msg_moved", "msg_top", "msg_optout", "comp_ok",
+MESSAGE_SUMMARY = ("no_messages", "msg_volume", "msg_rates", "msg_rates_no_click", "msg_moved", "msg_moved_conv", "msg_top", "msg_optout", "comp_ok",
                    "comp_bad")
 
 
