@@ -591,10 +591,12 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
                 seen = hashed in _HASHED
             except TypeError:  # an unhashable expression: validate without caching
                 hashed, seen = None, False
-            if seen:  # validated before: hash the rows to see whether they changed
+            if hashed is not None and (seen or _backend_name(raw) != "duckdb"):  # hash the rows to see whether they changed
                 fp = _content_fingerprint(t, s)
                 key = None if fp is None else hashed + (fp,)
-            # else: the first call hashes the rows within the validation's own scan
+                hashed = None
+            # else: the first call hashes the rows within the validation's own scan (on DuckDB,
+            # where the hash aggregates surely compile; elsewhere a failing hash costs no rules)
     if key is not None:
         try:
             fixes = _VALIDATED.get(key)
