@@ -55,10 +55,11 @@ from .schema import DEFAULT_TZ, TableSpec, spec
 # Inputs that passed the row rules, so that a notebook calling ten functions on the same
 # table scans it for validation once. Keys fingerprint the *content* without reading rows
 # where the engine allows: a file's path, size and modification time (a ``.duckdb`` file's
-# write-ahead log too); an Ibis expression over in-memory tables (immutable once made) and
+# write-ahead log too); an Ibis expression over in-memory Arrow tables (immutable) and
 # tables of DuckDB database files (the file and its WAL, which every committed write
-# changes, and the table's catalog id, which a re-created table changes). Anything else (an
-# in-memory DuckDB table, a view, another backend) has no such version: its key holds the row
+# changes, and the table's catalog id, which a re-created table changes). Anything else (a
+# memtable of a pandas frame, which can be edited in place, an in-memory DuckDB table, a view,
+# another backend) has no such version: its key holds the row
 # count and a hash of every row, computed within the validation's own scan on the first call
 # and by a hashing scan on later ones (so rows inserted or updated after the first call are
 # checked). Values are the fixes the check found (NaN cells to null, ids to normalise). Only
@@ -149,8 +150,9 @@ def _base_versions(t: ir.Table) -> tuple | None:
     """A version of every table the expression ``t`` reads, found without reading a row, or
     None when one of them has none (then the rows are hashed).
 
-    - An in-memory table (``ibis.memtable``): its data cannot change once made (DuckDB reads
-      a copy registered at its first use), so its name is its version.
+    - An in-memory table (``ibis.memtable``) of an Arrow table: Arrow data cannot change, so
+      its name is its version. One of a pandas (or polars) frame has none: DuckDB reads the
+      frame's own buffers, so an in-place edit of the frame shows in the next query.
     - A table of a DuckDB database file: the file's and its WAL's size and modification time
       (a committed write appends to the WAL, a checkpoint rewrites the file; DuckDB lets only
       one process write a file) and the table's catalog id (``CREATE OR REPLACE`` changes it).
@@ -163,6 +165,8 @@ def _base_versions(t: ir.Table) -> tuple | None:
     out = []
     for b in op.find(ops.PhysicalTable):
         if isinstance(b, ops.InMemoryTable):
+            if not _immutable(b):
+                return None
             out.append(("memtable", b.name))
         elif isinstance(b, ops.DatabaseTable):
             v = _duckdb_file_version(b)
@@ -172,6 +176,11 @@ def _base_versions(t: ir.Table) -> tuple | None:
         else:
             return None
     return tuple(sorted(out, key=repr)) if out else None
+
+
+def _immutable(b: ops.InMemoryTable) -> bool:
+    from ibis.formats.pyarrow import PyArrowTableProxy
+    return isinstance(b.data, PyArrowTableProxy)
 
 
 def _duckdb_file_version(b: ops.DatabaseTable) -> tuple | None:
