@@ -152,19 +152,33 @@ def main(argv=None) -> int:
         data = generate(scale)
         print(f"[{scale}] data ready in {time.perf_counter() - t:.0f} s: {(data / 'meta.json').read_text()}", flush=True)
         for op in a.ops.split(","):
-            for impl in a.impls.split(","):
-                if not applicable(op, impl, scale):
-                    continue
-                slow = impl in ("spark", "lifetimes") or (impl == "pandas" and scale == "100M")
-                load = os.getloadavg()[0]  # a shared machine: other users' load is recorded beside the time
-                runs = [run_once(op, impl, data, a.timeout) for _ in range(a.peer_repeats if slow else a.repeats)]
+            impls = [i for i in a.impls.split(",") if applicable(op, i, scale)]
+            reps = {i: a.peer_repeats if i in ("spark", "lifetimes") or (i == "pandas" and scale == "100M")
+                    else a.repeats for i in impls}
+            # Round-robin: run r of every implementation, then run r + 1, so that on a shared
+            # machine the first call, the warm call and the SQL of one operation see the same
+            # load (one implementation's three runs back to back can meet a quiet minute the
+            # next one does not).
+            all_runs = {i: [] for i in impls}
+            loads = {i: [] for i in impls}
+            started = {}
+            for r in range(max(reps.values(), default=0)):
+                for impl in impls:
+                    if r >= reps[impl]:
+                        continue
+                    started.setdefault(impl, time.strftime("%Y-%m-%d %H:%M", time.gmtime()))
+                    loads[impl].append(os.getloadavg()[0])  # other users' load, recorded beside the time
+                    all_runs[impl].append(run_once(op, impl, data, a.timeout))
+                    loads[impl].append(os.getloadavg()[0])
+            for impl in impls:
+                runs = all_runs[impl]
                 ok = [r for r in runs if "seconds" in r]
-                row = {"scale": scale, "op": op, "impl": impl, "runs": len(ok),
-                       "measured": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-                       "load_1min": round(max(load, os.getloadavg()[0]), 1)}
+                row = {"scale": scale, "op": op, "impl": impl, "runs": len(ok), "measured": started[impl],
+                       "load_1min": round(max(loads[impl]), 1), "load_median": round(statistics.median(loads[impl]), 1)}
                 if ok:
                     row.update(seconds=statistics.median(r["seconds"] for r in ok),
-                               peak_rss_mib=max(r["peak_rss_mib"] for r in ok), rows=ok[0]["rows"])
+                               peak_rss_mib=max(r["peak_rss_mib"] for r in ok), rows=ok[0]["rows"],
+                               all_seconds=[round(r["seconds"], 3) for r in ok])
                     if all("cpu_seconds" in r for r in ok):
                         row["cpu_seconds"] = statistics.median(r["cpu_seconds"] for r in ok)
                         row["all_seconds"] = [r["seconds"] for r in ok]
@@ -198,13 +212,15 @@ def render(rows: list[dict]) -> str:
              "ids: a full scan the hand-written SQL does not do); *warm* is the same call again in the same",
              "session, inputs already validated, as in a notebook. Ratios: `warm/SQL` and `crmlab/SQL`",
              "against the goal (<= 1.3); `peer/crmlab` > 1 means crmlab is faster. Regenerate: `make bench`.",
+             "The runs of one operation go round-robin (first call, warm, SQL, then again), so they share",
+             "the machine's load; *load* is the median 1-minute load average around the crmlab runs (2 cores).",
              "A run with `--scales`, `--ops` or `--impls` replaces only its own cells; results.json keeps",
              "when each cell was measured (UTC). *10M-orders* holds orders alone (RFM and retention on 10M",
              "orders); the other scales count events, with orders and messages in proportion.", "",
              "*funnel_best* is the ordered funnel counting each user's best attempt; its peer *chdb* is",
              "ClickHouse's `windowFunnel` run in-process by chdb (no pandas peer).", "",
-             "| scale | operation | crmlab s | warm s | SQL s | pandas s | Spark s | lifetimes s | chdb s | crmlab/SQL | warm/SQL | pandas/crmlab | Spark/crmlab | lifetimes/crmlab | chdb/crmlab | crmlab peak MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| scale | operation | crmlab s | warm s | SQL s | pandas s | Spark s | lifetimes s | chdb s | crmlab/SQL | warm/SQL | pandas/crmlab | Spark/crmlab | lifetimes/crmlab | chdb/crmlab | crmlab peak MiB | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def sec(r):
         if r is None:
@@ -216,6 +232,11 @@ def render(rows: list[dict]) -> str:
             return f"{a['seconds'] / b['seconds']:.2f}"
         return "—"
 
+    def load(r):  # the machine's 1-minute load average around the crmlab runs (median; else the largest)
+        if r is None:
+            return "—"
+        return str(r.get("load_median", r.get("load_1min", "—")))
+
     for s in scales:
         for op in OPS:
             c = by.get((s, op, "crmlab"))
@@ -224,7 +245,7 @@ def render(rows: list[dict]) -> str:
             wm, q, p, sp, lt, ch = (by.get((s, op, i)) for i in ("crmlab_warm", "sql", "pandas", "spark", "lifetimes", "chdb"))
             mem = f"{c['peak_rss_mib']:.0f}" if c and "peak_rss_mib" in c else "—"
             lines.append(f"| {s} | {op} | {sec(c)} | {sec(wm)} | {sec(q)} | {sec(p)} | {sec(sp)} | {sec(lt)} | {sec(ch)} | "
-                         f"{ratio(c, q)} | {ratio(wm, q)} | {ratio(p, c)} | {ratio(sp, c)} | {ratio(lt, c)} | {ratio(ch, c)} | {mem} |")
+                         f"{ratio(c, q)} | {ratio(wm, q)} | {ratio(p, c)} | {ratio(sp, c)} | {ratio(lt, c)} | {ratio(ch, c)} | {mem} | {load(c)} |")
     weekly = [by[(sc, "weekly_report", "crmlab")] for sc in ("1M", "10M", "100M") if (sc, "weekly_report", "crmlab") in by]
     if weekly:
         lines += ["", "## Weekly report, whole run", "",

@@ -138,3 +138,21 @@ def test_sessionize_parquet_same(data):
     mem = ops.sessionize(data)
     assert int(cr["rows"].iloc[0]) == int(sql["rows"].iloc[0]) == len(mem)
     assert int(cr["sessions"].iloc[0]) == int(sql["sessions"].iloc[0]) == mem[["user_id", "session_id"]].drop_duplicates().shape[0]
+
+
+def test_runs_of_one_operation_go_round_robin(tmp_path, monkeypatch):
+    """On a shared machine the first call, the warm call and the SQL of one operation take turns
+    (run 1 of each, then run 2 ...), so that their ratio is not a comparison of two loads."""
+    import bench.run as run
+    calls = []
+    monkeypatch.setattr(run, "generate", lambda scale: tmp_path)
+    (tmp_path / "meta.json").write_text("{}")
+    monkeypatch.setattr(run, "run_once", lambda op, impl, data, timeout: (calls.append(impl), {
+        "seconds": float(len(calls)), "peak_rss_mib": 1.0, "rows": 1})[1])
+    monkeypatch.setattr(run, "HERE", tmp_path)
+    run.main(["--scales", "10M", "--ops", "rfm", "--impls", "crmlab,crmlab_warm,sql", "--repeats", "2",
+              "--out", str(tmp_path / "r.md")])
+    assert calls == ["crmlab", "crmlab_warm", "sql", "crmlab", "crmlab_warm", "sql"]
+    import json
+    cells = {r["impl"]: r for r in json.loads((tmp_path / "results.json").read_text())}
+    assert cells["sql"]["all_seconds"] == [3.0, 6.0] and cells["sql"]["seconds"] == 4.5

@@ -461,3 +461,115 @@ def test_outcomes_must_be_finite_and_nan_is_null():
     a, o = _experiment()
     with pytest.raises(DataError, match="finite"):
         readout(a, o.assign(converted=[float("inf")] + [0.0] * 19), metrics="converted", control="control")
+
+
+# --------------------------------------------------------------------------- issue 16: validation's scans
+def _scanned(raw) -> list[str]:
+    """The queries DuckDB ran since logging began (its QueryLog) that read a column of some table,
+    from each query's own plan: a scan operator with column projections. Metadata queries
+    (catalog functions) and plans answered from statistics read none."""
+    import json
+    logged = [m for (m,) in raw.execute("SELECT message FROM duckdb_logs WHERE type = 'QueryLog'").fetchall()]
+    raw.execute("CALL disable_logging()")
+    raw.execute("CALL truncate_duckdb_logs()")
+    out = []
+    for q in logged:
+        if not q.lstrip().upper().startswith(("SELECT", "WITH")):
+            continue
+        if "duckdb_tables()" in q:  # the catalog look-up (with parameters, so not re-planned here)
+            continue
+        plan = json.loads(raw.execute("EXPLAIN (FORMAT JSON) " + q).fetchall()[0][1])
+        stack = list(plan)
+        while stack:
+            node = stack.pop()
+            stack.extend(node.get("children", []))
+            info = node.get("extra_info")
+            cols = info.get("Projections") if isinstance(info, dict) else None  # text, or a list of names
+            if cols and (cols.strip() if isinstance(cols, str) else any(str(c).strip() for c in cols)):
+                out.append(q)
+                break
+    return out
+
+
+def _logging(raw):
+    raw.execute("CALL truncate_duckdb_logs()")
+    raw.execute("CALL enable_logging('QueryLog')")
+
+
+@pytest.mark.parametrize("kind, hit_scans", [("duckdb file", 0), ("arrow memtable", 0), ("pandas memtable", 1),
+                                             ("in-memory duckdb", 1)])
+def test_validation_miss_is_one_pass_and_a_hit_reads_no_rows(tmp_path, kind, hit_scans):
+    # A cache hit used to hash every row of every column (a full scan per call), and a miss
+    # scanned twice (the rules, then an exact distinct count of the ids): issue 16.
+    import crmlab.io.validate as v
+    v.clear_cache()
+    n = 20_000  # enough ids that an approximate distinct count is not exact
+    df = pd.DataFrame({"order_id": [f"o{i}" for i in range(n)], "user_id": [f"u{i % 997}" for i in range(n)],
+                       "time": pd.Timestamp("2026-01-05") + pd.to_timedelta(range(n), unit="min"),
+                       "revenue": [float(i % 50) for i in range(n)]})
+    if "memtable" not in kind:
+        con = ibis.duckdb.connect(str(tmp_path / "shop.duckdb") if kind == "duckdb file" else ":memory:")
+        con.create_table("orders", df)
+        t = con.table("orders")
+    else:
+        import pyarrow as pa
+        t = ibis.memtable(pa.Table.from_pandas(df, preserve_index=False) if kind == "arrow memtable" else df)
+        con = t._find_backend(use_default=True)  # where a memtable runs
+    raw = con.con
+    _logging(raw)
+    canonical(t, "orders")
+    assert len(_scanned(raw)) == 1  # every rule, the row count and the distinct ids in one query
+    _logging(raw)
+    canonical(t, "orders")
+    # validated and unchanged: no row is read, except to hash the rows of a pandas memtable
+    # or an in-memory DuckDB table (neither has a version that changes with its rows)
+    assert len(_scanned(raw)) == hit_scans
+    v.clear_cache()
+
+
+def test_cache_sees_rows_written_to_a_duckdb_file_table_without_scanning(tmp_path):
+    import crmlab.io.validate as v
+    v.clear_cache()
+    con = ibis.duckdb.connect(str(tmp_path / "shop.duckdb"))
+    con.create_table("orders", _orders_frame())
+    t = con.table("orders")
+    canonical(t, "orders")
+    con.raw_sql("UPDATE orders SET revenue = -1 WHERE order_id = 'o2'")  # same row count
+    with pytest.raises(DataError, match="negative value"):
+        canonical(t, "orders")
+    con.raw_sql("UPDATE orders SET revenue = 1 WHERE order_id = 'o2'")
+    canonical(t, "orders")
+    con.raw_sql("CREATE OR REPLACE TABLE orders AS SELECT * REPLACE (CASE WHEN order_id = 'o3' THEN 'o1' "
+                "ELSE order_id END AS order_id) FROM orders")  # a new table of the same name and size
+    with pytest.raises(DataError, match="duplicate id"):
+        canonical(con.table("orders"), "orders")
+    v.clear_cache()
+
+
+def test_in_memory_duckdb_table_update_in_place_is_seen():
+    # an in-memory table has no file that changes with it: its rows are hashed on a hit
+    import crmlab.io.validate as v
+    v.clear_cache()
+    con = ibis.duckdb.connect()
+    con.create_table("orders", _orders_frame())
+    t = con.table("orders")
+    canonical(t, "orders")
+    con.raw_sql("UPDATE orders SET order_id = 'o1' WHERE order_id = 'o2'")
+    with pytest.raises(DataError, match="duplicate id") as e:
+        canonical(t, "orders")
+    assert e.value.n_rows == 2 and set(e.value.examples["order_id"]) == {"o1"}
+    v.clear_cache()
+
+
+def test_pandas_memtable_edited_in_place_is_seen():
+    # DuckDB reads a pandas memtable's own buffers: an edit of the frame shows in the next query
+    import crmlab.io.validate as v
+    v.clear_cache()
+    df = _orders_frame()
+    t = ibis.memtable(df)
+    canonical(t, "orders")
+    df.loc[1, "revenue"] = -5.0
+    with pytest.raises(DataError, match="negative value") as e:
+        canonical(t, "orders")
+    assert e.value.n_rows == 1 and list(e.value.examples["order_id"]) == ["o2"]
+    v.clear_cache()

@@ -20,12 +20,17 @@ frame, a file, a DuckDB, PostgreSQL or Spark table):
 - **Uniqueness** of ``order_id``, ``message_id``, ``user_id`` of customers and
   ``(experiment, user_id)``.
 
-The row rules run as Ibis expressions inside the engine, one aggregate query per table (every
-rule's count, the row count and a distinct-key count in one scan), so a Spark or warehouse
-table is checked where it lives and only counts and five example rows travel back. Duplicates
-are first looked for with an approximate distinct count; the exact check (a distinct count of
-64-bit key hashes, then, only when that finds fewer keys than rows, a group-by for the exact
-count and the examples) runs only when the approximate count differs from the row count.
+The row rules run as Ibis expressions inside the engine, one aggregate query per table: every
+rule's count, the row count and the exact number of distinct keys (on DuckDB, of their 64-bit
+hashes) in one scan, so a Spark or warehouse table is checked where it lives and only counts
+travel back. Only when a rule fails does a second query fetch five example rows; only when
+there are fewer distinct key hashes than rows does a group-by count the duplicate rows (a hash
+collision then passes). An approximate distinct count cannot replace the exact one: it is
+about 2 % off, so it never proves a table of millions of rows free of duplicates.
+
+Validated inputs are remembered (see ``_VALIDATED``) by a version read without scanning any
+row where one exists (a file's size and time; a DuckDB file's table by the database file and
+its write-ahead log, which every committed write changes); otherwise by a hash of every row.
 """
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ from pathlib import Path
 
 import ibis
 import ibis.expr.datatypes as dt
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -47,13 +53,21 @@ from .errors import DataError
 from .schema import DEFAULT_TZ, TableSpec, spec
 
 # Inputs that passed the row rules, so that a notebook calling ten functions on the same
-# table scans it for validation once. Keys fingerprint the *content*: a file's path, size and
-# modification time (a ``.duckdb`` file's write-ahead log too); an Ibis table's expression
-# with its row count and a hash of every row (so rows inserted into a DuckDB table after the
-# first call are checked). Values are the fixes the check found (NaN cells to null, ids to
-# normalise). Only successes are kept.
+# table scans it for validation once. Keys fingerprint the *content* without reading rows
+# where the engine allows: a file's path, size and modification time (a ``.duckdb`` file's
+# write-ahead log too); an Ibis expression over in-memory Arrow tables (immutable) and
+# tables of DuckDB database files (the file and its WAL, which every committed write
+# changes, and the table's catalog id, which a re-created table changes). Anything else (a
+# memtable of a pandas frame, which can be edited in place, an in-memory DuckDB table, a view,
+# another backend) has no such version: its key holds the row
+# count and a hash of every row, computed within the validation's own scan on the first call
+# and by a hashing scan on later ones (so rows inserted or updated after the first call are
+# checked). Values are the fixes the check found (NaN cells to null, ids to normalise). Only
+# successes are kept.
 _VALIDATED: OrderedDict = OrderedDict()
 _CACHE_SIZE = 128
+# expression key -> the last content hash it validated with (those keyed by a hash of rows)
+_HASHED: OrderedDict = OrderedDict()
 
 #: Zero-width characters removed from ids (ZWSP, ZWNJ, ZWJ, word joiner, BOM).
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
@@ -69,6 +83,7 @@ _DAY_MONTH = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}"
 def clear_cache() -> None:
     """Forget which inputs have been validated (the next call checks every rule again)."""
     _VALIDATED.clear()
+    _HASHED.clear()
 
 
 def _stat(path: str):
@@ -92,9 +107,9 @@ def _path_key(data) -> tuple | None:
     return (text, st, _stat(path + ".wal"))  # a DuckDB file's pending writes sit in its WAL
 
 
-def _content_fingerprint(t: ir.Table, s: TableSpec):
-    """Row count and an order-free hash of every row's canonical columns, in one cheap query
-    (a hash per row, XOR-ed): any inserted, deleted or changed row changes it. ``None`` where
+def _fingerprint_aggs(t: ir.Table, s: TableSpec) -> dict | None:
+    """Aggregates of the row count and an order-free hash of every row's canonical columns (a
+    hash per row, XOR-ed): any inserted, deleted or changed row changes them. ``None`` where
     the backend cannot hash (then the input is validated every time)."""
     backend = _backend_name(t)
     if backend is None:
@@ -111,14 +126,104 @@ def _content_fingerprint(t: ir.Table, s: TableSpec):
         row = hashes[0]
         for h in hashes[1:]:
             row = row ^ h
-        res = t.aggregate(_n=t.count(), _h=row.bit_xor()).execute()
-        return (int(res["_n"].iloc[0]), None if pd.isna(res["_h"].iloc[0]) else int(res["_h"].iloc[0]))
+        return {"_fp_n": t.count(), "_fp_h": row.bit_xor()}
     except Exception:  # noqa: BLE001 - no hash or bit_xor on this backend
         return None
 
 
+def _fingerprint_of(res) -> tuple:
+    return (int(res["_fp_n"]), None if pd.isna(res["_fp_h"]) else int(res["_fp_h"]))
+
+
+def _content_fingerprint(t: ir.Table, s: TableSpec):
+    """Row count and hash of every row (:func:`_fingerprint_aggs`) in one hashing scan, or None."""
+    aggs = _fingerprint_aggs(t, s)
+    if aggs is None:
+        return None
+    try:
+        return _fingerprint_of(t.aggregate(**aggs).execute().iloc[0])
+    except Exception:  # noqa: BLE001 - no hash or bit_xor on this backend
+        return None
+
+
+def _base_versions(t: ir.Table) -> tuple | None:
+    """A version of every table the expression ``t`` reads, found without reading a row, or
+    None when one of them has none (then the rows are hashed).
+
+    - An in-memory table (``ibis.memtable``) of an Arrow table: Arrow data cannot change, so
+      its name is its version. One of a pandas (or polars) frame has none: DuckDB reads the
+      frame's own buffers, so an in-place edit of the frame shows in the next query.
+    - A table of a DuckDB database file: the file's and its WAL's size and modification time
+      (a committed write appends to the WAL, a checkpoint rewrites the file; DuckDB lets only
+      one process write a file) and the table's catalog id (``CREATE OR REPLACE`` changes it).
+    An in-memory DuckDB table has neither: DuckDB (2.0) exposes no version or commit counter
+    that changes with its data (``duckdb_tables().estimated_size`` ignores deletes and
+    updates; ``pragma_storage_info`` misses deletes), so its rows are hashed."""
+    op = t.op()
+    if op.find((ops.SQLQueryResult, ops.SQLStringView, ops.UnboundTable)):
+        return None
+    out = []
+    for b in op.find(ops.PhysicalTable):
+        if isinstance(b, ops.InMemoryTable):
+            if not _immutable(b):
+                return None
+            out.append(("memtable", b.name))
+        elif isinstance(b, ops.DatabaseTable):
+            v = _duckdb_file_version(b)
+            if v is None:
+                return None
+            out.append(v)
+        else:
+            return None
+    return tuple(sorted(out, key=repr)) if out else None
+
+
+def _immutable(b: ops.InMemoryTable) -> bool:
+    from ibis.formats.pyarrow import PyArrowTableProxy
+    return isinstance(b.data, PyArrowTableProxy)
+
+
+def _duckdb_file_version(b: ops.DatabaseTable) -> tuple | None:
+    """(path, catalog id, file stat, WAL stat) of a base table stored in a DuckDB file, else None."""
+    con = b.source
+    if getattr(con, "name", None) != "duckdb":
+        return None
+    ns = b.namespace
+    try:
+        rows = con.con.execute(
+            "SELECT t.table_oid, d.path FROM duckdb_tables() t JOIN duckdb_databases() d USING (database_name) "
+            "WHERE t.table_name = ? AND t.schema_name = coalesce(?, current_schema()) "
+            "AND t.database_name = coalesce(?, current_database()) AND NOT t.temporary",
+            [b.name, ns.database, ns.catalog]).fetchall()  # all: DuckDB 2.0 keeps a half-read result open
+    except Exception:  # noqa: BLE001 - a closed connection, an older DuckDB: hash the rows
+        return None
+    row = rows[0] if len(rows) == 1 else None
+    if row is None or not row[1] or row[1] == ":memory:":  # a view, a temporary or in-memory table
+        return None
+    path = str(row[1])
+    st = _stat(path)
+    if st is None:
+        return None
+    return ("duckdb", path, b.name, int(row[0]), st, _stat(path + ".wal"))
+
+
 def _hash64(x):  # DuckDB's hash(x) -> UBIGINT
     ...
+
+
+def _hash64_2(x, y):  # DuckDB's hash(x, y) -> UBIGINT, one hash of both values
+    ...
+
+
+def _key_hash(t: ir.Table, keys: list[str]) -> ir.IntegerValue:
+    """DuckDB's 64-bit hash of a row's key (one or two columns)."""
+    if len(keys) == 1:
+        return _duckdb_hash(t[keys[0]])
+    if len(keys) == 2:
+        a, b = t[keys[0]], t[keys[1]]
+        fn = ibis.udf.scalar.builtin(_hash64_2, name="hash", signature=((a.type(), b.type()), dt.uint64))
+        return fn(a, b)
+    raise NotImplementedError("keys of more than two columns")
 
 
 def _duckdb_hash(col: ir.Value) -> ir.IntegerValue:
@@ -484,21 +589,41 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
         return t
     if limit is None and trusted(t, s.name):  # a table of the run's validated snapshot: not scanned again
         return t
+    hashed = None  # the key of an input known only by a hash of its rows
     if key is None and isinstance(data, ir.Table):
-        fp = _content_fingerprint(raw, s)
-        if fp is not None:
-            key = ("table", table, data, fp, str(limit), tz, date_format)
+        ver = _base_versions(raw)
+        if ver is not None:
+            key = ("table", table, data, ver, str(limit), tz, date_format)
+        else:
+            hashed = ("table", table, data, str(limit), tz, date_format)
+            try:
+                seen = hashed in _HASHED
+            except TypeError:  # an unhashable expression: validate without caching
+                hashed, seen = None, False
+            if hashed is not None and (seen or _backend_name(raw) != "duckdb"):  # hash the rows to see whether they changed
+                fp = _content_fingerprint(t, s)
+                key = None if fp is None else hashed + (fp,)
+                hashed = None
+            # else: the first call hashes the rows within the validation's own scan (on DuckDB,
+            # where the hash aggregates surely compile; elsewhere a failing hash costs no rules)
     if key is not None:
         try:
             fixes = _VALIDATED.get(key)
         except TypeError:  # an unhashable expression: validate without caching
-            key, fixes = None, None
+            key, hashed, fixes = None, None, None
         if fixes is not None:
             _VALIDATED.move_to_end(key)
             return _apply_fixes(t, fixes)
     _run_checks(raw, time_checks, s, tz)
     log_validation(s.name)
-    fixes = _check_rows(t, s, limit, tz)
+    more = _fingerprint_aggs(t, s) if hashed is not None else None
+    fixes = _check_rows(t, s, limit, tz, more)
+    got = fixes.pop("more", None)
+    if hashed is not None and got is not None:
+        key = hashed + (_fingerprint_of(got),)
+        _HASHED[hashed] = key[-1]
+        if len(_HASHED) > _CACHE_SIZE:
+            _HASHED.popitem(last=False)
     if key is not None:
         _VALIDATED[key] = fixes
         if len(_VALIDATED) > _CACHE_SIZE:
@@ -540,9 +665,11 @@ def _apply_fixes(t: ir.Table, fixes: dict) -> ir.Table:
     return t.mutate(**mut) if mut else t
 
 
-def _check_rows(t: ir.Table, s: TableSpec, limit, tz: str) -> dict:
-    """Every row rule in one aggregate query; raises on the first broken rule. Returns the
-    fixes the data need (optional columns holding NaN, id columns to normalise)."""
+def _check_rows(t: ir.Table, s: TableSpec, limit, tz: str, more: dict | None = None) -> dict:
+    """Every row rule, the row count and the distinct keys in one aggregate query; raises on
+    the first broken rule. Returns the fixes the data need (optional columns holding NaN, id
+    columns to normalise) and, under ``"more"``, the values of the extra aggregates ``more``
+    computed in the same scan (the content hash of :func:`_fingerprint_aggs`)."""
     rules: list[tuple[str, str, ir.BooleanValue]] = []
     schema = t.schema()
     backend = _backend_name(t)
@@ -579,10 +706,12 @@ def _check_rows(t: ir.Table, s: TableSpec, limit, tz: str) -> dict:
     aggs = {f"r{i}": p.ifelse(1, 0).sum() for i, (_, _, p) in enumerate(rules)}
     names = {f"x{i}": k for i, k in enumerate(extra)}
     aggs.update({x: extra[k] for x, k in names.items()})
-    single_key = len(s.unique) == 1
     aggs["_rows"] = t.count()
-    if single_key:
-        aggs["_approx"] = t[s.unique[0]].approx_nunique()
+    keys = list(s.unique)
+    distinct = _distinct_keys(t, keys, backend) if keys else None
+    if distinct is not None:
+        aggs["_distinct"] = distinct
+    aggs.update(more or {})
     counts = t.aggregate(**aggs).execute().iloc[0]
     got = {k: counts[x] for x, k in names.items()}
     for i, (col, rule, pred) in enumerate(rules):
@@ -601,24 +730,39 @@ def _check_rows(t: ir.Table, s: TableSpec, limit, tz: str) -> dict:
                             hint="amounts must be finite and of a plausible size (the largest rows are shown)")
     fixes = {"nan": [k[4:] for k, v in got.items() if k.startswith("nan:") and pd.notna(v) and v > 0],
              "ids": [k[3:] for k, v in got.items() if k.startswith("id:") and pd.notna(v) and v > 0]}
-    if s.unique:
+    if keys:
         rows = int(counts["_rows"])
-        if fixes["ids"] and any(k in fixes["ids"] for k in s.unique):
-            t = _apply_fixes(t, {"ids": [k for k in s.unique if k in fixes["ids"]]})
-        elif single_key and int(counts["_approx"]) == rows:
-            return fixes  # the estimate agrees with the row count: no duplicate
-        _check_unique(t, s, rows, backend, tz)
+        cleaned = [k for k in keys if k in fixes["ids"]]
+        if cleaned:  # normalising ids can make two of them one: count the normalised ones
+            _check_unique(_apply_fixes(t, {"ids": cleaned}), s, rows, backend, tz)
+        elif distinct is None or int(counts["_distinct"]) != rows:
+            _check_unique(t, s, rows, backend, tz, None if distinct is None else int(counts["_distinct"]))
+    if more:
+        fixes["more"] = {k: counts[k] for k in more}
     return fixes
 
 
-def _check_unique(t: ir.Table, s: TableSpec, rows: int, backend: str | None, tz: str) -> None:
+def _distinct_keys(t: ir.Table, keys: list[str], backend: str | None) -> ir.Scalar | None:
+    """The exact count of distinct keys as an aggregate of the rules' query, or None where the
+    backend has no cheap form (a key of two columns off DuckDB: a group-by instead). On DuckDB
+    of the keys' 64-bit hashes: as many as rows proves the keys distinct at a fraction of the
+    cost of distinct text; fewer means duplicates or a hash collision (the group-by decides)."""
+    if backend == "duckdb" and len(keys) <= 2:
+        return _key_hash(t, keys).nunique()
+    if len(keys) == 1:
+        return t[keys[0]].nunique()
+    return None
+
+
+def _check_unique(t: ir.Table, s: TableSpec, rows: int, backend: str | None, tz: str,
+                  distinct: int | None = None) -> None:
+    """Raise on duplicate keys: their row count and five example rows (a group-by). ``distinct``
+    is the distinct-key count already known (else counted here first, on DuckDB)."""
     keys = list(s.unique)
-    if len(keys) == 1 and backend == "duckdb":
-        # distinct 64-bit hashes: as many as rows proves the keys distinct, at a fraction of
-        # the cost of distinct text; fewer means duplicates (or a hash collision)
-        n_hash = int(t.select(_h=_duckdb_hash(t[keys[0]])).distinct().count().execute())
-        if n_hash == rows:
-            return
+    if distinct is None and backend == "duckdb" and len(keys) <= 2:
+        distinct = int(t.aggregate(_d=_key_hash(t, keys).nunique()).execute()["_d"].iloc[0])
+    if distinct == rows:
+        return
     dup = t.group_by(keys).agg(_n=t.count()).filter(lambda g: g._n > 1)
     n_dup = dup.aggregate(rows=dup._n.sum()).execute()["rows"].iloc[0]
     if pd.notna(n_dup) and n_dup > 0:

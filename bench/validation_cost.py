@@ -1,0 +1,44 @@
+"""What validating one table costs: ``canonical(path, table)`` with the cache cleared, in this process.
+
+    python -m bench.validation_cost 10M orders,messages,assignments --repeats 3
+
+Prints, per table, the least wall and CPU seconds (the process's: DuckDB's threads included) of
+the repeats. The engine is started first (as in bench.task), so the first repeat pays no start-up.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("scale")
+    ap.add_argument("tables", help="comma-separated canonical tables")
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args(argv)
+    import os
+
+    import ibis
+
+    import crmlab.io.validate as v
+    from crmlab import canonical
+    ibis.memtable({"x": [1]}).execute()
+    data = HERE / "data" / a.scale
+    for name in a.tables.split(","):
+        wall, cpu = [], []
+        for _ in range(a.repeats):
+            v.clear_cache()
+            c, w = time.process_time(), time.perf_counter()
+            canonical(data / f"{name}.parquet", name)
+            cpu.append(time.process_time() - c)
+            wall.append(time.perf_counter() - w)
+        print(f"{a.scale} {name}: wall {min(wall):.3f} s, cpu {min(cpu):.3f} s (load {os.getloadavg()[0]:.1f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
