@@ -69,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "4 cannot write (or locked).")
     r.add_argument("target", nargs="?", default="weekly",
                    help="'weekly' (weekly_uplift, message_performance), 'all', or one notebook's name")
-    r.add_argument("--source", help="data source: sample | hillstrom | cdnow | Parquet folder | .duckdb file")
+    r.add_argument("--source", help="data source: sample | hillstrom | cdnow | Parquet folder | .duckdb file | "
+                                    "connection URL (postgres://user@host/db, duckdb:///file.duckdb, ...) | "
+                                    "pyspark:///parquet/folder or pyspark://catalog_db (read by Spark; master from "
+                                    "?master=, CRMLAB_SPARK_MASTER or spark-defaults.conf; docs/scaling.md)")
     _add_run_options(r)
     r.add_argument("--out", default="reports", help="output folder (default: reports)")
     r.add_argument("--list-params", action="store_true", help="show each notebook's parameters and exit")

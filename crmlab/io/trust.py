@@ -24,9 +24,10 @@ _TRUSTED: dict[int, dict[str, str]] = {}
 _BACKENDS: dict[int, Any] = {}  # keeps the trusted connections alive (ids are not reused)
 
 
-def register(con: Any, marks: dict[str, str]) -> None:
-    """Trust the tables of ``con`` named in ``marks`` (snapshot table -> canonical table)."""
-    _TRUSTED[id(con)] = dict(marks)
+def register(con: Any, marks: dict[str, str], *, merge: bool = False) -> None:
+    """Trust the tables of ``con`` named in ``marks`` (snapshot table -> canonical table);
+    ``merge`` keeps the tables trusted before (a Spark connection serves several snapshots)."""
+    _TRUSTED[id(con)] = {**(_TRUSTED.get(id(con), {}) if merge else {}), **marks}
     _BACKENDS[id(con)] = con
 
 
