@@ -233,3 +233,87 @@ def test_a_spark_session_is_a_source(spark_con, shop):
     assert_same_frame(got, want, sort_by=["order_id"])
     assert_same_frame(retention(session, metric="revenue", period="W"), retention(shop.orders, metric="revenue", period="W"),
                       sort_by=["cohort", "period_index"])
+
+
+# ------------------------------------------------------------------------------ pyspark:// sources
+@pytest.fixture(scope="module")
+def parquet_shop(tmp_path_factory):
+    """A small synthetic shop as a Parquet folder, generated like the bench data."""
+    from bench.generate import write
+    return write(tmp_path_factory.mktemp("spark-shop") / "shop", n_users=1500, chunk_users=1500)
+
+
+def test_spark_url_errors_name_the_source(tmp_path):
+    """A pyspark:// URL naming a folder that does not exist, or both a database and a folder, is
+    refused in one line before any Spark session starts."""
+    from crmlab.io.spark import SparkSource
+    with pytest.raises(FileNotFoundError, match=r"names the folder .*nope, which does not exist"):
+        canonical(f"pyspark://{tmp_path}/nope", "orders")
+    with pytest.raises(ValueError, match="not both"):
+        SparkSource(f"pyspark://crm{tmp_path}")
+    s = SparkSource(f"pyspark://{tmp_path}?master=local[3]&spark.driver.memory=2g")
+    assert (s.folder, s.database, s.conf) == (tmp_path, None, {"master": "local[3]", "spark.driver.memory": "2g"})
+    assert SparkSource("pyspark://crm").database == "crm" and SparkSource("pyspark://").folder is None
+
+
+@pytest.mark.spark
+def test_spark_snapshot_trusts_unchanged_files_only(spark_con, parquet_shop, tmp_path, monkeypatch):
+    """The run's validation of a Spark source happens in Spark, once per table (counted in the
+    validation log); opening the snapshot trusts a table only while the files Spark reads for it
+    keep their fingerprint: a rewritten orders.parquet is validated again."""
+    from crmlab.io.trust import LOG_ENV, trusted
+    from crmlab.report import snapshot as S
+    src = tmp_path / "shop"
+    shutil.copytree(parquet_shop, src)
+    log = tmp_path / "validations.jsonl"
+    monkeypatch.setenv(LOG_ENV, str(log))
+    url = f"pyspark://{src}"
+    tables = ["assignments", "orders", "messages", "customers"]
+    snap = S.write_snapshot(url, tables, tmp_path / "run" / "snapshot-0.duckdb", tz="Asia/Seoul")
+    assert snap.path.name == "snapshot-0.spark.json" and not list((tmp_path / "run").glob("*.duckdb"))  # nothing copied
+    assert sorted(json.loads(x)["table"] for x in log.read_text().splitlines()) == sorted(tables)
+    assert {t: v["rows"] for t, v in snap.tables.items()} == {t: len(pd.read_parquet(src / f"{t}.parquet")) for t in tables}
+    data = S.open_snapshot(snap.path)
+    assert all(trusted(getattr(data, t), t) for t in tables) and not trusted(data.orders, "messages")
+    assert data.events is not None and not trusted(data.events, "events")  # not validated by the run
+    o = pd.read_parquet(src / "orders.parquet")
+    o.iloc[:-1].to_parquet(src / "orders.parquet", index=False)  # the file changes after validation
+    again = S.open_snapshot(snap.path)
+    assert not trusted(again.orders, "orders") and trusted(again.messages, "messages")
+    assert int(again.orders.count().execute()) == len(o) - 1  # the view reads the file as it is now
+
+
+@pytest.mark.spark
+def test_weekly_report_on_spark_has_the_duckdb_findings(spark_con, parquet_shop, tmp_path, monkeypatch):
+    """``report weekly --source pyspark:///folder`` (Spark reads the Parquet files; the kernels
+    launch their own local-mode sessions from CRMLAB_SPARK_MASTER) publishes the same manifest
+    and notebook outputs as the DuckDB run of the same folder, and validates each table once,
+    in the command's process: the kernels trust the run's validation."""
+    from crmlab.__main__ import main
+    from crmlab.io.trust import LOG_ENV
+    monkeypatch.setenv("CRMLAB_SPARK_MASTER", "local[1]")
+    log = tmp_path / "validations.jsonl"
+    monkeypatch.setenv(LOG_ENV, str(log))
+    url = f"pyspark://{parquet_shop}"
+    dirs = {}
+    for name, src in (("spark", url), ("duckdb", str(parquet_shop))):
+        out = tmp_path / name
+        code = main(["report", "weekly", "--week", "2026-W47", "--source", src, "--out", str(out), "--no-progress"])
+        assert code == 0, name
+        dirs[name] = out / "2026-W47"
+        if name == "spark":
+            seen = [json.loads(x) for x in log.read_text().splitlines()]
+            assert sorted(s["table"] for s in seen) == ["assignments", "customers", "messages", "orders"], seen
+            assert {s["pid"] for s in seen} == {os.getpid()}  # none in the kernels
+    m_spark = json.loads((dirs["spark"] / "manifest.json").read_text())
+    m_duck = json.loads((dirs["duckdb"] / "manifest.json").read_text())
+    assert sorted(m_spark) == sorted(m_duck) == ["message_performance", "weekly_uplift"]
+    for name in m_spark:
+        assert m_spark[name]["parameters"]["source"] == url
+        assert m_spark[name].get("partial") == m_duck[name].get("partial")
+        rows = lambda m: {t: v["rows"] for t, v in m[name]["snapshot"]["tables"].items()}
+        assert rows(m_spark) == rows(m_duck) and all(v["fingerprint"] for v in m_spark[name]["snapshot"]["tables"].values())
+        a = [x.replace(url, "SOURCE") for x in _outputs(dirs["spark"] / f"{name}.ipynb")]
+        b = [x.replace(str(parquet_shop), "SOURCE") for x in _outputs(dirs["duckdb"] / f"{name}.ipynb")]
+        assert len(a) == len(b) > 3, name
+        assert a == b, name

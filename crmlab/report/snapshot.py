@@ -318,7 +318,7 @@ def open_spark_snapshot(path: str | Path, untrusted: Iterable[str] = ()):
     raw = spark.open_tables(source, TABLE_NAMES + ("outcomes",))
     con = spark.connection(source)
     data = ShopData(name=source.rstrip("/").rsplit("/", 1)[-1] or "spark")
-    marks, changed = {}, []
+    marks, changed, views = {}, [], []
     for n, t in raw.items():
         v = rec["tables"].get(n)
         if v is None or n == "outcomes":
@@ -326,12 +326,13 @@ def open_spark_snapshot(path: str | Path, untrusted: Iterable[str] = ()):
             continue
         view = _spark_view(con, t, n, tz)
         setattr(data, n, view)
+        views.append(view.get_name())
         if v.get("fingerprint") and n not in set(untrusted) and spark.fingerprint(t) == v["fingerprint"]:
             marks[view.get_name()] = n
         elif v.get("fingerprint"):
             changed.append(n)
     if changed:  # the files changed since the run validated them: validated again where used
         log.warning("%s changed since the run validated it: %s validated again", source, changed)
-    trust.register(con, marks, merge=True)
+    trust.register(con, marks, merge=True, drop=views)  # a view replaced here is trusted only if marked again
     data.truth = {"snapshot": str(path)}
     return data
