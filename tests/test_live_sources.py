@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -317,3 +318,30 @@ def test_weekly_report_on_spark_has_the_duckdb_findings(spark_con, parquet_shop,
         b = [x.replace(str(parquet_shop), "SOURCE") for x in _outputs(dirs["duckdb"] / f"{name}.ipynb")]
         assert len(a) == len(b) > 3, name
         assert a == b, name
+
+
+@pytest.mark.spark
+def test_release_ends_the_jvm_crmlab_launched(parquet_shop):
+    """crmlab.io.spark.release ends the session and the JVM crmlab launched (the report command's,
+    once the kernels run), and a later call launches a new one. In a fresh process, so that no
+    user session is active (one would be left alone)."""
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("no Java runtime: .ci/run installs one")
+    code = f"""
+import psutil
+from crmlab.io import spark
+url = "pyspark://{parquet_shop}"
+n = lambda: int(spark.table(url, "orders").count().execute())
+first = n()
+jvms = [p for p in psutil.Process().children(recursive=True) if p.name() == "java"]
+assert len(jvms) == 1, jvms
+assert spark.release() is True
+assert not jvms[0].is_running() or jvms[0].status() == psutil.STATUS_ZOMBIE
+assert n() == first  # a new session, a new JVM
+assert spark.release() is True
+print("ok", first)
+"""
+    env = {**os.environ, "CRMLAB_SPARK_MASTER": "local[1]", "SPARK_LOCAL_IP": "127.0.0.1"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.split() == ["ok", str(len(pd.read_parquet(parquet_shop / "orders.parquet")))]
