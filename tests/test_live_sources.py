@@ -345,3 +345,20 @@ print("ok", first)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.split() == ["ok", str(len(pd.read_parquet(parquet_shop / "orders.parquet")))]
+
+
+@pytest.mark.spark
+def test_check_of_a_spark_source_runs_in_spark(spark_con, parquet_shop, tmp_path, monkeypatch, capsys):
+    """``crmlab check pyspark:///folder`` validates each table the reports read once, in Spark
+    (the validation log counts them), and finds the same problems as the DuckDB check of the
+    folder: none for the weekly reports on their week."""
+    from crmlab.__main__ import main
+    from crmlab.io.trust import LOG_ENV
+    log = tmp_path / "validations.jsonl"
+    monkeypatch.setenv(LOG_ENV, str(log))
+    assert main(["check", f"pyspark://{parquet_shop}", "--report", "weekly", "--week", "2026-W47"]) == 0
+    assert sorted(json.loads(x)["table"] for x in log.read_text().splitlines()) == \
+        ["assignments", "customers", "messages", "orders"]
+    spark_out = capsys.readouterr().out
+    assert main(["check", str(parquet_shop), "--report", "weekly", "--week", "2026-W47"]) == 0
+    assert spark_out == capsys.readouterr().out and spark_out.count("ok ") == 2
