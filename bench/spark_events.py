@@ -7,7 +7,8 @@ Run the report with event logs on (the URL's query parameters are Spark settings
         --source 'pyspark:///data/10M?spark.eventLog.enabled=true&spark.eventLog.dir=/tmp/events'
     python -m bench.spark_events /tmp/events
 
-The figures are Spark's task metrics (``SparkListenerTaskEnd``), summed: *task s* is executor
+The figures are Spark's task metrics (``SparkListenerTaskEnd``), summed (a ``.zstd`` log, Spark 4's default, is read with
+the ``zstd`` command): *task s* is executor
 run time, the core-seconds a cluster would spend on the same plan; *shuffle written* is what
 the exchanges of the plans moved between stages, the network traffic of a cluster run.
 """
@@ -18,11 +19,23 @@ import sys
 from pathlib import Path
 
 
+def _lines(log: Path):
+    """Event lines of one application: a file, or Spark 4's ``eventlog_v2_*`` folder of parts."""
+    files = sorted(f for f in log.iterdir() if f.name.startswith("events_")) if log.is_dir() else [log]
+    for f in files:
+        if f.suffix == ".zstd":  # Spark 4 compresses event logs with zstd by default
+            import subprocess
+            text = subprocess.run(["zstd", "-dc", str(f)], check=True, capture_output=True).stdout.decode()
+        else:
+            text = f.read_text()
+        yield from text.splitlines()
+
+
 def summarise(log: Path) -> dict:
     app, jobs, tasks = "?", 0, 0
     run_ms = cpu_ns = read = shuffle_w = shuffle_r = 0
     stages_with_shuffle = 0
-    for line in log.read_text().splitlines():
+    for line in _lines(log):
         e = json.loads(line)
         kind = e.get("Event")
         if kind == "SparkListenerApplicationStart":
@@ -50,7 +63,7 @@ def summarise(log: Path) -> dict:
 
 
 def main(folder: str) -> None:
-    rows = [summarise(p) for p in sorted(Path(folder).iterdir()) if p.is_file()]
+    rows = [summarise(p) for p in sorted(Path(folder).iterdir())]
     cols = list(rows[0]) if rows else []
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))

@@ -362,3 +362,20 @@ def test_check_of_a_spark_source_runs_in_spark(spark_con, parquet_shop, tmp_path
     spark_out = capsys.readouterr().out
     assert main(["check", str(parquet_shop), "--report", "weekly", "--week", "2026-W47"]) == 0
     assert spark_out == capsys.readouterr().out and spark_out.count("ok ") == 2
+
+
+def test_page_names_a_url_source_without_its_secrets(monkeypatch):
+    """The report's header names the data; for a URL the last part of its path (or the Spark
+    database), never a password, user or query parameter. Before, the page printed
+    ``os.path.basename`` of the URL: ``shop?password=hunter2`` for a PostgreSQL URL with its
+    password in the query, ``ev?...`` for a Spark URL with settings."""
+    from crmlab.report import nb
+    shown = []
+    monkeypatch.setattr(nb, "_html", shown.append)
+    cases = {"postgres://crm:pw1@db.internal:5432/shop?password=hunter2&sslmode=require": "shop",
+             "pyspark:///data/bench/1M?spark.eventLog.dir=/tmp/ev&master=local[2]": "1M",
+             "pyspark://crm": "crm", "/data/shop/": "shop"}
+    for src, label in cases.items():
+        nb.Report("weekly_uplift", week="2026-W47", source=src, timezone="Asia/Seoul", currency="KRW").header()
+        assert f"data: {label} ·" in shown[-1], shown[-1]
+        assert not any(secret in shown[-1] for secret in ("hunter2", "pw1", "crm:", "eventLog", "master"))
