@@ -379,3 +379,14 @@ def test_page_names_a_url_source_without_its_secrets(monkeypatch):
         nb.Report("weekly_uplift", week="2026-W47", source=src, timezone="Asia/Seoul", currency="KRW").header()
         assert f"data: {label} ·" in shown[-1], shown[-1]
         assert not any(secret in shown[-1] for secret in ("hunter2", "pw1", "crm:", "eventLog", "master"))
+
+
+def test_a_missing_spark_folder_is_a_bad_parameter(tmp_path, capsys):
+    """``--source pyspark:///missing`` exits 2 (bad parameters) in one line before any Spark
+    session or kernel starts, as a missing Parquet folder does."""
+    from crmlab.__main__ import main
+    assert main(["report", "weekly", "--source", f"pyspark://{tmp_path}/missing", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path}/missing, which does not exist" in err
+    assert main(["report", "weekly", "--source", f"pyspark://crm{tmp_path}", "--out", str(tmp_path / "r")]) == 2
+    assert "not both" in capsys.readouterr().err
