@@ -390,3 +390,25 @@ def test_a_missing_spark_folder_is_a_bad_parameter(tmp_path, capsys):
     assert err.count("\n") == 1 and f"{tmp_path}/missing, which does not exist" in err
     assert main(["report", "weekly", "--source", f"pyspark://crm{tmp_path}", "--out", str(tmp_path / "r")]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+@pytest.mark.spark
+def test_a_spark_catalog_database_is_a_source(spark_con, parquet_shop, tmp_path):
+    """``pyspark://crm`` reads the catalog database ``crm``'s tables: the same canonical orders as
+    the Parquet folder, a fingerprint from the table's files, and a one-line error naming the
+    database for a table it lacks."""
+    from crmlab.io import spark
+    s = spark_con._session
+    s.sql("CREATE DATABASE IF NOT EXISTS crm")
+    s.read.parquet(str(parquet_shop / "orders.parquet")).write.mode("overwrite").saveAsTable("crm.orders")
+    try:
+        got = to_pandas(canonical("pyspark://crm", "orders"))
+        want = to_pandas(canonical(str(parquet_shop), "orders"))
+        assert len(got) == len(want) > 0
+        assert_same_frame(got[list(want.columns)], want, sort_by=["order_id"])
+        t = spark.open_tables("pyspark://crm", ["orders", "messages"])
+        assert list(t) == ["orders"] and len(spark.fingerprint(t["orders"])) == 16
+        with pytest.raises(FileNotFoundError, match="Spark catalog database 'crm' has no table 'messages'"):
+            canonical("pyspark://crm", "messages")
+    finally:
+        s.sql("DROP DATABASE crm CASCADE")
