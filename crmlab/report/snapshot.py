@@ -263,7 +263,11 @@ def _spark_view(con, raw: ir.Table, table: str, tz: str) -> ir.Table:
     """The canonical form of ``raw`` (times naive local, optional columns present) as a temporary
     view of this process's Spark session: the table a run validates and its kernels trust."""
     from ..io.validate import canonical
-    return con.create_view(_spark_view_name(table, tz), canonical(raw, table, tz=tz, validate=False), overwrite=True)
+    name = _spark_view_name(table, tz)
+    # a view (re)created here is untrusted until a validation or a matching fingerprint marks it:
+    # an earlier run in this process may have trusted the view of the same name
+    trust.register(con, {}, merge=True, drop=[name])
+    return con.create_view(name, canonical(raw, table, tz=tz, validate=False), overwrite=True)
 
 
 def write_spark_snapshot(source: str, tables: Iterable[str], path: str | Path, *, tz: str) -> Snapshot:
