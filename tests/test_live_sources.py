@@ -282,6 +282,14 @@ def test_spark_snapshot_trusts_unchanged_files_only(spark_con, parquet_shop, tmp
     again = S.open_snapshot(snap.path)
     assert not trusted(again.orders, "orders") and trusted(again.messages, "messages")
     assert int(again.orders.count().execute()) == len(o) - 1  # the view reads the file as it is now
+    # a later validation in the same process scans again: the earlier run's trust does not carry over
+    n_before = len(log.read_text().splitlines())
+    S.write_snapshot(url, ["orders"], tmp_path / "run2" / "snapshot-0.duckdb", tz="Asia/Seoul")
+    assert len(log.read_text().splitlines()) == n_before + 1
+    # another source in the same Spark session: its views do not replace this source's
+    other = S.open_snapshot(S.write_snapshot(f"pyspark://{parquet_shop}", ["orders"], tmp_path / "run3" / "s.duckdb",
+                                             tz="Asia/Seoul").path)
+    assert int(other.orders.count().execute()) == len(o) and int(again.orders.count().execute()) == len(o) - 1
 
 
 @pytest.mark.spark

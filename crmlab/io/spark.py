@@ -150,6 +150,11 @@ def release() -> bool:
     return True
 
 
+def url_key(url: str) -> str:
+    """A short hash of a source URL, for the names of the session's temporary views."""
+    return hashlib.sha256(url.encode()).hexdigest()[:8]
+
+
 def _parquet_path(folder: Path, name: str) -> Path | None:
     for cand in (folder / f"{name}.parquet", folder / name):
         if cand.is_file() or (cand.is_dir() and next(cand.rglob("*.parquet"), None) is not None):
@@ -161,16 +166,19 @@ def open_tables(url: str, tables: Iterable[str]) -> dict[str, ir.Table]:
     """The tables ``tables`` that the source holds, as Ibis tables on Spark (nothing is read).
 
     A Parquet folder's table ``orders`` is ``orders.parquet`` (or ``orders/``), registered as
-    the temporary view ``crmlab_src_orders``; a catalog table is the database's ``orders``."""
+    the temporary view ``crmlab_src_orders_<hash of the URL>`` (temporary views belong to the
+    session, which every URL of the process shares: two folders must not swap views); a
+    catalog table is the database's ``orders``."""
     src = SparkSource(url)
     con = connection(url)
     out: dict[str, ir.Table] = {}
     if src.folder is not None:
+        key = url_key(url)
         for n in tables:
             p = _parquet_path(src.folder, n)
             if p is not None:
-                con._session.read.parquet(str(p.resolve())).createOrReplaceTempView(f"crmlab_src_{n}")
-                out[n] = con.table(f"crmlab_src_{n}")
+                con._session.read.parquet(str(p.resolve())).createOrReplaceTempView(f"crmlab_src_{n}_{key}")
+                out[n] = con.table(f"crmlab_src_{n}_{key}")
         return out
     present = set(con.list_tables(database=src.database) if src.database else con.list_tables())
     for n in tables:

@@ -254,16 +254,21 @@ def from_environment(source: str, tz: str):
 SPARK_SUFFIX = ".spark.json"
 
 
-def _spark_view_name(table: str, tz: str) -> str:
+def _spark_view_name(source: str, table: str, tz: str) -> str:
+    """Temporary views live in the Spark session, which every ``pyspark://`` URL of a process
+    shares: the name carries the source (hashed) and the zone, so two sources never swap views."""
     import re
-    return f"crmlab_run_{table}_{re.sub(r'[^0-9A-Za-z]+', '_', tz)}"
+
+    from ..io.spark import url_key
+    key = url_key(source)
+    return f"crmlab_run_{table}_{re.sub(r'[^0-9A-Za-z]+', '_', tz)}_{key}"
 
 
-def _spark_view(con, raw: ir.Table, table: str, tz: str) -> ir.Table:
+def _spark_view(con, raw: ir.Table, table: str, tz: str, source: str) -> ir.Table:
     """The canonical form of ``raw`` (times naive local, optional columns present) as a temporary
     view of this process's Spark session: the table a run validates and its kernels trust."""
     from ..io.validate import canonical
-    name = _spark_view_name(table, tz)
+    name = _spark_view_name(source, table, tz)
     # a view (re)created here is untrusted until a validation or a matching fingerprint marks it:
     # an earlier run in this process may have trusted the view of the same name
     trust.register(con, {}, merge=True, drop=[name])
@@ -297,7 +302,7 @@ def write_spark_snapshot(source: str, tables: Iterable[str], path: str | Path, *
             snap.tables[name] = {"rows": int(raw[name].count().execute()), "fingerprint": None, "kind": "spark"}
             continue
         try:
-            view = _spark_view(con, raw[name], name, tz)
+            view = _spark_view(con, raw[name], name, tz, source)
             canonical(view, name, tz=tz)  # the run's one validation of this table, in Spark
             snap.invalid[name] = None
         except DataError as e:
@@ -328,7 +333,7 @@ def open_spark_snapshot(path: str | Path, untrusted: Iterable[str] = ()):
         if v is None or n == "outcomes":
             setattr(data, n, t)
             continue
-        view = _spark_view(con, t, n, tz)
+        view = _spark_view(con, t, n, tz, source)
         setattr(data, n, view)
         views.append(view.get_name())
         if v.get("fingerprint") and n not in set(untrusted) and spark.fingerprint(t) == v["fingerprint"]:
