@@ -69,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "4 cannot write (or locked).")
     r.add_argument("target", nargs="?", default="weekly",
                    help="'weekly' (weekly_uplift, message_performance), 'all', or one notebook's name")
-    r.add_argument("--source", help="data source: sample | hillstrom | cdnow | Parquet folder | .duckdb file")
+    r.add_argument("--source", help="data source: sample | hillstrom | cdnow | Parquet folder | .duckdb file | "
+                                    "connection URL (postgres://user@host/db, duckdb:///file.duckdb, ...) | "
+                                    "pyspark:///parquet/folder or pyspark://catalog_db (read by Spark; master from "
+                                    "?master=, CRMLAB_SPARK_MASTER or spark-defaults.conf; docs/scaling.md)")
     _add_run_options(r)
     r.add_argument("--out", default="reports", help="output folder (default: reports)")
     r.add_argument("--list-params", action="store_true", help="show each notebook's parameters and exit")
@@ -166,7 +169,11 @@ def check(args: argparse.Namespace) -> int:
     # only notebooks declaring a source take it; the others are not about a data source
     week, plans, declared = plan_declared(names, week=args.week, params_file=args.params_file,
                                           overrides=overrides, notebooks_dir=args.notebooks)
-    problems = preflight.check_plans(names, plans, declared, week, tolerance_hours=args.tolerance_hours)
+    from .io.spark import is_spark_url
+    if is_spark_url(args.source):  # checked in Spark, as a run would: no table is brought into pandas
+        problems = _check_in_spark(names, plans, declared, week, args.tolerance_hours)
+    else:
+        problems = preflight.check_plans(names, plans, declared, week, tolerance_hours=args.tolerance_hours)
     for n in names:
         mine = [p for p in problems if p.notebook == n]
         print(f"{'ok' if not mine else 'PROBLEM':<8} {n:<22} {week}" + ("" if not mine else f"  ({len(mine)})"))
@@ -174,6 +181,18 @@ def check(args: argparse.Namespace) -> int:
             print(f"         - [{p.kind}] {p.message}")
     preflight.enforce(problems)  # raises: the one-line error and the exit code
     return EXIT_OK
+
+
+def _check_in_spark(names, plans, declared, week, tolerance_hours):
+    """The preflight of a ``pyspark://`` source on the run's Spark snapshot (validated in Spark)."""
+    import tempfile
+    from pathlib import Path
+
+    from .report import preflight
+    from .report.runner import build_snapshots, snapshot_plan
+    with tempfile.TemporaryDirectory(prefix="crmlab-check-") as d:
+        _, snaps = build_snapshots(snapshot_plan(names, plans, declared), Path(d))
+        return preflight.check_plans(names, plans, declared, week, tolerance_hours=tolerance_hours, snapshots=snaps)
 
 
 def _run(args: argparse.Namespace) -> int:

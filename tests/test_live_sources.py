@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -233,3 +234,189 @@ def test_a_spark_session_is_a_source(spark_con, shop):
     assert_same_frame(got, want, sort_by=["order_id"])
     assert_same_frame(retention(session, metric="revenue", period="W"), retention(shop.orders, metric="revenue", period="W"),
                       sort_by=["cohort", "period_index"])
+
+
+# ------------------------------------------------------------------------------ pyspark:// sources
+@pytest.fixture(scope="module")
+def parquet_shop(tmp_path_factory):
+    """A small synthetic shop as a Parquet folder, generated like the bench data."""
+    from bench.generate import write
+    return write(tmp_path_factory.mktemp("spark-shop") / "shop", n_users=1500, chunk_users=1500)
+
+
+def test_spark_url_errors_name_the_source(tmp_path):
+    """A pyspark:// URL naming a folder that does not exist, or both a database and a folder, is
+    refused in one line before any Spark session starts."""
+    from crmlab.io.spark import SparkSource
+    with pytest.raises(FileNotFoundError, match=r"names the folder .*nope, which does not exist"):
+        canonical(f"pyspark://{tmp_path}/nope", "orders")
+    with pytest.raises(ValueError, match="not both"):
+        SparkSource(f"pyspark://crm{tmp_path}")
+    s = SparkSource(f"pyspark://{tmp_path}?master=local[3]&spark.driver.memory=2g")
+    assert (s.folder, s.database, s.conf) == (tmp_path, None, {"master": "local[3]", "spark.driver.memory": "2g"})
+    assert SparkSource("pyspark://crm").database == "crm" and SparkSource("pyspark://").folder is None
+
+
+@pytest.mark.spark
+def test_spark_snapshot_trusts_unchanged_files_only(spark_con, parquet_shop, tmp_path, monkeypatch):
+    """The run's validation of a Spark source happens in Spark, once per table (counted in the
+    validation log); opening the snapshot trusts a table only while the files Spark reads for it
+    keep their fingerprint: a rewritten orders.parquet is validated again."""
+    from crmlab.io.trust import LOG_ENV, trusted
+    from crmlab.report import snapshot as S
+    src = tmp_path / "shop"
+    shutil.copytree(parquet_shop, src)
+    log = tmp_path / "validations.jsonl"
+    monkeypatch.setenv(LOG_ENV, str(log))
+    url = f"pyspark://{src}"
+    tables = ["assignments", "orders", "messages", "customers"]
+    snap = S.write_snapshot(url, tables, tmp_path / "run" / "snapshot-0.duckdb", tz="Asia/Seoul")
+    assert snap.path.name == "snapshot-0.spark.json" and not list((tmp_path / "run").glob("*.duckdb"))  # nothing copied
+    assert sorted(json.loads(x)["table"] for x in log.read_text().splitlines()) == sorted(tables)
+    assert {t: v["rows"] for t, v in snap.tables.items()} == {t: len(pd.read_parquet(src / f"{t}.parquet")) for t in tables}
+    data = S.open_snapshot(snap.path)
+    assert all(trusted(getattr(data, t), t) for t in tables) and not trusted(data.orders, "messages")
+    assert data.events is not None and not trusted(data.events, "events")  # not validated by the run
+    o = pd.read_parquet(src / "orders.parquet")
+    o.iloc[:-1].to_parquet(src / "orders.parquet", index=False)  # the file changes after validation
+    again = S.open_snapshot(snap.path)
+    assert not trusted(again.orders, "orders") and trusted(again.messages, "messages")
+    assert int(again.orders.count().execute()) == len(o) - 1  # the view reads the file as it is now
+    # a later validation in the same process scans again: the earlier run's trust does not carry over
+    n_before = len(log.read_text().splitlines())
+    S.write_snapshot(url, ["orders"], tmp_path / "run2" / "snapshot-0.duckdb", tz="Asia/Seoul")
+    assert len(log.read_text().splitlines()) == n_before + 1
+    # another source in the same Spark session: its views do not replace this source's
+    other = S.open_snapshot(S.write_snapshot(f"pyspark://{parquet_shop}", ["orders"], tmp_path / "run3" / "s.duckdb",
+                                             tz="Asia/Seoul").path)
+    assert int(other.orders.count().execute()) == len(o) and int(again.orders.count().execute()) == len(o) - 1
+
+
+@pytest.mark.spark
+def test_weekly_report_on_spark_has_the_duckdb_findings(spark_con, parquet_shop, tmp_path, monkeypatch):
+    """``report weekly --source pyspark:///folder`` (Spark reads the Parquet files; the kernels
+    launch their own local-mode sessions from CRMLAB_SPARK_MASTER) publishes the same manifest
+    and notebook outputs as the DuckDB run of the same folder, and validates each table once,
+    in the command's process: the kernels trust the run's validation."""
+    from crmlab.__main__ import main
+    from crmlab.io.trust import LOG_ENV
+    monkeypatch.setenv("CRMLAB_SPARK_MASTER", "local[1]")
+    log = tmp_path / "validations.jsonl"
+    monkeypatch.setenv(LOG_ENV, str(log))
+    url = f"pyspark://{parquet_shop}"
+    dirs = {}
+    for name, src in (("spark", url), ("duckdb", str(parquet_shop))):
+        out = tmp_path / name
+        code = main(["report", "weekly", "--week", "2026-W47", "--source", src, "--out", str(out), "--no-progress"])
+        assert code == 0, name
+        dirs[name] = out / "2026-W47"
+        if name == "spark":
+            seen = [json.loads(x) for x in log.read_text().splitlines()]
+            assert sorted(s["table"] for s in seen) == ["assignments", "customers", "messages", "orders"], seen
+            assert {s["pid"] for s in seen} == {os.getpid()}  # none in the kernels
+    m_spark = json.loads((dirs["spark"] / "manifest.json").read_text())
+    m_duck = json.loads((dirs["duckdb"] / "manifest.json").read_text())
+    assert sorted(m_spark) == sorted(m_duck) == ["message_performance", "weekly_uplift"]
+    for name in m_spark:
+        assert m_spark[name]["parameters"]["source"] == url
+        assert m_spark[name].get("partial") == m_duck[name].get("partial")
+        rows = lambda m: {t: v["rows"] for t, v in m[name]["snapshot"]["tables"].items()}
+        assert rows(m_spark) == rows(m_duck) and all(v["fingerprint"] for v in m_spark[name]["snapshot"]["tables"].values())
+        a = [x.replace(url, "SOURCE") for x in _outputs(dirs["spark"] / f"{name}.ipynb")]
+        b = [x.replace(str(parquet_shop), "SOURCE") for x in _outputs(dirs["duckdb"] / f"{name}.ipynb")]
+        assert len(a) == len(b) > 3, name
+        assert a == b, name
+
+
+@pytest.mark.spark
+def test_release_ends_the_jvm_crmlab_launched(parquet_shop):
+    """crmlab.io.spark.release ends the session and the JVM crmlab launched (the report command's,
+    once the kernels run), and a later call launches a new one. In a fresh process, so that no
+    user session is active (one would be left alone)."""
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("no Java runtime: .ci/run installs one")
+    code = f"""
+import psutil
+from crmlab.io import spark
+url = "pyspark://{parquet_shop}"
+n = lambda: int(spark.table(url, "orders").count().execute())
+first = n()
+jvms = [p for p in psutil.Process().children(recursive=True) if p.name() == "java"]
+assert len(jvms) == 1, jvms
+assert spark.release() is True
+assert not jvms[0].is_running() or jvms[0].status() == psutil.STATUS_ZOMBIE
+assert n() == first  # a new session, a new JVM
+assert spark.release() is True
+print("ok", first)
+"""
+    env = {**os.environ, "CRMLAB_SPARK_MASTER": "local[1]", "SPARK_LOCAL_IP": "127.0.0.1"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.split() == ["ok", str(len(pd.read_parquet(parquet_shop / "orders.parquet")))]
+
+
+@pytest.mark.spark
+def test_check_of_a_spark_source_runs_in_spark(spark_con, parquet_shop, tmp_path, monkeypatch, capsys):
+    """``crmlab check pyspark:///folder`` validates each table the reports read once, in Spark
+    (the validation log counts them), and finds the same problems as the DuckDB check of the
+    folder: none for the weekly reports on their week."""
+    from crmlab.__main__ import main
+    from crmlab.io.trust import LOG_ENV
+    log = tmp_path / "validations.jsonl"
+    monkeypatch.setenv(LOG_ENV, str(log))
+    assert main(["check", f"pyspark://{parquet_shop}", "--report", "weekly", "--week", "2026-W47"]) == 0
+    assert sorted(json.loads(x)["table"] for x in log.read_text().splitlines()) == \
+        ["assignments", "customers", "messages", "orders"]
+    spark_out = capsys.readouterr().out
+    assert main(["check", str(parquet_shop), "--report", "weekly", "--week", "2026-W47"]) == 0
+    assert spark_out == capsys.readouterr().out and spark_out.count("ok ") == 2
+
+
+def test_page_names_a_url_source_without_its_secrets(monkeypatch):
+    """The report's header names the data; for a URL the last part of its path (or the Spark
+    database), never a password, user or query parameter. Before, the page printed
+    ``os.path.basename`` of the URL: ``shop?password=hunter2`` for a PostgreSQL URL with its
+    password in the query, ``ev?...`` for a Spark URL with settings."""
+    from crmlab.report import nb
+    shown = []
+    monkeypatch.setattr(nb, "_html", shown.append)
+    cases = {"postgres://crm:pw1@db.internal:5432/shop?password=hunter2&sslmode=require": "shop",
+             "pyspark:///data/bench/1M?spark.eventLog.dir=/tmp/ev&master=local[2]": "1M",
+             "pyspark://crm": "crm", "/data/shop/": "shop"}
+    for src, label in cases.items():
+        nb.Report("weekly_uplift", week="2026-W47", source=src, timezone="Asia/Seoul", currency="KRW").header()
+        assert f"data: {label} ·" in shown[-1], shown[-1]
+        assert not any(secret in shown[-1] for secret in ("hunter2", "pw1", "crm:", "eventLog", "master"))
+
+
+def test_a_missing_spark_folder_is_a_bad_parameter(tmp_path, capsys):
+    """``--source pyspark:///missing`` exits 2 (bad parameters) in one line before any Spark
+    session or kernel starts, as a missing Parquet folder does."""
+    from crmlab.__main__ import main
+    assert main(["report", "weekly", "--source", f"pyspark://{tmp_path}/missing", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path}/missing, which does not exist" in err
+    assert main(["report", "weekly", "--source", f"pyspark://crm{tmp_path}", "--out", str(tmp_path / "r")]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+@pytest.mark.spark
+def test_a_spark_catalog_database_is_a_source(spark_con, parquet_shop, tmp_path):
+    """``pyspark://crm`` reads the catalog database ``crm``'s tables: the same canonical orders as
+    the Parquet folder, a fingerprint from the table's files, and a one-line error naming the
+    database for a table it lacks."""
+    from crmlab.io import spark
+    s = spark_con._session
+    s.sql("CREATE DATABASE IF NOT EXISTS crm")
+    s.read.parquet(str(parquet_shop / "orders.parquet")).write.mode("overwrite").saveAsTable("crm.orders")
+    try:
+        got = to_pandas(canonical("pyspark://crm", "orders"))
+        want = to_pandas(canonical(str(parquet_shop), "orders"))
+        assert len(got) == len(want) > 0
+        assert_same_frame(got[list(want.columns)], want, sort_by=["order_id"])
+        t = spark.open_tables("pyspark://crm", ["orders", "messages"])
+        assert list(t) == ["orders"] and len(spark.fingerprint(t["orders"])) == 16
+        with pytest.raises(FileNotFoundError, match="Spark catalog database 'crm' has no table 'messages'"):
+            canonical("pyspark://crm", "messages")
+    finally:
+        s.sql("DROP DATABASE crm CASCADE")

@@ -60,6 +60,9 @@ def connect(source: Any):
         return source
     if type(source).__name__ == "SparkSession":
         return ibis.pyspark.connect(source)
+    if isinstance(source, str) and source.lower().startswith("pyspark://"):  # crmlab's spelling: crmlab.io.spark
+        from . import spark
+        return spark.connection(source)
     if is_url(source):
         try:
             return ibis.connect(source)
@@ -267,6 +270,9 @@ def open_source(source: Any, tables) -> dict[str, ir.Table]:
     """The canonical tables ``tables`` a source holds, as Ibis tables (those it lacks are left
     out): a folder of ``<table>.parquet`` / ``<table>.csv`` files, a ``.duckdb`` file, a
     connection URL, an Ibis connection or a PySpark session. Nothing is read into memory."""
+    if isinstance(source, str) and source.lower().startswith("pyspark://"):
+        from . import spark
+        return spark.open_tables(source, tables)
     if is_url(source) or _is_connection(source):
         con = connect(source)
         present = set(list_tables(con))
@@ -336,6 +342,9 @@ def as_table(data: DataLike, tz: str = DEFAULT_TZ, table: str | None = None) -> 
     if is_url(data) or _is_connection(data):
         if table is None:
             raise ValueError("a connection is a data source of several tables: name the table")
+        if isinstance(data, str) and data.lower().startswith("pyspark://"):
+            from . import spark
+            return spark.table(data, table)
         return _table_of(connect(data), table, _redact(data) if isinstance(data, str) else type(data).__name__)
     if isinstance(data, (str, Path)):
         return read_path(data, table)

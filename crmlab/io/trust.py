@@ -24,9 +24,12 @@ _TRUSTED: dict[int, dict[str, str]] = {}
 _BACKENDS: dict[int, Any] = {}  # keeps the trusted connections alive (ids are not reused)
 
 
-def register(con: Any, marks: dict[str, str]) -> None:
-    """Trust the tables of ``con`` named in ``marks`` (snapshot table -> canonical table)."""
-    _TRUSTED[id(con)] = dict(marks)
+def register(con: Any, marks: dict[str, str], *, merge: bool = False, drop: Any = ()) -> None:
+    """Trust the tables of ``con`` named in ``marks`` (snapshot table -> canonical table);
+    ``merge`` keeps the tables trusted before (a Spark connection serves several snapshots)
+    except those named in ``drop`` (tables of the snapshot being opened again)."""
+    kept = {k: v for k, v in _TRUSTED.get(id(con), {}).items() if k not in set(drop)} if merge else {}
+    _TRUSTED[id(con)] = {**kept, **marks}
     _BACKENDS[id(con)] = con
 
 

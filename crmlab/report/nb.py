@@ -40,6 +40,20 @@ def _load(source: str, tz: str = "Asia/Seoul"):
     return data
 
 
+def source_label(source: Any) -> str:
+    """The data's name on the page: a path's last part; for a URL the last part of its path (or
+    its host, e.g. the Spark database of ``pyspark://crm``), never its user, password or query
+    (``?password=...``, ``?spark.eventLog.dir=...``)."""
+    from urllib.parse import urlsplit
+
+    from ..io.engine import is_url
+    text = str(source)
+    if is_url(text):
+        parts = urlsplit(text)
+        return parts.path.rstrip("/").rsplit("/", 1)[-1] or parts.hostname or parts.scheme
+    return os.path.basename(text.rstrip("/")) or text
+
+
 def _display(obj) -> None:
     from IPython.display import display
     display(obj)
@@ -133,7 +147,7 @@ class Report:
         title = T.report_title(self.name, self.lang)
         last_day = (self.end - pd.Timedelta(days=1)).date()
         meta = self.t("meta", week=self.week, start=self.start.date().isoformat(), end=last_day.isoformat(),
-                      source=os.path.basename(str(self.source)),
+                      source=source_label(self.source),
                       generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
         _html(f"<h1>{html.escape(title)}</h1><p class='crm-meta'>{html.escape(meta)}</p>")
 

@@ -149,6 +149,13 @@ def check_source(source: Any, *, name: str = "source") -> str:
     if text in NAMED_SOURCES:
         return text
     from crmlab.io.engine import is_url
+    from crmlab.io.spark import SparkSource, is_spark_url
+    if is_spark_url(text):  # its folder (or the URL's form) is checked now; the session starts when read
+        try:
+            SparkSource(text)
+        except (FileNotFoundError, ValueError) as e:
+            raise ParamError(f"{name}: {e}") from None
+        return text
     if is_url(text):  # a live database (postgres://, duckdb://, bigquery://, ...): connected when read
         return text
     p = Path(text).expanduser()

@@ -332,6 +332,7 @@ def run_reports(names: Iterable[str], *, week: str | None = None, params_file: s
         found = preflight.check_plans(names, plans, declared, week, tolerance_hours=tolerance_hours,
                                       snapshots=snaps)
         partial = preflight.enforce(found, allow_partial=allow_partial)
+        _release_spark(snaps)
         return _run_locked(names, plans, declared, week, partial, snaps, out_dir=out_dir,
                            notebooks_dir=notebooks_dir, progress=progress, lock_timeout=lock_timeout,
                            on_wait=on_wait)
@@ -341,6 +342,15 @@ def run_reports(names: Iterable[str], *, week: str | None = None, params_file: s
         else:
             os.environ[ENV] = previous_env
         shutil.rmtree(snap_dir, ignore_errors=True)
+
+
+def _release_spark(snaps: Mapping[tuple[str, str], Any]) -> None:
+    """Once validated and checked, a Spark source is read by the kernels' own sessions: end the
+    command's Spark session (and JVM) if crmlab launched it (:func:`crmlab.io.spark.release`)."""
+    from ..io.spark import is_spark_url
+    if any(is_spark_url(src) for src, _ in snaps):
+        from ..io.spark import release
+        release()
 
 
 def report_jobs(n_notebooks: int) -> int:

@@ -50,6 +50,10 @@ def shop_file(source: str | Path) -> Path | None:
     text = str(source)
     if text in NAMED:
         return None
+    if text.lower().startswith("pyspark://"):  # a Parquet folder read by Spark: its shop.yaml; a catalog: none
+        from urllib.parse import unquote, urlsplit
+        folder = unquote(urlsplit(text).path)
+        return Path(folder) / SHOP_FILE if folder not in ("", "/") else None
     p = Path(text).expanduser()
     return p / SHOP_FILE if p.is_dir() else p.with_name(SHOP_FILE)
 

@@ -141,6 +141,9 @@ def write_snapshot(source: str, tables: Iterable[str], path: str | Path, *, tz: 
     from ..io.errors import DataError
     from ..io.validate import canonical
     choice(mode, "mode", ("auto", "copy", "view"))
+    from ..io.spark import is_spark_url
+    if is_spark_url(str(source)):  # validated in Spark, nothing copied (see write_spark_snapshot)
+        return write_spark_snapshot(str(source), tables, path, tz=tz)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     snap = Snapshot(path=path, source=str(source), tz=tz)
@@ -194,6 +197,8 @@ def open_snapshot(path: str | Path, source: str | None = None, untrusted: Iterab
     opened lazily from the source, untrusted (validated where it is used, as before)."""
     from ..datasets.core import TABLE_NAMES, ShopData
     from ..io.engine import default_connection, read_path
+    if str(path).endswith(SPARK_SUFFIX):
+        return open_spark_snapshot(path, untrusted=untrusted)
     con = default_connection(str(path), read_only=True)
     marks = {k: v for k, v in con.con.execute(f"SELECT table_name, canonical FROM {MARKER}").fetchall()
              if k not in set(untrusted)}
@@ -236,9 +241,107 @@ def from_environment(source: str, tz: str):
         return None
     for rec in json.loads(Path(manifest).read_text()).get("snapshots", []):
         if rec["source"] == str(source) and rec["tz"] == tz and Path(rec["path"]).exists():
-            changed = [n for n, v in rec["tables"].items()
+            changed = [n for n, v in rec["tables"].items()  # (a Spark snapshot checks its own, when opened)
                        if v.get("kind") == "view" and source_fingerprint(source, n) != v["fingerprint"]]
             if changed:  # a view reads the file as it is now: not what was validated
                 log.warning("%s changed since the run validated it: %s validated again", source, changed)
             return open_snapshot(rec["path"], source, untrusted=changed)
     return None
+
+
+# ----------------------------------------------------------------------------- a Spark source's snapshot
+#: A Spark source's snapshot is a JSON record, not a DuckDB file: its tables stay in Spark.
+SPARK_SUFFIX = ".spark.json"
+
+
+def _spark_view_name(source: str, table: str, tz: str) -> str:
+    """Temporary views live in the Spark session, which every ``pyspark://`` URL of a process
+    shares: the name carries the source (hashed) and the zone, so two sources never swap views."""
+    import re
+
+    from ..io.spark import url_key
+    key = url_key(source)
+    return f"crmlab_run_{table}_{re.sub(r'[^0-9A-Za-z]+', '_', tz)}_{key}"
+
+
+def _spark_view(con, raw: ir.Table, table: str, tz: str, source: str) -> ir.Table:
+    """The canonical form of ``raw`` (times naive local, optional columns present) as a temporary
+    view of this process's Spark session: the table a run validates and its kernels trust."""
+    from ..io.validate import canonical
+    name = _spark_view_name(source, table, tz)
+    # a view (re)created here is untrusted until a validation or a matching fingerprint marks it:
+    # an earlier run in this process may have trusted the view of the same name
+    trust.register(con, {}, merge=True, drop=[name])
+    return con.create_view(name, canonical(raw, table, tz=tz, validate=False), overwrite=True)
+
+
+def write_spark_snapshot(source: str, tables: Iterable[str], path: str | Path, *, tz: str) -> Snapshot:
+    """The run's validation of a ``pyspark://`` source (:mod:`crmlab.io.spark`), in Spark.
+
+    Copying a Spark source into a local DuckDB file would move the data Spark is there to keep
+    distributed. Instead each table's canonical form is a temporary Spark view, validated once
+    here (the rule counts run as Spark jobs), and ``path`` (``snapshot-<i>.spark.json``) records
+    what was validated: rows and :func:`crmlab.io.spark.fingerprint` (the files Spark read, with
+    sizes and modification times). Each kernel rebuilds the views in its own session and trusts
+    a table whose fingerprint is unchanged (:func:`open_spark_snapshot`); a table with no
+    fingerprint (not read from files) is validated again where it is used."""
+    import time
+
+    from ..io import spark
+    from ..io.errors import DataError
+    from ..io.validate import canonical
+    path = Path(str(path).removesuffix(".duckdb") + SPARK_SUFFIX)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    snap = Snapshot(path=path, source=source, tz=tz)
+    wanted = list(dict.fromkeys(tables))
+    raw = spark.open_tables(source, wanted)
+    con = spark.connection(source)
+    for name in [t for t in wanted if t in raw]:
+        t0 = time.perf_counter()
+        if name == "outcomes":  # per-user outcomes (Hillstrom) are not a canonical table: counted, not trusted
+            snap.tables[name] = {"rows": int(raw[name].count().execute()), "fingerprint": None, "kind": "spark"}
+            continue
+        try:
+            view = _spark_view(con, raw[name], name, tz, source)
+            canonical(view, name, tz=tz)  # the run's one validation of this table, in Spark
+            snap.invalid[name] = None
+        except DataError as e:
+            snap.invalid[name] = str(e).splitlines()[0]
+            continue
+        snap.tables[name] = {"rows": int(view.count().execute()), "fingerprint": spark.fingerprint(raw[name]),
+                             "kind": "spark", "seconds": round(time.perf_counter() - t0, 2)}
+    path.write_text(json.dumps(snap.record(), indent=1))
+    return snap
+
+
+def open_spark_snapshot(path: str | Path, untrusted: Iterable[str] = ()):
+    """A Spark snapshot's tables (lazy Ibis tables on this process's session) as a ShopData.
+
+    The canonical views are rebuilt here; a view is trusted when its table was validated by the
+    run and the files Spark reads for it still have the recorded fingerprint. Tables the run did
+    not validate are the source's own (validated where they are used, as before)."""
+    from ..datasets.core import TABLE_NAMES, ShopData
+    from ..io import spark
+    rec = json.loads(Path(path).read_text())
+    source, tz = rec["source"], rec["tz"]
+    raw = spark.open_tables(source, TABLE_NAMES + ("outcomes",))
+    con = spark.connection(source)
+    data = ShopData(name=source.rstrip("/").rsplit("/", 1)[-1] or "spark")
+    marks, changed, views = {}, [], []
+    for n, t in raw.items():
+        v = rec["tables"].get(n)
+        if v is None or n == "outcomes":
+            setattr(data, n, t)
+            continue
+        view = _spark_view(con, t, n, tz, source)
+        setattr(data, n, view)
+        views.append(view.get_name())
+        if v.get("fingerprint") and n not in set(untrusted) and spark.fingerprint(t) == v["fingerprint"]:
+            marks[view.get_name()] = n
+        elif v.get("fingerprint"):
+            changed.append(n)
+    if changed:  # the files changed since the run validated them: validated again where used
+        log.warning("%s changed since the run validated it: %s validated again", source, changed)
+    trust.register(con, marks, merge=True, drop=views)  # a view replaced here is trusted only if marked again
+    data.truth = {"snapshot": str(path)}
+    return data
