@@ -223,3 +223,12 @@ def test_nan_is_null_on_spark(spark_con):
     with pytest.raises(DataError) as e:
         canonical(spark_con.table("nan_orders"), "orders")
     assert (e.value.column, e.value.n_rows) == ("revenue", 1)
+
+
+def test_redact_removes_passwords_and_tokens_from_urls():
+    from crmlab.io.engine import redact
+    assert redact("postgres://ana:pa:ss@db.shop:5432/crm") == "postgres://ana:***@db.shop:5432/crm"
+    assert redact("snowflake://ana@acct/db?password=x1&warehouse=wh&Token=abc") == \
+        "snowflake://ana@acct/db?password=***&warehouse=wh&Token=***"
+    assert redact("duckdb:///data/shop.duckdb") == "duckdb:///data/shop.duckdb"
+    assert redact("pyspark:///data/shop?spark.keystore=ks") == "pyspark:///data/shop?spark.keystore=ks"

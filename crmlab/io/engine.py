@@ -72,10 +72,21 @@ def connect(source: Any):
     raise TypeError(f"expected a connection URL, an Ibis connection or a Spark session, got {type(source).__name__}")
 
 
-def _redact(url: str) -> str:
-    """A URL without its password, for messages."""
+#: Query parameters of a connection URL whose values are secrets.
+SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "secret", "token", "access_token", "api_key", "key",
+                     "private_key", "credentials")
+
+
+def redact(url: str) -> str:
+    """A URL without its secrets (the password of ``user:password@``, and the values of query
+    parameters such as ``?password=`` or ``?token=``), for messages and published files."""
     import re
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    text = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", str(url))
+    keys = "|".join(SECRET_QUERY_KEYS)
+    return re.sub(rf"([?&](?:{keys})=)[^&#]*", r"\1***", text, flags=re.IGNORECASE)
+
+
+_redact = redact
 
 
 def list_tables(con) -> list[str]:

@@ -181,6 +181,7 @@ def execute(name: str, parameters: Mapping[str, Any], week: str, work: Path, *,
                             kernel_name=KERNEL_NAME,
                             progress_bar={"leave": False, "desc": f"  {name}"} if progress else False,
                             cwd=str(d), start_timeout=120)
+        _scrub_secrets(executed, parameters)
         nb = nbformat.read(str(executed), as_version=4)
         notebook_to_html(nb, work / f"{name}.html", lang=lang, title=f"{report_title(name, lang)} · {week}",
                          banner=banner)
@@ -190,10 +191,31 @@ def execute(name: str, parameters: Mapping[str, Any], week: str, work: Path, *,
     except Exception as exc:  # noqa: BLE001 - any failure is reported, never published
         out.error = format_error(exc)
         if executed.exists():
+            _scrub_secrets(executed, parameters)
             os.replace(executed, work / f"{name}.failed.ipynb")
     finally:
         out.seconds = time.perf_counter() - t0
     return out
+
+
+def _secrets(parameters: Mapping[str, Any]) -> dict[str, str]:
+    """Parameter values holding a secret (a connection URL's password or token) -> their redacted text."""
+    from ..io.engine import redact
+    return {str(v): redact(str(v)) for v in parameters.values() if isinstance(v, str) and redact(v) != v}
+
+
+def _scrub_secrets(notebook: Path, parameters: Mapping[str, Any]) -> None:
+    """Replace every secret-bearing parameter value in an executed notebook (Papermill's
+    injected-parameters cell, and any output that echoes it) by its redacted text: the kernel
+    needed the password, the published ``.ipynb`` and HTML must not hold it."""
+    secrets = _secrets(parameters)
+    if not secrets:
+        return
+    import json
+    text = notebook.read_text(encoding="utf-8")
+    for raw, safe in secrets.items():
+        text = text.replace(json.dumps(raw)[1:-1], json.dumps(safe)[1:-1]).replace(raw, safe)
+    notebook.write_text(text, encoding="utf-8")
 
 
 # ----------------------------------------------------------------------------- validate once per run
@@ -262,7 +284,8 @@ def _entry(name: str, outcome: Outcome, lang: str, partial: list[str]) -> dict[s
     from .text import report_title
     entry = {"title": report_title(name, lang), "lang": lang,
              "executed": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-             "seconds": round(outcome.seconds, 1), "parameters": dict(outcome.params)}
+             "seconds": round(outcome.seconds, 1),
+             "parameters": {k: _secrets({k: v}).get(str(v), v) for k, v in outcome.params.items()}}
     if partial:
         entry["partial"] = list(partial)
     return entry
@@ -286,7 +309,8 @@ def publish_week(out_dir: Path, week: str, work: Path, outcomes: list[Outcome], 
             manifest[o.name] = _entry(o.name, o, o.params.get("lang", "en"), (partial or {}).get(o.name, []))
             rec = _snapshot_record(snapshots, o.params, None) if snapshots else None
             if rec:
-                manifest[o.name]["snapshot"] = rec
+                from ..io.engine import redact
+                manifest[o.name]["snapshot"] = {**rec, "source": redact(rec["source"])}
         elif (work / f"{o.name}.failed.ipynb").exists():
             os.replace(work / f"{o.name}.failed.ipynb", staged / f"{o.name}.failed.ipynb")
     PUB.write_manifest(staged, manifest)
