@@ -47,7 +47,11 @@ Mapping:
   sum of the items' ``quantity`` (an item without one counts 1); ``category`` is the category
   of the item with the largest line revenue (``item_revenue``, else ``price`` x ``quantity``;
   the first listed on a tie). Set ``orders: false`` when the shop system's export (Shopify,
-  Cafe24) gives the orders.
+  Cafe24) gives the orders. A purchase's amounts are read before repeats are dropped, so a
+  repeated purchase event with an amount that is not a number is refused too.
+
+``crmlab import`` applies these rules file by file in bounded memory, with the same result
+(:mod:`crmlab.io.sources.stream`; option ``chunk_files``, default 1).
 """
 from __future__ import annotations
 

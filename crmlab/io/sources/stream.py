@@ -23,7 +23,9 @@ There are as many buckets as chunks, so a bucket holds about a chunk's rows. The
 folders of parts, ``events.parquet/part-0000.parquet`` ..., which every reader of a source
 folder opens as the table (:func:`crmlab.io.engine.open_source`, ``pandas.read_parquet``); rows
 come in bucket order, not export order. Validation then runs on the written parts in DuckDB
-(:func:`crmlab.io.validate.canonical`), every row of every part.
+(:func:`crmlab.io.validate.canonical`), every row of every part. A DataError met while mapping
+stops the import at the first chunk holding a bad row (its row count and examples are that
+chunk's).
 """
 from __future__ import annotations
 
