@@ -13,7 +13,11 @@ under :mod:`bench.proctree` (summed RSS of the process tree, sampled every 0.2 s
 the wall time, CPU time, peak RSS and the export's size on disk.
 
     python -m bench.ga4_bench --events 1000000
-    python -m bench.ga4_bench --events 5000000
+    python -m bench.ga4_bench --events 5000000 --data /work/benchdata/ga4 --chunk-files 1
+
+``crmlab import`` reads a GA4 export ``chunk_files`` files at a time (the source option in
+shop.yaml, ``--chunk-files`` here, default 1; :mod:`crmlab.io.sources.stream`), so its peak
+memory should be about that of one file, whatever the export's length.
 
 The shape, drawn with numpy: 30 events per user (70 % never log in: ``user_id`` null) in
 sessions of about 6 events; 4 event parameters per event (``page_location``,
@@ -138,9 +142,12 @@ def _chunk(lo: int, k: int, n_users: int, rng) -> pa.Table:
     })
 
 
-def write_export(n: int, target: Path, seed: int = 0) -> Path:
+def write_export(n: int, target: Path, seed: int = 0, chunk_files: int = 1) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     done = target / "complete.txt"  # not .json: the adapter reads every .json of the folder
+    (target / "shop.yaml").write_text("currency: KRW\ntimezone: Asia/Seoul\nsources:\n"
+                                      f"  web: {{adapter: ga4, path: '.', chunk_files: {chunk_files}}}\n",
+                                      encoding="utf-8")
     if done.exists() and json.loads(done.read_text())["events"] == n:
         return target
     rng = np.random.default_rng(seed)
@@ -148,8 +155,6 @@ def write_export(n: int, target: Path, seed: int = 0) -> Path:
     for i, lo in enumerate(range(0, n, EVENTS_PER_FILE)):
         k = min(EVENTS_PER_FILE, n - lo)
         pq.write_table(_chunk(lo, k, n_users, rng), target / f"events_{i:04d}.parquet")
-    (target / "shop.yaml").write_text("currency: KRW\ntimezone: Asia/Seoul\nsources:\n"
-                                      "  web: {adapter: ga4, path: '.'}\n", encoding="utf-8")
     done.write_text(json.dumps({"events": n}))
     return target
 
@@ -159,22 +164,31 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--pythonpath", default=None, help="crmlab checkout to measure (default: this one)")
+    ap.add_argument("--data", type=Path, default=DATA, help="folder of the generated exports (default bench/data)")
+    ap.add_argument("--chunk-files", type=int, default=1, help="the ga4 source's chunk_files (default 1)")
+    ap.add_argument("--drop", action="store_true", help="remove the generated export afterwards")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    folder = write_export(args.events, DATA / f"ga4-{label(args.events)}")
+    folder = write_export(args.events, args.data / f"ga4-{label(args.events)}", chunk_files=args.chunk_files)
     gen = time.perf_counter() - t0
     env = dict(os.environ)
     env["PYTHONPATH"] = args.pythonpath or str(Path(__file__).resolve().parents[1])
-    with tempfile.TemporaryDirectory() as out:
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    with tempfile.TemporaryDirectory(dir=args.data) as tmp:
+        out = str(Path(tmp) / "out")
         res = measure([sys.executable, "-m", "crmlab", "import", str(folder), "--mapping", str(folder / "shop.yaml"),
                        "--out", out], env=env, stdout=sys.stderr)
-        res["output_mib"] = round(sum(f.stat().st_size for f in Path(out).iterdir()) / 2**20, 1)
+        res["output_mib"] = round(sum(f.stat().st_size for f in Path(out).rglob("*") if f.is_file()) / 2**20, 1)
     size = sum(f.stat().st_size for f in folder.glob("*.parquet"))
     res.update(events=args.events, export_mib=round(size / 2**20, 1), generate_seconds=round(gen, 1),
                peak_per_export_mib=round(res["peak_tree_mib"] / (size / 2**20), 2),
+               chunk_files=args.chunk_files, load_average_before=load_before,
                load_average=[round(x, 2) for x in os.getloadavg()], cpus=os.cpu_count())
     res.pop("processes", None)
     print(json.dumps(res))
+    if args.drop:
+        import shutil
+        shutil.rmtree(folder)
     return 0 if res["returncode"] == 0 else 1
 
 

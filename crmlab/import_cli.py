@@ -4,7 +4,7 @@
 then says, for each adapter's output on its own and for all of them together, which report
 notebooks can run and why the others cannot (the preflight of :mod:`crmlab.report.preflight`:
 tables, columns, valid rows, coverage of the week, names). ``import`` writes the canonical
-tables as a report source folder (:func:`crmlab.io.sources.write`).
+tables as a report source folder (:func:`crmlab.io.sources.import_to`: GA4 exports file by file, in bounded memory).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .io.sources import Built, build, validate, write
+from .io.sources import Built, build, import_to
 from .io.sources.mapping import load
 
 
@@ -21,7 +21,7 @@ def _line(text: str = "") -> None:
 
 
 def _summary(o) -> list[str]:
-    sizes = ", ".join(f"{t} {len(df):,} rows" for t, df in o.tables.items())
+    sizes = ", ".join(f"{t} {n:,} rows" for t, n in {**{t: len(df) for t, df in o.tables.items()}, **o.written}.items())
     lines = [f"source {o.source} ({o.adapter}): {sizes}"]
     for lg in o.ledgers.values():
         parts = [f"{n:,} {r}" for r, n in sorted(lg.excluded.items())]
@@ -83,17 +83,17 @@ def check(args, names) -> int:
 
 
 def import_(args) -> int:
+    """GA4 exports are read file by file in bounded memory (:func:`crmlab.io.sources.import_to`)."""
     from .report.preflight import DataNotReady, Problem
-    built = _built(args)
+    out = Path(args.out)
+    built, rows, bad = import_to(load(args.mapping, root=args.source), out)
     for o in built.outputs:
         for line in _summary(o):
             _line(line)
-    bad = {k: v for k, v in validate(built).items() if v}
     if bad:
         raise DataNotReady("data not valid: " + "; ".join(f"[{s}] {msg}" for (s, _), msg in bad.items()),
                            [Problem(s, "invalid", msg) for (s, _), msg in bad.items()])
-    out = write(built, Path(args.out))
-    _line(f"wrote {out} ({', '.join(f'{t}.parquet' for t in built.data().tables())}, shop.yaml, exclusions.csv)")
+    _line(f"wrote {out} ({', '.join(f'{t}.parquet' for t in rows)}, shop.yaml, exclusions.csv)")
     _line(f"next: python -m crmlab check {out} --week <YYYY-Www>, then python -m crmlab report weekly --source {out}")
     return 0
 

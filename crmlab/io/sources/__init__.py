@@ -17,6 +17,8 @@ generic    any log with declared columns                any table
 :class:`Built`: the outputs of each adapter, their exclusions ledger (every input row is mapped,
 folded into another row, or excluded with a snake_case reason) and the combined
 :class:`~crmlab.datasets.ShopData`. :func:`write` saves it as a report source folder.
+:func:`import_to` (``crmlab import``) does both, reading GA4 exports file by file in bounded
+memory (:mod:`crmlab.io.sources.stream`).
 E-mail addresses and phone numbers become salted pseudonyms (:mod:`crmlab.io.sources.pii`).
 The channel registry (:mod:`crmlab.io.sources.channels`) is open to channels declared in shop.yaml.
 
@@ -36,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .base import Output
     from .mapping import Mapping
 
-__all__ = ["Built", "build", "write", "load_mapping"]
+__all__ = ["Built", "build", "write", "import_to", "load_mapping"]
 
 
 def load_mapping(path, root=None) -> "Mapping":
@@ -68,10 +70,15 @@ class Built:
 
 def adapt(src, m) -> "Output":
     """Run one source's adapter; a DataError names the source."""
-    from ..errors import DataError
     module = import_module(f".{src.adapter}", __name__)
+    return _named(src, module.adapt, src, m)
+
+
+def _named(src, fn, *args):
+    """``fn(*args)``; a DataError names the source ``src``."""
+    from ..errors import DataError
     try:
-        return module.adapt(src, m)
+        return fn(*args)
     except DataError as e:
         if f"source '{src.name}'" in e.rule:
             raise
@@ -123,3 +130,80 @@ def write(built: Built, folder: str | Path) -> Path:
                                       encoding="utf-8")
     built.exclusions().to_csv(folder / "exclusions.csv", index=False)
     return folder
+
+
+def import_to(mapping, folder: str | Path, root: str | Path | None = None):
+    """What ``crmlab import`` does: apply every source of ``mapping`` and write the report source
+    folder ``folder``, as :func:`write` does, GA4 sources in bounded memory
+    (:mod:`crmlab.io.sources.stream`: their tables become folders of Parquet parts,
+    ``events.parquet/part-0000.parquet`` ..., holding the other sources' rows of the table too).
+
+    Returns ``(built, rows, bad)``: ``built`` (GA4 outputs hold their ledgers and ``written``
+    row counts, not their tables), ``{table: rows written}`` and ``{(source, table): first rule
+    broken}`` for the tables that are not valid; when ``bad`` is not empty nothing is written."""
+    import shutil
+
+    import pandas as pd
+    import yaml
+
+    from ..errors import DataError
+    from ..validate import canonical
+    from .mapping import Mapping, load
+    from .stream import align_parts, import_ga4, write_part
+    m = mapping if isinstance(mapping, Mapping) else load(mapping, root)
+    folder = Path(folder)
+    tmp = folder.parent / f".{folder.name}.crmlab-import"  # beside it: nothing in ``folder`` until valid
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    built = Built(m)
+    parts: dict[str, list[Path]] = {}
+    owners: dict[str, list[str]] = {}
+    try:
+        for src in m.sources:
+            if src.adapter == "ga4":
+                o, written = _named(src, import_ga4, src, m, tmp, tmp / ".stage")
+                for table, paths in written.items():
+                    parts.setdefault(table, []).extend(paths)
+                    owners.setdefault(table, []).append(src.name)
+                built.outputs.append(o)
+            else:
+                built.outputs.append(adapt(src, m))
+        bad = {k: v for k, v in validate(built).items() if v}
+        frames: dict[str, list] = {}
+        for o in built.outputs:
+            for name, df in o.tables.items():
+                frames.setdefault(name, []).append(df)
+        rows = {}
+        for name, fs in frames.items():
+            df = pd.concat(fs, ignore_index=True) if len(fs) > 1 else fs[0]
+            if name in parts:
+                path = tmp / f"{name}.parquet" / f"part-{len(parts[name]):04d}.parquet"
+                write_part(df, path)
+                align_parts([*parts[name], path])
+            else:
+                tmp.mkdir(parents=True, exist_ok=True)
+                df.to_parquet(tmp / f"{name}.parquet", index=False)
+            rows[name] = len(df)
+        for name in parts:
+            rows[name] = rows.get(name, 0) + sum(o.written.get(name, 0) for o in built.outputs)
+            try:
+                canonical(tmp / f"{name}.parquet", name, tz=m.timezone)
+            except DataError as e:
+                bad[(", ".join(owners[name]), name)] = str(e).splitlines()[0]
+        if bad:
+            return built, rows, bad
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in rows:
+            dest = folder / f"{name}.parquet"
+            if dest.is_dir():
+                shutil.rmtree(dest)
+            elif dest.exists():
+                dest.unlink()
+            (tmp / f"{name}.parquet").rename(dest)
+        (folder / "shop.yaml").write_text(yaml.safe_dump(m.settings(), allow_unicode=True, sort_keys=False),
+                                          encoding="utf-8")
+        built.exclusions().to_csv(folder / "exclusions.csv", index=False)
+        return built, rows, {}
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)

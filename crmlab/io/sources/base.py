@@ -21,6 +21,8 @@ class Output:
     adapter: str
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     ledgers: dict[str, Ledger] = field(default_factory=dict)
+    #: rows per table written as Parquet parts instead of held in ``tables`` (:mod:`.stream`)
+    written: dict[str, int] = field(default_factory=dict)
 
     def ledger(self, table: str) -> Ledger:
         return self.ledgers.setdefault(table, Ledger(self.source, table))

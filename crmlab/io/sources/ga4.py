@@ -47,7 +47,11 @@ Mapping:
   sum of the items' ``quantity`` (an item without one counts 1); ``category`` is the category
   of the item with the largest line revenue (``item_revenue``, else ``price`` x ``quantity``;
   the first listed on a tie). Set ``orders: false`` when the shop system's export (Shopify,
-  Cafe24) gives the orders.
+  Cafe24) gives the orders. A purchase's amounts are read before repeats are dropped, so a
+  repeated purchase event with an amount that is not a number is refused too.
+
+``crmlab import`` applies these rules file by file in bounded memory, with the same result
+(:mod:`crmlab.io.sources.stream`; option ``chunk_files``, default 1).
 """
 from __future__ import annotations
 
@@ -204,14 +208,13 @@ SELECT {', '.join(cols)}, _path, _p_ga_session_id AS ga_session_id,
 FROM e"""
 
 
-def _nested_parquet(path) -> list[str] | None:
-    """The export's files when all are nested Parquet (then flattened in DuckDB), else None."""
-    found = readers.files(path, "events")
+def _nested_parquet(found) -> bool:
+    """Whether the export files ``found`` are all nested Parquet (then flattened in DuckDB)."""
     if not found or any(readers._kind(f) not in (".parquet", ".pq") for f in found):
         return None
     import pyarrow.parquet as pq
     names = pq.read_schema(found[0]).names
-    return [str(f) for f in found] if "event_params" in names else None
+    return "event_params" in names
 
 
 def flatten_in_duckdb(files: list[str], root) -> pd.DataFrame:
@@ -262,86 +265,124 @@ def _fill_sessions(sid: pd.Series, pseudo: pd.Series, t: pd.Series, stamp: pd.Se
     return out.loc[sid.index]
 
 
-def _session_utm(flat: pd.DataFrame, src: Source) -> pd.DataFrame:
-    """UTM of each event's session (first non-null in the session), see the module docstring."""
+def _session_utm(pre: pd.DataFrame, src: Source) -> pd.DataFrame:
+    """UTM of each event's session (first non-null in the session, in export order), see the
+    module docstring. ``pre["session_id"]`` is ``user_pseudo_id:ga_session_id`` (null without one)."""
     cols = ["source", "medium", "campaign"]
-    key = text_ids(flat["user_pseudo_id"]).astype("string") + ":" + text_ids(flat["ga_session_id"]).astype("string")
-    utm = flat[cols].astype("object")
+    key = pre["session_id"].astype("string")
+    utm = pre[cols].astype("object")
     has_session = key.notna()
     if has_session.any():
         firsts = utm[has_session].groupby(key[has_session]).transform("first")
         utm.loc[has_session, cols] = firsts
     if src.opt("utm_fallback") == "first_touch":
         for c in cols:
-            utm[c] = utm[c].fillna(flat.get(f"first_{c}"))
+            utm[c] = utm[c].fillna(pre.get(f"_first_{c}"))
     return utm
 
 
-def _events(flat: pd.DataFrame, m: Mapping, src: Source, out: Output) -> pd.DataFrame:
+def _event_rows(flat: pd.DataFrame, m: Mapping, src: Source, out: Output) -> pd.DataFrame:
+    """What each event row gives on its own (times, ids, names, first item, its own UTM) and its
+    ledger notes; the session rules (:func:`_sessions`) need the user's other events."""
     ex = examples_from(flat, ["event_timestamp", "event_name", "user_pseudo_id", "ga_session_id", "_file"])
     t = times.epoch(flat["event_timestamp"], "us", m.timezone, table="events", column="event_timestamp", examples=ex)
     sid = text_ids(flat["ga_session_id"])
     pseudo = text_ids(flat["user_pseudo_id"])
-    session = (pseudo.astype("string") + ":" + sid.astype("string")).astype("object")
-    session = _fill_sessions(session, pseudo, t, text_ids(flat["event_timestamp"]))
     names = event_map(EVENT_MAP, m)
-    utm = _session_utm(flat, src)
-    ev = pd.DataFrame({
+    pre = pd.DataFrame({
         "user_id": flat["user_id_canonical"], "time": t,
         "event": flat["event_name"].map(lambda n: names.get(n, n)),
-        "session_id": session,
+        "session_id": (pseudo.astype("string") + ":" + sid.astype("string")).astype("object"),
         "product_id": text_ids(flat["item_id"]), "category": flat["item_category"].astype("object"),
         "price": readers.numbers(flat["price"], "events", "price", ex),
-        "source": utm["source"], "medium": utm["medium"], "campaign": utm["campaign"],
-        "device": flat["device_category"]})
+        "source": flat["source"], "medium": flat["medium"], "campaign": flat["campaign"],
+        "device": flat["device_category"], "_pseudo": pseudo, "_stamp": text_ids(flat["event_timestamp"])})
+    if src.opt("utm_fallback") == "first_touch":
+        for c in ("source", "medium", "campaign"):
+            if f"first_{c}" in flat:
+                pre[f"_first_{c}"] = flat[f"first_{c}"]
     lg = out.ledger("events")
-    lg.rows_in = len(flat)
+    lg.rows_in += len(flat)
     lg.note("missing_ga_session_id", int(sid.isna().sum()))
     n_items = pd.to_numeric(flat["n_items"], errors="coerce").fillna(0)
     lg.note("additional_items", int((n_items - 1).clip(lower=0).sum()))
     lg.note("events_with_several_items", int((n_items > 1).sum()))
+    return pre
+
+
+def _sessions(pre: pd.DataFrame, src: Source) -> pd.DataFrame:
+    """The events table from :func:`_event_rows` of *all* events of the users in ``pre``, in export
+    order: sessions for events without ``ga_session_id`` and the session's UTM on every event."""
+    utm = _session_utm(pre, src)
+    session = _fill_sessions(pre["session_id"], pre["_pseudo"], pre["time"], pre["_stamp"])
+    ev = pre.drop(columns=[c for c in pre.columns if c.startswith("_")]).assign(session_id=session)
+    ev[["source", "medium", "campaign"]] = utm
     return ev
 
 
-def _orders(flat: pd.DataFrame, ev: pd.DataFrame, m: Mapping, src: Source, out: Output) -> pd.DataFrame:
+def _purchase_rows(flat: pd.DataFrame, pre: pd.DataFrame, out: Output) -> pd.DataFrame:
+    """The purchase events with a transaction id, their order fields read row by row; purchases
+    without one are counted (``purchase_without_transaction_id``)."""
     buy = flat["event_name"].eq("purchase")
-    p = flat[buy].assign(time=ev.loc[buy, "time"], user_id=ev.loc[buy, "user_id"])
+    p = flat[buy]
     lg = out.ledger("orders")
-    lg.rows_in = len(p)
+    lg.rows_in += len(p)
     tid = text_ids(p["transaction_id"]).mask(lambda s: s.eq("(not set)"))
     lg.exclude("purchase_without_transaction_id", int(tid.isna().sum()))
-    p = p.assign(order_id=tid)[tid.notna()].sort_values("time", kind="stable")
-    dup = p["order_id"].duplicated()
-    lg.exclude("duplicate_purchase_event", int(dup.sum()))
-    p = p[~dup]
+    p = p.assign(order_id=tid)[tid.notna()]
     ex = examples_from(p, ["order_id", "event_timestamp", "purchase_revenue", "_file"])
     given = readers.numbers(p["purchase_revenue"].fillna(p["value"]), "orders", "purchase_revenue", ex)
     lines = pd.to_numeric(p["items_revenue"], errors="coerce")
-    lg.note("revenue_from_items", int((given.isna() & lines.notna()).sum()))
     items = readers.numbers(p["total_item_quantity"], "orders", "total_item_quantity", ex)
     items = items.fillna(pd.to_numeric(p["items_quantity"], errors="coerce"))
+    return pd.DataFrame({"order_id": p["order_id"], "user_id": pre.loc[p.index, "user_id"],
+                         "time": pre.loc[p.index, "time"], "revenue": given, "_lines": lines.astype(float),
+                         "coupon": p["coupon"], "items": items.astype(float),
+                         "category": p["main_category"].fillna(p["item_category"]).astype("object")})
+
+
+def _orders(rows: pd.DataFrame, out: Output) -> pd.DataFrame:
+    """One order per transaction id from :func:`_purchase_rows` of *all* its purchase events (in
+    export order): the earliest kept, repeats counted as ``duplicate_purchase_event``."""
+    lg = out.ledger("orders")
+    p = rows.sort_values("time", kind="stable")
+    dup = p["order_id"].duplicated()
+    lg.exclude("duplicate_purchase_event", int(dup.sum()))
+    p = p[~dup]
+    lg.note("revenue_from_items", int((p["revenue"].isna() & p["_lines"].notna()).sum()))
     return pd.DataFrame({"order_id": p["order_id"], "user_id": p["user_id"], "time": p["time"],
-                         "revenue": given.fillna(lines), "coupon": p["coupon"], "items": items.round().astype("Int64"),
-                         "category": p["main_category"].fillna(p["item_category"]).astype("object")}).reset_index(drop=True)
+                         "revenue": p["revenue"].fillna(p["_lines"]), "coupon": p["coupon"],
+                         "items": p["items"].round().astype("Int64"),
+                         "category": p["category"].astype("object")}).reset_index(drop=True)
 
 
-def adapt(src: Source, m: Mapping) -> Output:
-    nested = _nested_parquet(src.path)
+def read_flat(src: Source, files: list | None = None, nested: bool | None = None) -> pd.DataFrame:
+    """The export files ``files`` (default: all of ``src.path``) as :func:`flatten`'s columns, with
+    ``user_id_canonical``. ``nested``: whether the export is nested Parquet (read in DuckDB)."""
+    files = readers.files(src.path, "events") if files is None else files
+    if nested is None:
+        nested = _nested_parquet(files)
     if nested:
-        flat = flatten_in_duckdb(nested, src.path)
+        flat = flatten_in_duckdb([str(f) for f in files], src.path)
         readers.require_columns(flat, ["event_timestamp", "event_name", "user_pseudo_id"], "events", src.name, "GA4")
     else:
-        raw = readers.read_any(src.path, "events")
+        raw = readers.read_files(files, src.path, "events")
         readers.require_columns(raw, ["event_timestamp", "event_name", "user_pseudo_id"], "events", src.name, "GA4")
         flat = flatten(raw)
         if "_file" in raw:
             flat["_file"] = raw["_file"]
     flat["user_id_canonical"] = _users(flat, src)
+    return flat
+
+
+def adapt(src: Source, m: Mapping) -> Output:
+    flat = read_flat(src)
     out = Output(src.name, "ga4")
-    ev = _events(flat, m, src, out)
-    out.tables["events"] = _text_as_objects(ev)
-    if src.opt("orders", True):
-        out.tables["orders"] = _text_as_objects(_orders(flat, ev, m, src, out))
+    pre = _event_rows(flat, m, src, out)
+    purchases = _purchase_rows(flat, pre, out) if src.opt("orders", True) else None
+    out.tables["events"] = _text_as_objects(_sessions(pre, src))
+    if purchases is not None:
+        out.tables["orders"] = _text_as_objects(_orders(purchases, out))
     return out
 
 

@@ -75,8 +75,13 @@ def read_jsonl(path: Path, table: str) -> pd.DataFrame:
 
 def read_any(path: Path, table: str) -> pd.DataFrame:
     """All export files at ``path`` as one frame (``_file``: each row's file, relative to a folder)."""
+    return read_files(files(path, table), path, table)
+
+
+def read_files(found: list[Path], path: Path, table: str) -> pd.DataFrame:
+    """The export files ``found`` (of ``path``, a file or folder) as one frame, see :func:`read_any`."""
     frames = []
-    for f in files(path, table):
+    for f in found:
         suffix = _kind(f)
         if suffix == ".csv":
             df = read_csv(f, table)
