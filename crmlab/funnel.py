@@ -119,7 +119,7 @@ import numpy as np
 import pandas as pd
 
 from .io.checks import duration
-from .io.engine import DataLike, as_table, is_table, report_exclusions, to_pandas
+from .io.engine import DataLike, as_table, is_table, optimizers_off, report_exclusions, to_pandas
 from .io.schema import DEFAULT_TZ
 from .sessions import NONE_LABEL, _cut_as_of, _interval, _with_sessions
 from .io.validate import canonical
@@ -130,6 +130,9 @@ __all__ = ["funnel", "funnel_users", "time_to_convert", "funnel_trend", "dropped
 _MODES = ("ordered", "adjacent", "any_order", "anchored", "windowfunnel")
 _CH_MODES = ("strict_order", "strict_deduplication", "strict_increase")
 _COUNTS = ("first", "best")
+#: DuckDB optimizers the funnel's plans run without on crmlab's own connection
+#: (:func:`crmlab.io.engine.optimizers_off` says why).
+_OPTIMIZERS_OFF = ("partitioned_execution",)
 
 
 # --------------------------------------------------------------------------- parameters
@@ -703,7 +706,8 @@ def funnel_users(events: DataLike, steps, *, window="1D", mode: str = "ordered",
     a, excluded, meta = _attempts(events, steps, window=window, mode=mode, count=count,
                                   clickhouse_modes=clickhouse_modes, exclude=exclude,
                                   by=by, by_step=by_step, as_of=as_of, timeout=timeout, tz=tz)
-    df = to_pandas(a, tz).sort_values("user_id", kind="stable").reset_index(drop=True)
+    with optimizers_off(a, *_OPTIMIZERS_OFF):
+        df = to_pandas(a, tz).sort_values("user_id", kind="stable").reset_index(drop=True)
     df["reached"] = df["reached"].astype("int64")
     df.attrs["steps"] = meta["steps"]
     df.attrs.update({k: meta[k] for k in ("mode", "count", "clickhouse_modes", "window", "exclude", "by", "by_step")})
@@ -744,7 +748,8 @@ def funnel(events: DataLike, steps, *, window="1D", mode: str = "ordered", count
     keys = ["by"] if by is not None else []
     aggs = {f"s{k}": (a.reached >= k).ifelse(1, 0).sum() for k in range(1, n + 1)}
     agg = a.group_by(keys).agg(**aggs) if keys else a.aggregate(**aggs)
-    wide = to_pandas(agg, tz)
+    with optimizers_off(agg, *_OPTIMIZERS_OFF):
+        wide = to_pandas(agg, tz)
     if by is not None:
         wide = wide.sort_values("by", kind="stable").reset_index(drop=True)
     out = _tidy(wide, meta["steps"], by)

@@ -12,6 +12,8 @@ backend's session time zone is. :func:`to_pandas` puts the zone back on the way 
 """
 from __future__ import annotations
 
+import contextlib
+
 import logging
 from collections.abc import Mapping
 from functools import lru_cache
@@ -184,11 +186,10 @@ def duckdb_settings(memory_limit: str | None = None, threads: int | None = None,
       (DuckDB's default for an in-memory database is ``.tmp`` in the working directory, which may
       not be writable, e.g. a notebooks folder).
     - ``disabled_optimizers``: ``CRMLAB_DUCKDB_DISABLED_OPTIMIZERS`` (for example
-      ``partitioned_execution``), default none. With ``partitioned_execution`` on, the plan of
-      the ordered funnel reads the events 11 times instead of 4 (docs/scaling.md), but on
-      DuckDB 2.0.1 turning it off made the 100M funnel only about 5% faster (53.6-54.7 s
-      against 56.9 s) and 10M sessionisation 15% slower (32.1 s against 27.8 s), so DuckDB's
-      default stays. Only crmlab's own connection is ever changed; a connection passed in is
+      ``partitioned_execution``), default none, for every query on crmlab's connection. The
+      funnel turns ``partitioned_execution`` off around its own queries only
+      (:func:`optimizers_off`; docs/scaling.md has the measurements). Only crmlab's own
+      connection is ever changed; a connection passed in is
       left as its owner configured it.
     """
     import os
@@ -210,6 +211,37 @@ def duckdb_settings(memory_limit: str | None = None, threads: int | None = None,
     return out
 
 
+#: id -> connection of every DuckDB connection crmlab created (kept alive, so ids stay unique)
+_OWN: dict[int, Any] = {}
+
+
+@contextlib.contextmanager
+def optimizers_off(expr: Any, *optimizers: str):
+    """Execute ``expr`` inside this block with DuckDB ``optimizers`` disabled, when it runs on a
+    connection crmlab created (:func:`default_connection`); a user's own connection, and other
+    backends, are left exactly as they are. The previous ``disabled_optimizers`` setting
+    (``CRMLAB_DUCKDB_DISABLED_OPTIMIZERS``, or none) is restored on leaving.
+
+    Why it exists: DuckDB 2.0's ``partitioned_execution`` rewrites the funnel's step joins so
+    that the 100M-event plan reads the events 11 times instead of 4; with it off the 100M funnel
+    takes 11.4 s instead of 24.6 s warm (SQL 10.4 s), and 10M is unchanged (docs/scaling.md)."""
+    try:
+        con = expr._find_backend() if isinstance(expr, ir.Expr) else None
+    except Exception:  # noqa: BLE001 - an expression without one backend: nothing to switch
+        con = None
+    if con is None or _OWN.get(id(con)) is not con:
+        yield
+        return
+    raw = con.con
+    before = raw.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0] or ""
+    names = [n for n in before.split(",") if n.strip()] + [o for o in optimizers if o not in before]
+    raw.execute("SET disabled_optimizers = ?", [",".join(names)]).fetchall()
+    try:
+        yield
+    finally:
+        raw.execute("SET disabled_optimizers = ?", [before]).fetchall()
+
+
 def default_connection(database: str = ":memory:", *, read_only: bool = False, **settings):
     """crmlab's own DuckDB connection, with :func:`duckdb_settings` applied.
 
@@ -228,6 +260,7 @@ def default_connection(database: str = ":memory:", *, read_only: bool = False, *
     raw = con.con
     for k, v in cfg.items():
         raw.execute(f"SET {k} = ?", [v]) if k != "threads" else raw.execute(f"SET threads = {int(v)}")
+    _OWN[id(con)] = con
     if shared:
         _DEFAULT_CON = con
         if ibis.options.default_backend is None:
