@@ -464,3 +464,32 @@ def test_escaped_import_in_a_table_does_not_fail_the_export(tmp_path):
     nb.cells = [cell]
     html = notebook_to_html(nb, tmp_path / "x.html")  # raised: "report HTML would fetch from the network"
     assert "@import url(https://evil.example/x.css)" in html
+
+
+def test_a_relative_reports_folder_survives_a_notebook_changing_directory(nbdir, tmp_path, monkeypatch, capsys):
+    """Papermill runs each notebook with ``cwd=`` the notebooks folder, which changes the whole
+    process's directory while the other notebook (a second thread) writes its results: a
+    relative ``--out`` (the default ``reports``) then pointed into the notebooks folder and the
+    run exited 4 ("cannot write reports/.tmp-run-.../message_performance.ipynb"). The fake
+    kernel run below changes directory exactly as Papermill does while it writes."""
+    import threading
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.chdir(home)
+    both_running = threading.Barrier(2, timeout=10)
+
+    def chdir_execute(name, parameters, week, work, **kw):
+        both_running.wait()  # both notebooks run at once
+        os.chdir(elsewhere if name == "tiny" else home)
+        both_running.wait()
+        return fake_execute(name, parameters, week, work, **kw)
+
+    monkeypatch.setattr(runner, "execute", chdir_execute)
+    monkeypatch.setattr(runner, "report_jobs", lambda n: 2)
+    code = main(["report", "all", "--notebooks", str(nbdir), "--out", "reports", "--week", WEEK, "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    assert week_state(home / "reports") == {"fast"}
+    assert not (elsewhere / "reports").exists()

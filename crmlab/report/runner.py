@@ -171,7 +171,7 @@ def execute(name: str, parameters: Mapping[str, Any], week: str, work: Path, *,
     from .text import report_title
 
     kernel_env()
-    d = Path(notebooks_dir or default_notebooks_dir())
+    d = _absolute(notebooks_dir or default_notebooks_dir())
     lang = lang or parameters.get("lang", "en")
     t0 = time.perf_counter()
     out = Outcome(name=name, ok=False, params=dict(parameters))
@@ -433,7 +433,7 @@ def _run_locked(names, plans, declared, week, partial, snaps, *, out_dir, notebo
                 on_wait) -> tuple[str, list[Outcome]]:
     """The part of :func:`run_reports` under the reports folder's lock: run, publish, index."""
     from .index import write_index
-    out = Path(out_dir)
+    out = _absolute(out_dir)
     with PUB.locked(out, timeout=lock_timeout, on_wait=on_wait):
         try:
             PUB.clean_leftovers(out)
@@ -447,8 +447,17 @@ def _run_locked(names, plans, declared, week, partial, snaps, *, out_dir, notebo
             write_index(out)
         except OSError as e:
             raise PUB.cannot_write(out, e) from None
-    _set_paths(outcomes, out / week)
+    _set_paths(outcomes, Path(out_dir) / week)
     return week, outcomes
+
+
+def _absolute(path: str | Path) -> Path:
+    """``path`` made absolute once, before any notebook runs: Papermill's ``cwd=`` changes the
+    whole process's working directory while a notebook executes, and two notebooks execute at
+    once (threads), so a relative reports folder read during another notebook's run pointed into
+    ``notebooks/`` (``crmlab report weekly`` with the default ``--out reports`` exited 4,
+    "cannot write reports/.tmp-run-.../message_performance.ipynb")."""
+    return Path(path).absolute()
 
 
 def run_notebook(name: str, parameters: Mapping[str, Any], week: str, *, out_dir: str | Path = "reports",
@@ -456,7 +465,7 @@ def run_notebook(name: str, parameters: Mapping[str, Any], week: str, *, out_dir
                  lang: str | None = None) -> Outcome:
     """Execute one notebook with already validated ``parameters`` and publish it (under the
     lock, in one switch). No preflight: use :func:`run_reports` for scheduled runs."""
-    out = Path(out_dir)
+    out = _absolute(out_dir)
     with PUB.locked(out):
         PUB.clean_leftovers(out)
         work = PUB.work_dir(out)
@@ -465,5 +474,5 @@ def run_notebook(name: str, parameters: Mapping[str, Any], week: str, *, out_dir
             publish_week(out, week, work, [o])
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    _set_paths([o], out / week)
+    _set_paths([o], Path(out_dir) / week)
     return o
