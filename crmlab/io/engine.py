@@ -13,6 +13,7 @@ backend's session time zone is. :func:`to_pandas` puts the zone back on the way 
 from __future__ import annotations
 
 import contextlib
+import weakref
 
 import logging
 from collections.abc import Mapping
@@ -211,8 +212,10 @@ def duckdb_settings(memory_limit: str | None = None, threads: int | None = None,
     return out
 
 
-#: id -> connection of every DuckDB connection crmlab created (kept alive, so ids stay unique)
-_OWN: dict[int, Any] = {}
+#: id -> every DuckDB connection crmlab created, held weakly: a closed file connection must go
+#: away (DuckDB refuses a second connection to a file still open with other settings), and its
+#: entry with it, so a reused id never names a dead connection
+_OWN: "weakref.WeakValueDictionary[int, Any]" = weakref.WeakValueDictionary()
 
 
 @contextlib.contextmanager

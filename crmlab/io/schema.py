@@ -133,7 +133,9 @@ MESSAGES = TableSpec(
         Column("sent_time", "time", True, "When it was sent."),
         Column("delivered_time", "time", False, "When it was delivered; null if not delivered or unknown."),
         Column("opened_time", "time", False, "First open; null where the channel has no open signal (SMS, LMS, Kakao)."),
-        Column("clicked_time", "time", False, "First click; null if none."),
+        Column("clicked_time", "time", False, "First click; null if none. A click rate divides by the deliveries "
+               "on channels that report clicks: the registry's, and receipt-only channels (SMS with tracked links) "
+               "on which the data hold clicks; Kakao receipts without a click are left out of the denominator."),
         Column("unsubscribed_time", "time", False, "Opt-out caused by this message; null if none."),
         Column("cost", "number", False, "Cost of sending this message (shop currency).", nonnegative=True),
     ),
@@ -169,7 +171,8 @@ def to_markdown() -> str:
              "crmlab works on five canonical tables. Every public function accepts each of them as a",
              "pandas DataFrame, a path (Parquet file or folder, CSV file or folder of `<table>.csv`,",
              "`file.duckdb::table`), an Ibis table of any backend, or a live source: an Ibis connection URL",
-             "(`postgres://user@host/db`, `duckdb:///path/shop.duckdb`), an Ibis connection or a PySpark",
+             "(`postgres://user@host/db`, `duckdb:///path/shop.duckdb`, `pyspark:///parquet/folder` or",
+             "`pyspark://catalog_db`: see [bring-your-own-data.md](bring-your-own-data.md)), an Ibis connection or a PySpark",
              "session, read at the table named after the canonical table. It validates them first",
              "(`crmlab.canonical`). Bad input raises `crmlab.DataError` naming the table, the column, the",
              "rule broken, how many rows break it and up to five example rows.", "",
