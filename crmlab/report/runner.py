@@ -198,10 +198,16 @@ def execute(name: str, parameters: Mapping[str, Any], week: str, work: Path, *,
     return out
 
 
-def _secrets(parameters: Mapping[str, Any]) -> dict[str, str]:
-    """Parameter values holding a secret (a connection URL's password or token) -> their redacted text."""
+def _redacted(value: Any) -> Any:
+    """A parameter value as it may be published: a text without its secrets (a connection URL's
+    password or token, :func:`crmlab.io.engine.redact`); other values as they are."""
     from ..io.engine import redact
-    return {str(v): redact(str(v)) for v in parameters.values() if isinstance(v, str) and redact(v) != v}
+    return redact(value) if isinstance(value, str) else value
+
+
+def _secrets(parameters: Mapping[str, Any]) -> dict[str, str]:
+    """Parameter values holding a secret -> their redacted text."""
+    return {v: _redacted(v) for v in parameters.values() if isinstance(v, str) and _redacted(v) != v}
 
 
 def _scrub_secrets(notebook: Path, parameters: Mapping[str, Any]) -> None:
@@ -285,7 +291,7 @@ def _entry(name: str, outcome: Outcome, lang: str, partial: list[str]) -> dict[s
     entry = {"title": report_title(name, lang), "lang": lang,
              "executed": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
              "seconds": round(outcome.seconds, 1),
-             "parameters": {k: _secrets({k: v}).get(str(v), v) for k, v in outcome.params.items()}}
+             "parameters": {k: _redacted(v) for k, v in outcome.params.items()}}
     if partial:
         entry["partial"] = list(partial)
     return entry
@@ -309,8 +315,7 @@ def publish_week(out_dir: Path, week: str, work: Path, outcomes: list[Outcome], 
             manifest[o.name] = _entry(o.name, o, o.params.get("lang", "en"), (partial or {}).get(o.name, []))
             rec = _snapshot_record(snapshots, o.params, None) if snapshots else None
             if rec:
-                from ..io.engine import redact
-                manifest[o.name]["snapshot"] = {**rec, "source": redact(rec["source"])}
+                manifest[o.name]["snapshot"] = {**rec, "source": _redacted(rec["source"])}
         elif (work / f"{o.name}.failed.ipynb").exists():
             os.replace(work / f"{o.name}.failed.ipynb", staged / f"{o.name}.failed.ipynb")
     PUB.write_manifest(staged, manifest)
