@@ -73,11 +73,16 @@ def sessionize_pandas(data: Path) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- RFM
 def rfm_sql(data: Path) -> pd.DataFrame:
+    """RFM with what ``rfm_table`` returns beside it: first and last order time, one row per user
+    in user order. (Until 2026-12-02 the peer left out the two times and the order; at 100M
+    orders that saved it 0.09 s of 0.57 s, so crmlab's warm call looked 1.67x slower than SQL
+    for doing more.)"""
     q = f"""
     SELECT user_id,
            date_diff('day', max(time), TIMESTAMP '{AS_OF}') AS recency_days,
-           count(*) AS frequency, sum(revenue) AS monetary
-    FROM {_p(data, 'orders')} WHERE time <= TIMESTAMP '{AS_OF}' GROUP BY user_id"""
+           count(*) AS frequency, sum(revenue) AS monetary,
+           min(time) AS first_time, max(time) AS last_time
+    FROM {_p(data, 'orders')} WHERE time <= TIMESTAMP '{AS_OF}' GROUP BY user_id ORDER BY user_id"""
     return _con().sql(q).df()
 
 

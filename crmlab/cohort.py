@@ -135,11 +135,11 @@ def repurchase_cycle(orders: DataLike, *, by: str | Sequence[str] | None = None,
 def _activity(data: DataLike, event: str | None, tz: str) -> tuple[ir.Table, str]:
     """Activity rows ``user_id, time, value``: orders (value = revenue) or one ``event`` (value = price)."""
     if event is None:
-        t = canonical(data, "orders", tz=tz)
+        t = canonical(data, "orders", tz=tz, columns=["user_id", "time", "revenue"])
         return t.select(user_id=t.user_id, time=t.time, value=t.revenue.cast("float64")), "orders"
     if not isinstance(event, str) or not event:
         raise ValueError(f"event={event!r} must be an event name such as 'purchase' or 'page_view'")
-    t = canonical(data, "events", tz=tz)
+    t = canonical(data, "events", tz=tz, columns=["user_id", "time", "event", "price"])
     t = t.filter(t.event == event)
     return t.select(user_id=t.user_id, time=t.time, value=t.price.cast("float64")), "events"
 

@@ -254,7 +254,9 @@ def _prepare(events, steps, *, window, mode, count, clickhouse_modes, exclude, b
     if ex and mode == "windowfunnel":
         raise ValueError(f"exclude={exclude!r} is not allowed with mode='windowfunnel' (ClickHouse's "
                          "windowFunnel has no exclusion steps); use mode='ordered'")
-    t = canonical(events, "events", tz=tz)
+    read = ["user_id", "time", "event"] + (["session_id"] if w == "session" else []) \
+        + ([by] if isinstance(by, str) else [])
+    t = canonical(events, "events", tz=tz, columns=read)
     t, n_after = _cut_as_of(t, "time", as_of, tz)
     if w == "session":
         t, _ = _with_sessions(t, timeout, False)
@@ -935,7 +937,7 @@ def _complete_periods(periods: pd.Series, period: str, window, events, as_of, tz
     if as_of is not None:
         end = local_time(as_of, tz)
     else:
-        t = canonical(events, "events", tz=tz)
+        t = canonical(events, "events", tz=tz, columns=["time"])
         end = pd.Timestamp(to_pandas(t.aggregate(m=t.time.max()), None)["m"].iloc[0])
     w = _parse_window(window)
     span = pd.Timedelta(days=1) if period == "D" else pd.Timedelta(weeks=1)

@@ -306,7 +306,7 @@ def campaign_uplift(assignments: DataLike, orders: DataLike, *, experiment: str 
     incomplete = choice(incomplete, "incomplete", INCOMPLETE)
     win = duration(window, "window", optional=True)
     a = canonical(assignments, "assignments", tz=tz)
-    o = canonical(orders, "orders", tz=tz)
+    o = canonical(orders, "orders", tz=tz, columns=["user_id", "time", "revenue"])
     excluded: dict[str, int] = {}
     as_of_local = local_time(as_of, tz) if as_of is not None else None
     if as_of_local is not None:

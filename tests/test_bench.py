@@ -46,6 +46,9 @@ def test_rfm_same(data):
         np.testing.assert_allclose(other["monetary"], sql["monetary"])
     np.testing.assert_array_equal(pdv["recency_days"], sql["recency_days"])
     np.testing.assert_array_equal(cr["recency"], sql["recency_days"])
+    assert list(ref.rfm_sql(data)["user_id"]) == sorted(sql["user_id"])  # in user order, as rfm_table's
+    for col in ("first_time", "last_time"):  # the peer computes the times rfm_table returns
+        np.testing.assert_array_equal(cr[col].dt.tz_localize(None).to_numpy(), sql[col].to_numpy())
 
 
 def test_rfm_lifetimes_same(data):

@@ -51,9 +51,10 @@ def trusted(t: Any, table: str) -> bool:
     return True
 
 
-def log_validation(table: str) -> None:
-    """Append one line to the file named by :data:`LOG_ENV`, if set (a full validation ran)."""
+def log_validation(table: str, columns: list[str] | None = None) -> None:
+    """Append one line to the file named by :data:`LOG_ENV`, if set (a validation ran, of the
+    canonical ``columns`` it checked)."""
     target = os.environ.get(LOG_ENV)
     if target:
         with open(target, "a") as f:
-            f.write(json.dumps({"table": table, "pid": os.getpid()}) + "\n")
+            f.write(json.dumps({"table": table, "pid": os.getpid(), "columns": columns}) + "\n")

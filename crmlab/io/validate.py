@@ -38,6 +38,7 @@ import os
 import re
 import unicodedata
 from collections import OrderedDict
+from typing import NamedTuple
 from pathlib import Path
 
 import ibis
@@ -536,7 +537,8 @@ def _fetch_examples(t: ir.Table, pred: ir.BooleanValue, tz: str) -> pd.DataFrame
 
 
 def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
-              validate: bool = True, date_format: str | None = None) -> ir.Table:
+              validate: bool = True, date_format: str | None = None,
+              columns: tuple[str, ...] | list[str] | None = None) -> ir.Table:
     """Return ``data`` as a validated Ibis table of the canonical ``table``.
 
     Parameters
@@ -554,10 +556,32 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
     tz : time zone in which naive times are read (default Asia/Seoul).
     validate : run the row rules (types are always checked).
     date_format : strptime format of text times that are not ISO 8601 (``"%d/%m/%Y"``).
+    columns : the canonical columns the caller reads, optional
+        Only their rules run, with the table's key (whose uniqueness every count of rows rests
+        on) and, with ``as_of``, its time column; the other canonical columns are left out of
+        the returned table, so a caller cannot read a column it did not have checked (columns
+        that are not canonical pass through unchecked, as without ``columns``). A later call
+        that reads more columns of the same input checks only those not checked before. The
+        required columns must be present whatever ``columns`` says (a table without them is not
+        the canonical table). Default: every column.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> orders = pd.DataFrame({"order_id": ["o1", "o2"], "user_id": ["u1", "u1"],
+    ...                        "time": ["2026-01-05", "2026-01-06"], "revenue": [100.0, -5.0]})
+    >>> canonical(orders, "orders", columns=["user_id", "time"]).columns
+    ('order_id', 'user_id', 'time')
+    >>> canonical(orders, "orders")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    crmlab.io.errors.DataError: table 'orders', column 'revenue': negative value (1 row)
+    ...
     """
     check_tz(tz)
     limit = local_time(as_of, tz) if as_of is not None else None
     s = spec(table)
+    wanted = _wanted_columns(s, columns, limit)
     key = None
     if validate and (isinstance(data, Path) or (isinstance(data, str) and not is_url(data))):
         pk = _path_key(data)
@@ -586,9 +610,9 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
     if add:
         t = t.mutate(**add)
     if not validate:
-        return t
+        return _keep(t, s, wanted)
     if limit is None and trusted(t, s.name):  # a table of the run's validated snapshot: not scanned again
-        return t
+        return _keep(t, s, wanted)
     hashed = None  # the key of an input known only by a hash of its rows
     if key is None and isinstance(data, ir.Table):
         ver = _base_versions(raw)
@@ -606,29 +630,59 @@ def canonical(data: DataLike, table: str, *, as_of=None, tz: str = DEFAULT_TZ,
                 hashed = None
             # else: the first call hashes the rows within the validation's own scan (on DuckDB,
             # where the hash aggregates surely compile; elsewhere a failing hash costs no rules)
+    done = _Checked(frozenset(), {"nan": [], "ids": []})
     if key is not None:
         try:
-            fixes = _VALIDATED.get(key)
+            done = _VALIDATED.get(key, done)
         except TypeError:  # an unhashable expression: validate without caching
-            key, hashed, fixes = None, None, None
-        if fixes is not None:
+            key, hashed = None, None
+        if wanted <= done.columns:
             _VALIDATED.move_to_end(key)
-            return _apply_fixes(t, fixes)
-    _run_checks(raw, time_checks, s, tz)
-    log_validation(s.name)
+            return _keep(_apply_fixes(t, done.fixes), s, wanted)
+    todo = wanted - done.columns
+    _run_checks(raw, [c for c in time_checks if c[0] in todo], s, tz)
+    log_validation(s.name, sorted(todo))
     more = _fingerprint_aggs(t, s) if hashed is not None else None
-    fixes = _check_rows(t, s, limit, tz, more)
+    fixes = _check_rows(t, s, limit, tz, more, todo)
     got = fixes.pop("more", None)
     if hashed is not None and got is not None:
         key = hashed + (_fingerprint_of(got),)
         _HASHED[hashed] = key[-1]
         if len(_HASHED) > _CACHE_SIZE:
             _HASHED.popitem(last=False)
+    done = _Checked(done.columns | todo, {k: sorted(set(done.fixes[k]) | set(fixes[k])) for k in ("nan", "ids")})
     if key is not None:
-        _VALIDATED[key] = fixes
+        _VALIDATED[key] = done
         if len(_VALIDATED) > _CACHE_SIZE:
             _VALIDATED.popitem(last=False)
-    return _apply_fixes(t, fixes)
+    return _keep(_apply_fixes(t, done.fixes), s, wanted)
+
+
+class _Checked(NamedTuple):
+    """What the cache remembers of a validated input: the canonical columns whose rules passed
+    (the key's uniqueness with its columns) and the fixes they need."""
+    columns: frozenset
+    fixes: dict
+
+
+def _wanted_columns(s: TableSpec, columns, limit) -> frozenset:
+    """The canonical columns a call has checked: ``columns`` (every one by default), the key,
+    and the time column when rows after ``as_of`` are a rule."""
+    names = [c.name for c in s.columns]
+    if columns is None:
+        return frozenset(names)
+    if isinstance(columns, str):
+        columns = [columns]
+    wanted = {c for c in columns if c in names} | set(s.unique)
+    if limit is not None and s.time_column:
+        wanted.add(s.time_column)
+    return frozenset(wanted)
+
+
+def _keep(t: ir.Table, s: TableSpec, wanted: frozenset) -> ir.Table:
+    """``t`` without the canonical columns a call did not have checked (all kept by default)."""
+    drop = [c.name for c in s.columns if c.name not in wanted]
+    return t.drop(*drop) if drop else t
 
 
 def _allowed(col) -> tuple[str, ...] | None:
@@ -665,16 +719,21 @@ def _apply_fixes(t: ir.Table, fixes: dict) -> ir.Table:
     return t.mutate(**mut) if mut else t
 
 
-def _check_rows(t: ir.Table, s: TableSpec, limit, tz: str, more: dict | None = None) -> dict:
-    """Every row rule, the row count and the distinct keys in one aggregate query; raises on
-    the first broken rule. Returns the fixes the data need (optional columns holding NaN, id
-    columns to normalise) and, under ``"more"``, the values of the extra aggregates ``more``
-    computed in the same scan (the content hash of :func:`_fingerprint_aggs`)."""
+def _check_rows(t: ir.Table, s: TableSpec, limit, tz: str, more: dict | None = None,
+                columns: frozenset | None = None) -> dict:
+    """The row rules of ``columns`` (default every column), the row count and, when the key is
+    among them, the distinct keys in one aggregate query; raises on the first broken rule.
+    Returns the fixes the data need (optional columns holding NaN, id columns to normalise)
+    and, under ``"more"``, the values of the extra aggregates ``more`` computed in the same
+    scan (the content hash of :func:`_fingerprint_aggs`)."""
     rules: list[tuple[str, str, ir.BooleanValue]] = []
     schema = t.schema()
     backend = _backend_name(t)
     extra: dict[str, ir.Scalar] = {}
+    columns = frozenset(c.name for c in s.columns) if columns is None else columns
     for col in s.columns:
+        if col.name not in columns:
+            continue
         c = t[col.name]
         typ = schema[col.name]
         floating = typ.is_floating()
@@ -695,19 +754,19 @@ def _check_rows(t: ir.Table, s: TableSpec, limit, tz: str, more: dict | None = N
                           c.notnull() & ~c.isin(list(allowed))))
         if col.kind == "id" and typ.is_string():
             extra[f"id:{col.name}"] = _needs_cleaning(c, backend).ifelse(1, 0).sum()
-    if s.name == "messages":
+    if s.name == "messages" and "clicked_time" in columns:
         delivery = list(_delivery_channels())
         extra["delivered"] = t.delivered_time.count()
         rules.append(("clicked_time", "clicked but not delivered (a click implies a delivery on channels "
                       "that report delivery)",
                       t.clicked_time.notnull() & t.delivered_time.isnull() & t.channel.isin(delivery)))
-    if limit is not None and s.time_column:
+    if limit is not None and s.time_column in columns:
         rules.append((s.time_column, f"time after as_of {limit}", t[s.time_column] > ibis.literal(limit)))
     aggs = {f"r{i}": p.ifelse(1, 0).sum() for i, (_, _, p) in enumerate(rules)}
     names = {f"x{i}": k for i, k in enumerate(extra)}
     aggs.update({x: extra[k] for x, k in names.items()})
     aggs["_rows"] = t.count()
-    keys = list(s.unique)
+    keys = list(s.unique) if set(s.unique) <= columns else []
     distinct = _distinct_keys(t, keys, backend) if keys else None
     if distinct is not None:
         aggs["_distinct"] = distinct

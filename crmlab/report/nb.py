@@ -1,7 +1,7 @@
 """What report notebooks call, so that notebooks stay thin.
 
 >>> rep = Report("weekly_uplift", week=week, source=source, lang=lang)   # doctest: +SKIP
->>> rep.header(); rep.summary(bullets); rep.h2("sec_overview"); rep.table(df); rep.plot(ax)
+>>> rep.header(); rep.summary(bullets); rep.h2("sec_overview"); rep.table(df); rep.plot(ax)   # doctest: +SKIP
 
 Everything shown is HTML (headings, sentences, tables) or PNG (plots), so the exported page is
 static and self-contained. Widgets are created only by :meth:`Report.interactive` notebooks
