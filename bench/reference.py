@@ -29,15 +29,20 @@ def _p(data: Path, table: str) -> str:
 
 # ---------------------------------------------------------------- sessionisation
 def sessionize_sql(data: Path) -> pd.DataFrame:
+    """Every event with its session, as ``sessionize`` returns it: every column, the session id
+    as ``<user_id>-<n>`` text, in user and time order. (Until 2026-12-02 the peers returned
+    three columns and an integer session number, unordered: a fraction of the rows' bytes that
+    crmlab moves to pandas.)"""
     q = f"""
     WITH e AS (
-      SELECT user_id, time, event,
+      SELECT * EXCLUDE (session_id),
              CASE WHEN lag(time) OVER w IS NULL OR time - lag(time) OVER w > INTERVAL 30 MINUTE
                   THEN 1 ELSE 0 END AS new_session
       FROM {_p(data, 'events')} WINDOW w AS (PARTITION BY user_id ORDER BY time))
-    SELECT user_id, time, event,
-           sum(new_session) OVER (PARTITION BY user_id ORDER BY time ROWS UNBOUNDED PRECEDING) AS session_number
-    FROM e"""
+    SELECT * EXCLUDE (new_session),
+           user_id || '-' || sum(new_session) OVER (PARTITION BY user_id ORDER BY time ROWS UNBOUNDED PRECEDING)
+             AS session_id
+    FROM e ORDER BY user_id, time"""
     return _con().sql(q).df()
 
 
@@ -64,10 +69,12 @@ def sessionize_parquet_sql(data: Path) -> pd.DataFrame:
 
 
 def sessionize_pandas(data: Path) -> pd.DataFrame:
-    e = pd.read_parquet(Path(data) / "events.parquet", columns=["user_id", "time", "event"])
-    e = e.sort_values(["user_id", "time"], kind="stable")
+    """The same frame as :func:`sessionize_sql`, in pandas."""
+    e = pd.read_parquet(Path(data) / "events.parquet").drop(columns="session_id", errors="ignore")
+    e = e.sort_values(["user_id", "time"], kind="stable").reset_index(drop=True)
     gap = e.groupby("user_id", sort=False)["time"].diff()
-    e["session_number"] = (gap.isna() | (gap > pd.Timedelta("30min"))).astype("int64").groupby(e["user_id"], sort=False).cumsum()
+    n = (gap.isna() | (gap > pd.Timedelta("30min"))).astype("int64").groupby(e["user_id"], sort=False).cumsum()
+    e["session_id"] = e["user_id"] + "-" + n.astype(str)
     return e
 
 

@@ -29,9 +29,14 @@ def test_generated_chunks_keep_ids_disjoint(data):
 def test_sessionize_same(data):
     sql, pdv, cr = ref.sessionize_sql(data), ref.sessionize_pandas(data), ops.sessionize(data)
     assert len(sql) == len(pdv) == len(cr)
+    # the same frame: every column crmlab returns, in user and time order
+    assert set(sql.columns) == set(pdv.columns) == set(cr.columns)
+    for other in (sql, pdv):
+        assert list(other["user_id"]) == list(cr["user_id"])
+        np.testing.assert_array_equal(other["time"].to_numpy(), cr["time"].dt.tz_localize(None).to_numpy())
     # the same partition of events into sessions: count sessions per user
-    n_sql = sql.groupby("user_id")["session_number"].max().sort_index()
-    n_pd = pdv.groupby("user_id")["session_number"].max().sort_index()
+    n_sql = sql.groupby("user_id")["session_id"].nunique().sort_index()
+    n_pd = pdv.groupby("user_id")["session_id"].nunique().sort_index()
     n_cr = cr.groupby("user_id")["session_id"].nunique().sort_index()
     assert (n_sql.values == n_pd.values).all() and (n_sql.values == n_cr.values).all()
 

@@ -28,6 +28,12 @@ there are fewer distinct key hashes than rows does a group-by count the duplicat
 collision then passes). An approximate distinct count cannot replace the exact one: it is
 about 2 % off, so it never proves a table of millions of rows free of duplicates.
 
+A call checks the columns it reads (``canonical(..., columns=[...])``): their rules, the
+table's key and, with ``as_of``, its time column; the funnel reads 3 of the events' 11 columns,
+and validating all of them cost it 0.6x its own query at 100M events (issue 16). The columns it
+did not have checked are not handed back, so no call reads an unchecked column, and the cache
+remembers which columns passed: a later call checks only the ones not checked before.
+
 Validated inputs are remembered (see ``_VALIDATED``) by a version read without scanning any
 row where one exists (a file's size and time; a DuckDB file's table by the database file and
 its write-ahead log, which every committed write changes); otherwise by a hash of every row.
